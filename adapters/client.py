@@ -1,0 +1,96 @@
+"""One configured vendor at run time: its adapter over its transport.
+
+This is the boundary the design notes ask for.  Routing calls
+:meth:`VendorClient.send` and gets a :class:`SendResult` back, always: a
+transport failure, a parse that breaks its contract, anything, becomes an
+outcome here and nothing foreign leaks upward.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import structlog
+
+from adapters.base import (
+    Adapter,
+    BalanceResult,
+    Chunk,
+    HttpRequest,
+    HttpResponse,
+    PollResult,
+    SendResult,
+)
+from adapters.transport import TransportFailure, VendorTransport
+from routing.outcome import Outcome
+
+log = structlog.get_logger("smsproxy.vendor")
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class VendorClient:
+    def __init__(
+        self,
+        name: str,
+        adapter: Adapter,
+        transport: VendorTransport,
+        clock_ms: Callable[[], int] = wall_ms,
+    ) -> None:
+        self.name = name
+        self.adapter = adapter
+        self.transport = transport
+        self._clock_ms = clock_ms
+
+    def __repr__(self) -> str:
+        return f"<VendorClient {self.name} {self.adapter.kind}>"
+
+    async def send(self, chunk: Chunk) -> SendResult:
+        try:
+            prepared = self.adapter.build_send(chunk, self._clock_ms())
+        except Exception:  # a bug of ours: the request was never sent
+            log.exception("build_send_failed", vendor=self.name)
+            return SendResult(Outcome.REQUEST_INVALID, "build_error")
+        answer = await self.transport.exchange(prepared.request)
+        if isinstance(answer, TransportFailure):
+            return SendResult(answer.outcome, answer.reason)
+        try:
+            return self.adapter.parse_send(prepared, answer)
+        except Exception:
+            log.exception("parse_send_failed", vendor=self.name, status=answer.status)
+            return SendResult(Outcome.AMBIGUOUS, "parse_error", malformed=True)
+
+    async def balance(self) -> BalanceResult | None:
+        """None when the vendor has no balance query."""
+        request = self.adapter.build_balance(self._clock_ms())
+        if request is None:
+            return None
+        answer = await self.transport.exchange(request)
+        if isinstance(answer, TransportFailure):
+            return BalanceResult(answer.outcome, answer.reason)
+        try:
+            return self.adapter.parse_balance(answer)
+        except Exception:
+            log.exception("parse_balance_failed", vendor=self.name)
+            return BalanceResult(Outcome.VENDOR_BUSY, "parse_error", malformed=True)
+
+    async def poll_reports(self) -> PollResult | None:
+        return await self._poll(self.adapter.build_report_poll(self._clock_ms()))
+
+    async def poll_replies(self) -> PollResult | None:
+        return await self._poll(self.adapter.build_reply_poll(self._clock_ms()))
+
+    async def _poll(self, request: HttpRequest | None) -> PollResult | None:
+        if request is None:
+            return None
+        answer: HttpResponse | TransportFailure = await self.transport.exchange(request)
+        if isinstance(answer, TransportFailure):
+            return PollResult(answer.outcome, answer.reason)
+        try:
+            return self.adapter.parse_poll(request, answer)
+        except Exception:
+            log.exception("parse_poll_failed", vendor=self.name)
+            return PollResult(Outcome.VENDOR_BUSY, "parse_error", malformed=True)

@@ -1,0 +1,132 @@
+"""esms100 as a vendor: send, balance, report and reply polls.
+
+Decisions:
+
+* Sends go as a UTF-8 POST form with ``encode=utf8`` whatever their size:
+  GBK cannot carry every character a client may send, and a POST has no URL
+  length limit.  Up to 1000 numbers a request, 134 characters of text.
+* ``/qamount/`` answers messages left; one message is one segment.
+* esms100 has no message id: a report is matched by number and send time.
+* An unknown code on a send is AMBIGUOUS (the vendor may have sent it); a
+  5xx is VENDOR_BUSY.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from adapters.base import (
+    BalanceResult,
+    Chunk,
+    DeliveryStatus,
+    HttpRequest,
+    HttpResponse,
+    PollResult,
+    PreparedSend,
+    PushResult,
+    Reply,
+    Report,
+    SendResult,
+    VendorLimits,
+)
+from adapters.esms100 import wire
+from adapters.esms100.codes import outcome_of
+from config.secret import Secret
+from config.vendor import VendorSettings
+from routing.outcome import Outcome
+
+FORM = "application/x-www-form-urlencoded"
+
+
+class Esms100Settings(VendorSettings):
+    kind: Literal["esms100"]
+    cpid: str
+    password: Secret
+
+
+class Esms100Adapter:
+    kind: ClassVar[str] = "esms100"
+
+    def __init__(self, settings: Esms100Settings) -> None:
+        self.settings = settings
+        self.limits = VendorLimits(
+            max_numbers=1000,
+            max_text_chars=134,
+            balance_interval_s=60.0,
+            report_poll_interval_s=5.0,
+            reply_poll_interval_s=60.0,
+        )
+        # Hashed once: the digest is all the wire ever needs.
+        self._cppwd = wire.password_digest(settings.password.get_secret_value())
+        self._auth = wire.encode_auth(settings.cpid, self._cppwd)
+
+    def __repr__(self) -> str:
+        return f"<Esms100Adapter {self.settings.name} cpid={self.settings.cpid}>"
+
+    def build_send(self, chunk: Chunk, now_ms: int) -> PreparedSend:
+        body = wire.encode_send(self.settings.cpid, self._cppwd, chunk.phones, chunk.text)
+        return PreparedSend(chunk, HttpRequest("POST", "/mt/", body=body, content_type=FORM))
+
+    def parse_send(self, prepared: PreparedSend, response: HttpResponse) -> SendResult:
+        if response.status >= 500:
+            return SendResult(Outcome.VENDOR_BUSY, f"http_{response.status}")
+        code = wire.decode_code(response.body) if response.status == 200 else None
+        if code is None:
+            return SendResult(Outcome.AMBIGUOUS, f"http_{response.status}", malformed=True)
+        outcome = outcome_of(code)
+        if outcome is None:
+            return SendResult(Outcome.AMBIGUOUS, str(code), malformed=True)
+        return SendResult(outcome, str(code))
+
+    def build_balance(self, now_ms: int) -> HttpRequest:
+        return HttpRequest("GET", "/qamount/", query=self._auth)
+
+    def parse_balance(self, response: HttpResponse) -> BalanceResult:
+        if response.status >= 500:
+            return BalanceResult(Outcome.VENDOR_BUSY, f"http_{response.status}")
+        code = wire.decode_code(response.body) if response.status == 200 else None
+        if code is None:
+            return BalanceResult(Outcome.VENDOR_BUSY, f"http_{response.status}", malformed=True)
+        if code >= 0:
+            return BalanceResult(Outcome.ACCEPTED, "0", segments=code)
+        return BalanceResult(outcome_of(code) or Outcome.VENDOR_BUSY, str(code))
+
+    def build_report_poll(self, now_ms: int) -> HttpRequest:
+        return HttpRequest("GET", "/qreport/", query=self._auth)
+
+    def build_reply_poll(self, now_ms: int) -> HttpRequest:
+        return HttpRequest("GET", "/mo/", query=self._auth)
+
+    def parse_poll(self, request: HttpRequest, response: HttpResponse) -> PollResult:
+        if response.status != 200:
+            return PollResult(Outcome.VENDOR_BUSY, f"http_{response.status}")
+        if request.path == "/qreport/":
+            lines = wire.decode_reports(response.body)
+            if isinstance(lines, list):
+                reports = tuple(
+                    Report(r.phone, _status(r.status), str(r.status), None, r.time) for r in lines
+                )
+                return PollResult(Outcome.ACCEPTED, str(len(reports)), reports=reports)
+            return _poll_error(lines)
+        records = wire.decode_replies(response.body)
+        if isinstance(records, list):
+            replies = tuple(Reply(r.phone, r.text, r.time) for r in records)
+            return PollResult(Outcome.ACCEPTED, str(len(replies)), replies=replies)
+        return _poll_error(records)
+
+    def parse_push(self, request: HttpRequest) -> PushResult:
+        # esms100 pushes nothing: everything is polled.
+        return PushResult(answer=HttpResponse(404, b""), accepted=False)
+
+
+def _status(value: int) -> DeliveryStatus:
+    try:
+        return DeliveryStatus(value)
+    except ValueError:
+        return DeliveryStatus.UNKNOWN
+
+
+def _poll_error(code: int | None) -> PollResult:
+    if code is None:
+        return PollResult(Outcome.VENDOR_BUSY, "malformed", malformed=True)
+    return PollResult(outcome_of(code) or Outcome.VENDOR_BUSY, str(code))

@@ -1,0 +1,209 @@
+"""The esms100 wire format, both directions, sans-io.
+
+smsproxy serves this format to legacy clients and speaks it to the esms100
+vendor, and the esms100 simulator serves it too: one codec for all three.
+
+Decisions where ``esms100.txt`` is silent or contradicts itself:
+
+* Request charset: GBK unless ``encode=utf8`` (any case, also ``utf-8``).
+  We decode GBK as GB18030, its superset, so no GBK byte sequence is refused.
+  A value that is not valid in the declared charset but is valid UTF-8 is
+  taken as UTF-8: PHP clients forget ``encode=utf8`` more often than not.
+* A field whose percent-encoding is broken (``%G1``, a lone ``%``), or whose
+  bytes are valid in neither charset, is *unreadable* and answered as if it
+  were missing: cpid ``-2``, cppwd ``-3``, msgtext ``-4``, phone ``-5``.
+* Query and POST form are merged; a field in the body wins.
+* Answers are GBK plain text with no trailing newline.  Lines of a
+  ``/qreport/`` answer and the count line of ``/mo/`` are separated by ``\\n``
+  (the document's blank lines are its word processor's).
+* An empty ``/mo/`` answer is ``0``: the document says both "0 means no
+  replies" and "empty when none"; a count line is what a parser of the first
+  line expects, and the empty ``/qreport/`` answer is ``0`` as well.
+* ``||`` and ``##`` inside a reply's text become full-width ``｜｜`` and
+  ``＃＃`` so they cannot split a record (sms.cn does the same for ``||``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from adapters.form import parse_pairs, urlencode
+
+GBK = "gbk"
+_GBK_IN = "gb18030"
+
+
+@dataclass(frozen=True, slots=True)
+class Params:
+    """Decoded request fields, and the names of those that could not be read."""
+
+    values: Mapping[str, str]
+    unreadable: frozenset[str]
+    utf8: bool
+
+    def get(self, name: str) -> str | None:
+        """The stripped value, or None when it is missing, empty or unreadable."""
+        value = self.values.get(name)
+        if value is None:
+            return None
+        value = value.strip()
+        return value or None
+
+
+def decode_params(query: bytes, body: bytes = b"") -> Params:
+    pairs = parse_pairs(query) + parse_pairs(body)
+    raw: dict[str, bytes | None] = {}
+    for name, value in pairs:
+        raw[name.decode("latin-1").strip().lower()] = value
+    encode = raw.get("encode") or b""
+    utf8 = encode.strip().lower() in (b"utf8", b"utf-8")
+    values: dict[str, str] = {}
+    unreadable: set[str] = set()
+    for key, value in raw.items():
+        text = None if value is None else _decode(value, utf8)
+        if text is None:
+            unreadable.add(key)
+        else:
+            values[key] = text
+    return Params(values, frozenset(unreadable), utf8)
+
+
+def _decode(value: bytes, utf8: bool) -> str | None:
+    first, second = ("utf-8", _GBK_IN) if utf8 else (_GBK_IN, "utf-8")
+    for charset in (first, second):
+        try:
+            return value.decode(charset)
+        except UnicodeDecodeError:
+            continue
+    return None
+
+
+def password_digest(password: str) -> str:
+    """``cppwd``: the uppercase hex MD5 of the password's UTF-8 bytes."""
+    return hashlib.md5(password.encode("utf-8")).hexdigest().upper()
+
+
+def encode_code(code: int) -> bytes:
+    return str(code).encode("ascii")
+
+
+def format_report_time(t: datetime) -> str:
+    return t.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def format_reply_time(t: datetime) -> str:
+    return t.strftime("%Y-%m-%d %H:%M")
+
+
+@dataclass(frozen=True, slots=True)
+class ReportLine:
+    time: datetime
+    phone: str
+    status: int  # 0 unknown, 1 delivered, 2 failed
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyRecord:
+    time: datetime
+    phone: str
+    text: str
+
+
+def encode_reports(reports: Iterable[ReportLine]) -> bytes:
+    lines = [f"{format_report_time(r.time)}||{r.phone}||{r.status}" for r in reports]
+    return "\n".join([str(len(lines)), *lines]).encode(GBK, errors="replace")
+
+
+def _safe_reply_text(text: str) -> str:
+    return text.replace("||", "｜｜").replace("##", "＃＃")
+
+
+def encode_replies(replies: Iterable[ReplyRecord]) -> bytes:
+    records = [
+        f"{format_reply_time(r.time)}##{r.phone}##{_safe_reply_text(r.text)}" for r in replies
+    ]
+    if not records:
+        return b"0"
+    return f"{len(records)}\n{'||'.join(records)}".encode(GBK, errors="replace")
+
+
+def decode_code(body: bytes) -> int | None:
+    """A one-number answer (``/mt/``, ``/ent/``, ``/qamount/``), or None."""
+    text = body.strip()
+    if not text or len(text) > 20:
+        return None
+    try:
+        return int(text.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+def decode_reports(body: bytes) -> list[ReportLine] | int | None:
+    """Report lines; a negative int for an error code; None if not understood."""
+    lines = [ln.strip() for ln in body.decode(_GBK_IN, errors="replace").splitlines()]
+    lines = [ln for ln in lines if ln]
+    if not lines:
+        return []
+    try:
+        count = int(lines[0])
+    except ValueError:
+        return None
+    if count < 0:
+        return count
+    out: list[ReportLine] = []
+    for line in lines[1:]:
+        fields = line.split("||")
+        if len(fields) != 3:
+            return None
+        try:
+            when = datetime.strptime(fields[0].strip(), "%Y-%m-%d %H:%M:%S")
+            out.append(ReportLine(when, fields[1].strip(), int(fields[2])))
+        except ValueError:
+            return None
+    return out
+
+
+def decode_replies(body: bytes) -> list[ReplyRecord] | int | None:
+    text = body.decode(_GBK_IN, errors="replace").strip()
+    if not text:
+        return []
+    head, _, rest = text.partition("\n")
+    try:
+        count = int(head.strip())
+    except ValueError:
+        return None
+    if count < 0:
+        return count
+    out: list[ReplyRecord] = []
+    for record in rest.strip().split("||"):
+        if not record.strip():
+            continue
+        fields = record.split("##", 2)
+        if len(fields) != 3:
+            return None
+        try:
+            when = datetime.strptime(fields[0].strip(), "%Y-%m-%d %H:%M")
+        except ValueError:
+            return None
+        out.append(ReplyRecord(when, fields[1].strip(), fields[2]))
+    return out
+
+
+def encode_send(cpid: str, cppwd: str, phones: Iterable[str], text: str) -> bytes:
+    """A ``/mt/`` form, UTF-8 with ``encode=utf8`` so any character survives."""
+    return urlencode(
+        [
+            ("cpid", cpid),
+            ("cppwd", cppwd),
+            ("phone", ",".join(phones)),
+            ("msgtext", text),
+            ("encode", "utf8"),
+        ]
+    ).encode("ascii")
+
+
+def encode_auth(cpid: str, cppwd: str) -> str:
+    return urlencode([("cpid", cpid), ("cppwd", cppwd)])
