@@ -120,6 +120,10 @@ class Simulator:
         """The vendor's own code for an outcome (used by forced_outcome)."""
         raise NotImplementedError
 
+    def credentials(self) -> dict[str, Any]:
+        """The vendor settings (beyond name, URL and price) that authenticate to this simulator."""
+        raise NotImplementedError
+
     def answer_code(self, request: web.Request, code: str) -> web.Response:
         """The vendor's answer carrying only a status code, for the request's endpoint."""
         raise NotImplementedError

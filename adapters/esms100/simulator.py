@@ -10,12 +10,13 @@ and a send with none left is answered ``-16``.  Reports are served by
 from __future__ import annotations
 
 import re
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from aiohttp import web
 
 from adapters.esms100 import wire
 from adapters.esms100.wire import ReplyRecord, ReportLine
+from adapters.http_in import raw_query
 from adapters.simulator import Simulator
 from routing.outcome import Outcome
 
@@ -54,6 +55,9 @@ class Esms100Simulator(Simulator):
             routes += [web.get(path, handler), web.post(path, handler)]
         return routes
 
+    def credentials(self) -> dict[str, Any]:
+        return {"cpid": self.cpid, "password": self.password}
+
     def code_for(self, outcome: Outcome) -> str:
         return str(_CODE_FOR.get(outcome, -110))
 
@@ -62,7 +66,7 @@ class Esms100Simulator(Simulator):
 
     async def _params(self, request: web.Request) -> wire.Params:
         body = await request.read() if request.method == "POST" else b""
-        return wire.decode_params(request.query_string.encode("latin-1"), body)
+        return wire.decode_params(raw_query(request), body)
 
     def _auth_code(self, params: wire.Params) -> int | None:
         cpid, cppwd = params.get("cpid"), params.get("cppwd")

@@ -10,8 +10,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from adapters.base import Chunk, DeliveryStatus, HttpRequest, Reply, Report, split_chunks
+from adapters.base import Chunk, DeliveryStatus, Reply, Report, split_chunks
 from adapters.client import VendorClient
+from adapters.http_in import incoming
 from adapters.registry import make_adapter
 from adapters.simulator import Simulator, SimulatorServer
 from adapters.transport import VendorTransport
@@ -55,15 +56,7 @@ async def rig(request: pytest.FixtureRequest) -> AsyncIterator[Rig]:
     replies: list[Reply] = []
 
     async def receive(req: web.Request) -> web.Response:
-        body = await req.read()
-        pushed = HttpRequest(
-            "POST" if req.method == "POST" else "GET",
-            req.path,
-            req.query_string,
-            body,
-            req.content_type,
-            req.remote or "",
-        )
+        pushed = await incoming(req)
         result = adapter.parse_push(pushed)
         reports.extend(result.reports)
         replies.extend(result.replies)

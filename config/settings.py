@@ -1,0 +1,124 @@
+"""The daemon's configuration: one TOML file, validated once at start-up.
+
+Unknown keys are refused everywhere.  Secrets are literals or
+``{ env = "NAME" }``; any top-level setting can also be overridden by an
+environment variable ``SMSPROXY_<SECTION>__<KEY>`` (for example
+``SMSPROXY_ADMIN__TOKEN``).  See ``config/example.toml`` for every option.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Network, IPv6Network, ip_network
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from adapters.registry import VENDOR_KINDS
+from config.secret import Secret
+from config.vendor import VendorSettings
+
+if TYPE_CHECKING:
+    VendorEntry = VendorSettings
+else:
+    _kinds = tuple(vk.settings for vk in VENDOR_KINDS)
+    VendorEntry = (
+        Annotated[Union[_kinds], Field(discriminator="kind")]  # noqa: UP007
+        if len(_kinds) > 1
+        else _kinds[0]
+    )
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+HostPort = Annotated[str, Field(pattern=r"^[^\s:]*:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$")]
+
+
+def split_host_port(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+class ListenSettings(BaseModel):
+    model_config = _STRICT
+    legacy: HostPort = Field("127.0.0.1:8080", description="the esms100-compatible port")
+    admin: HostPort = Field("127.0.0.1:9100", description="/metrics, /healthz, admin API")
+
+
+class StateSettings(BaseModel):
+    model_config = _STRICT
+    path: Path = Field(Path("smsproxy.sqlite3"), description="SQLite state file")
+
+
+class LegacySettings(BaseModel):
+    model_config = _STRICT
+    max_text_chars: int = Field(134, ge=1, le=2000, description="longer text answers -7")
+    max_numbers: int = Field(1000, ge=1, le=100_000, description="more numbers answer -8")
+    max_body_bytes: int = Field(256 * 1024, ge=4096, description="larger requests answer -8")
+
+
+class RoutingSettings(BaseModel):
+    model_config = _STRICT
+    send_deadline_s: float = Field(20.0, gt=0, le=300, description="attempts stop after this")
+    rate_wait_s: float = Field(2.0, ge=0, description="longest wait for a vendor's rate limit")
+
+
+class ShutdownSettings(BaseModel):
+    model_config = _STRICT
+    grace_s: float = Field(10.0, ge=0, le=600, description="time in-flight sends get on SIGTERM")
+
+
+class ClientSettings(BaseModel):
+    model_config = _STRICT
+    cpid: str = Field(min_length=1, max_length=64, pattern=r"^[^\s,&=]+$")
+    password: Secret
+    allowed_ips: list[IPv4Network | IPv6Network] = Field(
+        default_factory=list, description="addresses allowed to call; empty: any"
+    )
+    rate_per_s: float = Field(10.0, gt=0, description="requests per second, like esms100")
+    quota: int | None = Field(None, ge=0, description="segments it may send; none: unlimited")
+
+    @field_validator("allowed_ips", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [ip_network(v, strict=False) if isinstance(v, str) else v for v in value]
+        return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        extra="forbid", frozen=True, env_prefix="SMSPROXY_", env_nested_delimiter="__"
+    )
+
+    listen: ListenSettings = ListenSettings()
+    state: StateSettings = StateSettings()
+    legacy: LegacySettings = LegacySettings()
+    routing: RoutingSettings = RoutingSettings()
+    shutdown: ShutdownSettings = ShutdownSettings()
+    clients: list[ClientSettings] = Field(default_factory=list)
+    vendors: list[VendorEntry] = Field(default_factory=list)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file arrives as init arguments; the environment overrides it.
+        return (env_settings, init_settings)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Settings:
+        for label, names in (
+            ("clients", [c.cpid for c in self.clients]),
+            ("vendors", [v.name for v in self.vendors]),
+        ):
+            seen: set[str] = set()
+            for name in names:
+                if name in seen:
+                    raise ValueError(f"{label}: the name {name!r} is used twice")
+                seen.add(name)
+        return self

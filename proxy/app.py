@@ -1,0 +1,120 @@
+"""Wire the daemon: two aiohttp applications and everything that lives on them.
+
+The legacy application owns the state (store, vendor sessions, router,
+recorder, client book) through one ``cleanup_ctx``; the admin application,
+on its own port, reads it through :data:`proxy.keys.LEGACY_APP`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import aiohttp
+import structlog
+from aiohttp import web
+from aiolimiter import AsyncLimiter
+
+from adapters.client import VendorClient
+from adapters.registry import make_adapter
+from adapters.transport import VendorTransport
+from config.settings import Settings
+from proxy.balance import watch_balance
+from proxy.clients import ClientBook
+from proxy.keys import CLIENTS, LEGACY_APP, RECORDER, ROUTER, SENDER, SESSION, SETTINGS, STORE
+from proxy.legacy import Handler, esms100_errors, legacy_routes
+from proxy.recorder import SendRecorder
+from proxy.sending import SendService
+from proxy.store.sqlite import SqliteStore
+from routing.health import VendorHealth
+from routing.router import Router, VendorRuntime
+
+log = structlog.get_logger("smsproxy.app")
+
+
+@web.middleware
+async def fresh_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    structlog.contextvars.clear_contextvars()
+    return await handler(request)
+
+
+def build_router(settings: Settings, session: aiohttp.ClientSession) -> Router:
+    vendors = []
+    for vs in settings.vendors:
+        if not vs.enabled:
+            continue
+        transport = VendorTransport(
+            session, vs.base, connect_timeout_s=vs.connect_timeout_s, timeout_s=vs.timeout_s
+        )
+        client = VendorClient(vs.name, make_adapter(vs), transport)
+        vendors.append(
+            VendorRuntime(
+                vs.name,
+                client,
+                VendorHealth(vs.name),
+                AsyncLimiter(vs.rate_per_s, 1.0),
+                vs.price_per_segment,
+            )
+        )
+    return Router(vendors, rate_wait_s=settings.routing.rate_wait_s)
+
+
+async def daemon_state(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    store = await SqliteStore.open(settings.state.path)
+    app[STORE] = store
+    connector = aiohttp.TCPConnector(limit=0, limit_per_host=200, ttl_dns_cache=300)
+    session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
+    app[SESSION] = session
+    router = build_router(settings, session)
+    app[ROUTER] = router
+    recorder = SendRecorder(store)
+    recorder.start()
+    app[RECORDER] = recorder
+    app[CLIENTS] = await ClientBook.load(settings.clients, store)
+    app[SENDER] = SendService(router, recorder, store, settings.routing.send_deadline_s)
+    watchers = [
+        asyncio.create_task(watch_balance(v), name=f"balance-{v.name}")
+        for v in router.vendors.values()
+    ]
+    log.info("daemon_ready", vendors=list(router.vendors), clients=len(settings.clients))
+    yield
+    for task in watchers:
+        task.cancel()
+    for task in watchers:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await recorder.stop()
+    await session.close()
+    await store.close()
+
+
+def build_legacy_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        middlewares=[fresh_context, esms100_errors],
+        client_max_size=settings.legacy.max_body_bytes,
+    )
+    app[SETTINGS] = settings
+    app.add_routes(legacy_routes())
+    app.cleanup_ctx.append(daemon_state)
+    return app
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok\n")
+
+
+async def readyz(request: web.Request) -> web.Response:
+    legacy = request.app[LEGACY_APP]
+    store_ok = STORE in legacy and await legacy[STORE].ping()
+    routable = ROUTER in legacy and legacy[ROUTER].any_routable()
+    status = 200 if store_ok and routable else 503
+    return web.json_response({"store": store_ok, "vendor_routable": routable}, status=status)
+
+
+def build_admin_app(legacy: web.Application) -> web.Application:
+    app = web.Application()
+    app[LEGACY_APP] = legacy
+    app.add_routes([web.get("/healthz", healthz), web.get("/readyz", readyz)])
+    return app

@@ -1,0 +1,82 @@
+"""The ``smsproxy`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from config.loader import ConfigError, load_settings
+from proxy.logging import configure_logging
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="smsproxy", description="Failover routing proxy for SMS vendors (esms100 wire format)"
+    )
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the daemon")
+    run.add_argument("--config", required=True, type=Path, help="TOML config file")
+    check = sub.add_parser("check-config", help="validate a config file and say what it holds")
+    check.add_argument("config", type=Path)
+    demo = sub.add_parser("demo", help="run on embedded defaults with simulated vendors")
+    demo.add_argument("--listen", default="127.0.0.1:8080", help="legacy address")
+    demo.add_argument("--admin", default="127.0.0.1:9100", help="admin address")
+    demo.add_argument("--state", default=Path("var/smsproxy-demo.sqlite3"), type=Path)
+    demo.add_argument(
+        "--vendor-port", default=18001, type=int, help="first simulator port (0: any free port)"
+    )
+    args = parser.parse_args(argv)
+
+    if args.command == "check-config":
+        return check_config(args.config)
+    configure_logging(args.log_level)
+    if args.command == "run":
+        try:
+            settings = load_settings(args.config)
+        except ConfigError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        from proxy.serve import Daemon
+
+        asyncio.run(Daemon(settings).run_until_signalled())
+        return 0
+    if args.command == "demo":
+        from proxy.demo import run_demo
+
+        try:
+            asyncio.run(run_demo(args.listen, args.admin, args.state, args.vendor_port))
+        except OSError as exc:
+            print(
+                f"smsproxy demo: {exc.strerror or exc}: is another demo running? "
+                "Use --listen/--admin/--vendor-port",
+                file=sys.stderr,
+            )
+            return 1
+        return 0
+    return 2
+
+
+def check_config(path: Path) -> int:
+    try:
+        settings = load_settings(path)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(f"{path}: OK")
+    print(f"  legacy listens on {settings.listen.legacy}, admin on {settings.listen.admin}")
+    print(f"  state file {settings.state.path}")
+    print(f"  {len(settings.clients)} client(s): {', '.join(c.cpid for c in settings.clients)}")
+    for v in settings.vendors:
+        state = "" if v.enabled else " (disabled)"
+        print(
+            f"  vendor {v.name}: {getattr(v, 'kind', '?')} at {v.base}, "
+            f"{v.price_per_segment} per segment, {v.rate_per_s}/s{state}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""``smsproxy demo``: the daemon on its embedded defaults, with simulated vendors.
+
+Nothing to configure and nothing to install: a SQLite file under ``var/``,
+one simulator of every vendor kind on loopback, and a demo client account.
+It prints how to send a message with curl and how to play with the vendors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Any
+
+from adapters.esms100.wire import password_digest
+from adapters.form import quote
+from adapters.registry import VENDOR_KINDS
+from adapters.simulator import SimulatorServer
+from config.loader import settings_from
+from config.settings import Settings
+from proxy.serve import Daemon
+
+DEMO_CPID = "demo"
+DEMO_PASSWORD = "demo123"  # noqa: S105 - the documented demo account
+# Cheapest last, so a first message shows the router picking on price.
+DEMO_PRICES = {
+    "esms100": 0.045,
+    "smscn": 0.040,
+    "c123": 0.050,
+    "chuanglan": 0.038,
+    "sms10000": 0.042,
+}
+
+
+def demo_settings(
+    sims: dict[str, SimulatorServer], state: Path, legacy: str, admin: str
+) -> Settings:
+    vendors: list[dict[str, Any]] = [
+        {
+            **server.simulator.credentials(),
+            "kind": kind,
+            "name": f"{kind}-sim",
+            "base_url": server.url,
+            "price_per_segment": DEMO_PRICES.get(kind, 0.05),
+        }
+        for kind, server in sims.items()
+    ]
+    return settings_from(
+        {
+            "listen": {"legacy": legacy, "admin": admin},
+            "state": {"path": str(state)},
+            "clients": [{"cpid": DEMO_CPID, "password": DEMO_PASSWORD, "rate_per_s": 50}],
+            "vendors": vendors,
+        },
+        "(embedded demo defaults)",
+    )
+
+
+def banner(daemon: Daemon, sims: dict[str, SimulatorServer]) -> str:
+    url = daemon.legacy_url
+    cppwd = password_digest(DEMO_PASSWORD)
+    text = quote("【演示】您的验证码是 123456", "utf-8")
+    lines = [
+        "",
+        "smsproxy demo is running.",
+        f"  legacy esms100 endpoint: {url}/mt/   (client cpid={DEMO_CPID} "
+        f"password={DEMO_PASSWORD})",
+        f"  health:                  {daemon.admin_url}/healthz  {daemon.admin_url}/readyz",
+        "",
+        "Send a message (UTF-8 text, as PHP clients do):",
+        f"  curl '{url}/mt/?cpid={DEMO_CPID}&cppwd={cppwd}&phone=13800138000,13900139000"
+        f"&msgtext={text}&encode=utf8'",
+        "Read delivery reports and replies, and the quota:",
+        f"  curl '{url}/qreport/?cpid={DEMO_CPID}&cppwd={cppwd}'",
+        f"  curl '{url}/mo/?cpid={DEMO_CPID}&cppwd={cppwd}'",
+        f"  curl '{url}/qamount/?cpid={DEMO_CPID}&cppwd={cppwd}'",
+        "",
+        "Simulated vendors (what each accepted, and knobs to break it):",
+    ]
+    for kind, server in sims.items():
+        lines.append(f"  {kind:10} {server.url}/_sim/accepted")
+    first = next(iter(sims.values()))
+    lines += [
+        "  e.g. run a vendor out of money:",
+        f"  curl -X POST {first.url}/_sim/faults -d '{{\"balance\": 0}}'",
+        "",
+        "Stop with Ctrl-C.",
+    ]
+    return "\n".join(lines)
+
+
+async def run_demo(legacy: str, admin: str, state: Path, vendor_base_port: int) -> None:
+    sims: dict[str, SimulatorServer] = {}
+    for offset, vk in enumerate(VENDOR_KINDS):
+        server = SimulatorServer(
+            vk.simulator(), port=vendor_base_port + offset if vendor_base_port else 0
+        )
+        await server.start()
+        sims[vk.kind] = server
+    try:
+        settings = demo_settings(sims, state, legacy, admin)
+        daemon = Daemon(settings)
+        for server in sims.values():
+            # Pushing vendors report to the daemon's push receiver once it has one.
+            server.simulator.faults.report_delay_s = 2.0
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        import signal
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await daemon.start()
+        print(banner(daemon, sims), flush=True)
+        await stop.wait()
+        await daemon.stop()
+    finally:
+        for server in sims.values():
+            with contextlib.suppress(Exception):
+                await server.stop()

@@ -1,0 +1,49 @@
+"""Recipient numbers as legacy clients really send them.
+
+They arrive with trailing commas, spaces, full-width commas, duplicates and
+``+86`` / ``0086`` / ``86`` prefixes.  We keep mainland mobile numbers
+(11 digits starting 13–19) once each, in the order given.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_SEPARATORS = re.compile(r"[,，;；\s]+")
+_NOISE = re.compile(r"[-()（）]")
+_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Recipients:
+    valid: tuple[str, ...]
+    invalid: tuple[str, ...]
+    given: int  # entries as the client sent them, before removing duplicates
+
+
+def entries(raw: str) -> list[str]:
+    return [e for e in _SEPARATORS.split(raw) if e]
+
+
+def normalise_one(entry: str) -> str:
+    number = _NOISE.sub("", entry)
+    for prefix in ("+86", "0086", "86"):
+        if number.startswith(prefix) and len(number) == 11 + len(prefix):
+            return number[len(prefix) :]
+    return number
+
+
+def normalise(raw: str) -> Recipients:
+    given = entries(raw)
+    seen: set[str] = set()
+    valid: list[str] = []
+    invalid: list[str] = []
+    for entry in given:
+        number = normalise_one(entry)
+        if not _MOBILE.match(number):
+            invalid.append(entry)
+        elif number not in seen:
+            seen.add(number)
+            valid.append(number)
+    return Recipients(tuple(valid), tuple(invalid), len(given))

@@ -1,0 +1,89 @@
+"""Run the daemon: listen, serve until told to stop, drain, exit.
+
+On SIGTERM (or SIGINT) the listening sockets close at once, requests in
+flight get ``shutdown.grace_s`` to finish, pending send records are
+written, and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import structlog
+from aiohttp import web
+
+from config.settings import Settings, split_host_port
+from proxy.app import build_admin_app, build_legacy_app
+
+log = structlog.get_logger("smsproxy")
+
+
+class Daemon:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.legacy_app = build_legacy_app(settings)
+        self.admin_app = build_admin_app(self.legacy_app)
+        limit = settings.legacy.max_body_bytes
+        self._legacy = web.AppRunner(
+            self.legacy_app,
+            access_log=None,
+            shutdown_timeout=settings.shutdown.grace_s,
+            # A GET with 1000 numbers is a long request line; esms100 takes it.
+            max_line_size=limit,
+            max_field_size=16 * 1024,
+        )
+        self._admin = web.AppRunner(self.admin_app, access_log=None, shutdown_timeout=1.0)
+        self.legacy_port = 0
+        self.admin_port = 0
+
+    def __repr__(self) -> str:
+        return f"<Daemon legacy=:{self.legacy_port} admin=:{self.admin_port}>"
+
+    @property
+    def legacy_url(self) -> str:
+        host, _ = split_host_port(self.settings.listen.legacy)
+        return f"http://{_url_host(host)}:{self.legacy_port}"
+
+    @property
+    def admin_url(self) -> str:
+        host, _ = split_host_port(self.settings.listen.admin)
+        return f"http://{_url_host(host)}:{self.admin_port}"
+
+    async def start(self) -> None:
+        self.legacy_port = await _listen(self._legacy, self.settings.listen.legacy)
+        self.admin_port = await _listen(self._admin, self.settings.listen.admin)
+        log.info("listening", legacy=self.legacy_url, admin=self.admin_url)
+
+    async def stop(self) -> None:
+        log.info("stopping", grace_s=self.settings.shutdown.grace_s)
+        await self._admin.cleanup()
+        await self._legacy.cleanup()
+        log.info("stopped")
+
+    async def run_until_signalled(self) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+            await self.stop()
+
+
+async def _listen(runner: web.AppRunner, address: str) -> int:
+    await runner.setup()
+    host, port = split_host_port(address)
+    site = web.TCPSite(runner, host, port, reuse_address=True)
+    await site.start()
+    return int(runner.addresses[-1][1])
+
+
+def _url_host(host: str) -> str:
+    if host in ("0.0.0.0", "::", ""):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host

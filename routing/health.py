@@ -1,0 +1,138 @@
+"""What the router has learnt about each vendor, from outcomes and balance checks.
+
+The models are Envoy's outlier detection and Linkerd's failure accrual:
+consecutive failures eject a vendor for a time that grows with each
+ejection (with jitter, so several daemons do not probe in step); when it
+expires a single probe is let through, and its outcome decides.  A vendor
+out of money is *drained* until a balance check shows money again.  A
+vendor that rejects our credentials or IP is ejected long: that is a
+configuration fault and will not heal by itself quickly.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from routing.outcome import Outcome, VendorEffect, decide
+
+
+class VendorState(enum.Enum):
+    ROUTABLE = "routable"
+    BACKED_OFF = "backed_off"
+    DRAINED = "drained"
+    EJECTED = "ejected"
+
+
+@dataclass(frozen=True)
+class HealthPolicy:
+    failures_to_eject: int = 5
+    base_ejection_s: float = 10.0
+    max_ejection_s: float = 300.0
+    config_ejection_s: float = 300.0  # first ejection for a configuration fault
+    back_off_s: float = 2.0
+    drain_recheck_s: float = 60.0  # a drained vendor without balance query is retried after this
+    jitter: float = 0.2
+
+
+class VendorHealth:
+    def __init__(
+        self,
+        name: str,
+        policy: HealthPolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.name = name
+        self.policy = policy or HealthPolicy()
+        self._clock = clock
+        self._rng = rng
+        self.consecutive_failures = 0
+        self.ejections = 0
+        self.reason: str | None = None  # why it is not routable, for operators
+        self._state = VendorState.ROUTABLE
+        self._until = 0.0
+        self._probing = False
+        self.latency_ewma_s: float | None = None
+        self.balance_segments: int | None = None
+
+    def __repr__(self) -> str:
+        left = max(0.0, self._until - self._clock())
+        return (
+            f"<VendorHealth {self.name} {self.state.value} reason={self.reason} "
+            f"failures={self.consecutive_failures} ejections={self.ejections} "
+            f"left={left:.1f}s balance={self.balance_segments}>"
+        )
+
+    @property
+    def state(self) -> VendorState:
+        if self._state is VendorState.BACKED_OFF and self._clock() >= self._until:
+            self._state, self.reason = VendorState.ROUTABLE, None
+        return self._state
+
+    def seconds_left(self) -> float:
+        return (
+            max(0.0, self._until - self._clock())
+            if self._state is not VendorState.ROUTABLE
+            else 0.0
+        )
+
+    def available(self) -> bool:
+        """May the router send to this vendor now?  Lets one probe through an expired ejection."""
+        if self.state is VendorState.ROUTABLE:
+            return True
+        return self._clock() >= self._until and not self._probing
+
+    def begin_attempt(self) -> None:
+        if self._state is not VendorState.ROUTABLE:
+            self._probing = True
+
+    def record(self, outcome: Outcome, latency_s: float | None = None) -> None:
+        self._probing = False
+        if latency_s is not None:
+            prev = self.latency_ewma_s
+            self.latency_ewma_s = latency_s if prev is None else 0.8 * prev + 0.2 * latency_s
+        effect = decide(outcome).effect
+        if outcome is Outcome.ACCEPTED:
+            self.consecutive_failures = 0
+            self._state, self.reason = VendorState.ROUTABLE, None
+            # Decay, not reset: a vendor that flaps keeps its longer ejections.
+            self.ejections = max(0, self.ejections - 1)
+        elif effect is VendorEffect.DRAIN:
+            self.balance_segments = 0
+            self._set(VendorState.DRAINED, self.policy.drain_recheck_s, outcome.value)
+        elif effect is VendorEffect.BACK_OFF:
+            self._set(VendorState.BACKED_OFF, self.policy.back_off_s, outcome.value)
+        elif effect is VendorEffect.EJECT_CONFIG:
+            self.ejections += 1
+            self._set(
+                VendorState.EJECTED, self._ejection_s(self.policy.config_ejection_s), outcome.value
+            )
+        elif effect is VendorEffect.FAILURE:
+            self.consecutive_failures += 1
+            if (
+                self.consecutive_failures >= self.policy.failures_to_eject
+                or self._state is VendorState.EJECTED
+            ):
+                self.ejections += 1
+                self._set(
+                    VendorState.EJECTED,
+                    self._ejection_s(self.policy.base_ejection_s),
+                    outcome.value,
+                )
+
+    def record_balance(self, segments: int | None) -> None:
+        self.balance_segments = segments
+        if self._state is VendorState.DRAINED and segments:
+            self._state, self.reason, self._until = VendorState.ROUTABLE, None, 0.0
+
+    def _ejection_s(self, base: float) -> float:
+        grown = min(self.policy.max_ejection_s, base * 2.0 ** max(0, self.ejections - 1))
+        return grown * (1 + self.policy.jitter * (2 * self._rng() - 1))
+
+    def _set(self, state: VendorState, seconds: float, reason: str) -> None:
+        self._state, self.reason = state, reason
+        self._until = self._clock() + seconds
