@@ -36,6 +36,7 @@ class Daemon:
         self._admin = web.AppRunner(self.admin_app, access_log=None, shutdown_timeout=1.0)
         self.legacy_port = 0
         self.admin_port = 0
+        self._stopped = False
 
     def __repr__(self) -> str:
         return f"<Daemon legacy=:{self.legacy_port} admin=:{self.admin_port}>"
@@ -56,6 +57,9 @@ class Daemon:
         log.info("listening", legacy=self.legacy_url, admin=self.admin_url)
 
     async def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
         log.info("stopping", grace_s=self.settings.shutdown.grace_s)
         await self._admin.cleanup()
         await self._legacy.cleanup()

@@ -1,0 +1,59 @@
+"""Fixtures shared by the suites: simulators and daemons on loopback ports."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.esms100.simulator import Esms100Simulator
+from adapters.simulator import SimulatorServer
+from config.loader import settings_from
+from proxy.serve import Daemon
+
+CPID = "acme"
+PASSWORD = "acme-pass"
+
+DaemonFactory = Callable[..., Awaitable[Daemon]]
+
+
+@pytest.fixture
+async def esms100() -> AsyncIterator[SimulatorServer]:
+    async with SimulatorServer(Esms100Simulator(cpid="vendor-acct", password="vendor-pw")) as s:
+        yield s
+
+
+def base_config(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "listen": {"legacy": "127.0.0.1:0", "admin": "127.0.0.1:0"},
+        "state": {"path": str(tmp_path / "state.sqlite3")},
+        "routing": {"send_deadline_s": 3.0},
+        "shutdown": {"grace_s": 2.0},
+        "clients": [{"cpid": CPID, "password": PASSWORD, "rate_per_s": 100}],
+        "vendors": [],
+    }
+    config.update(overrides)
+    return config
+
+
+def esms100_vendor(server: SimulatorServer, name: str = "esms100", **extra: Any) -> dict[str, Any]:
+    sim = server.simulator
+    return {"kind": "esms100", "name": name, "base_url": server.url, "price_per_segment": 0.05,
+            "timeout_s": 1.0, "connect_timeout_s": 0.5, **sim.credentials(), **extra}
+
+
+@pytest.fixture
+async def start_daemon() -> AsyncIterator[DaemonFactory]:
+    started: list[Daemon] = []
+
+    async def start(config: dict[str, Any]) -> Daemon:
+        daemon = Daemon(settings_from(config, "(test)"))
+        await daemon.start()
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        await daemon.stop()
