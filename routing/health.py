@@ -33,6 +33,7 @@ class HealthPolicy:
     base_ejection_s: float = 10.0
     max_ejection_s: float = 300.0
     config_ejection_s: float = 300.0  # first ejection for a configuration fault
+    max_config_ejection_s: float = 3600.0
     back_off_s: float = 2.0
     drain_recheck_s: float = 60.0  # a drained vendor without balance query is retried after this
     jitter: float = 0.2
@@ -96,6 +97,7 @@ class VendorHealth:
             prev = self.latency_ewma_s
             self.latency_ewma_s = latency_s if prev is None else 0.8 * prev + 0.2 * latency_s
         effect = decide(outcome).effect
+        p = self.policy
         if outcome is Outcome.ACCEPTED:
             self.consecutive_failures = 0
             self._state, self.reason = VendorState.ROUTABLE, None
@@ -109,7 +111,9 @@ class VendorHealth:
         elif effect is VendorEffect.EJECT_CONFIG:
             self.ejections += 1
             self._set(
-                VendorState.EJECTED, self._ejection_s(self.policy.config_ejection_s), outcome.value
+                VendorState.EJECTED,
+                self._ejection_s(p.config_ejection_s, p.max_config_ejection_s),
+                outcome.value,
             )
         elif effect is VendorEffect.FAILURE:
             self.consecutive_failures += 1
@@ -120,7 +124,7 @@ class VendorHealth:
                 self.ejections += 1
                 self._set(
                     VendorState.EJECTED,
-                    self._ejection_s(self.policy.base_ejection_s),
+                    self._ejection_s(p.base_ejection_s, p.max_ejection_s),
                     outcome.value,
                 )
 
@@ -129,8 +133,8 @@ class VendorHealth:
         if self._state is VendorState.DRAINED and segments:
             self._state, self.reason, self._until = VendorState.ROUTABLE, None, 0.0
 
-    def _ejection_s(self, base: float) -> float:
-        grown = min(self.policy.max_ejection_s, base * 2.0 ** max(0, self.ejections - 1))
+    def _ejection_s(self, base: float, cap: float) -> float:
+        grown = min(cap, base * 2.0 ** max(0, self.ejections - 1))
         return grown * (1 + self.policy.jitter * (2 * self._rng() - 1))
 
     def _set(self, state: VendorState, seconds: float, reason: str) -> None:

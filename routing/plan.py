@@ -57,8 +57,8 @@ def make_plan(
     # send goes after those that do; ties go to the faster vendor.
     usable.sort(
         key=lambda v: (
-            v.price_per_segment,
             v.balance_segments is not None and v.balance_segments < need,
+            v.price_per_segment,
             v.latency_s if v.latency_s is not None else 0.0,
             v.name,
         )

@@ -7,8 +7,10 @@ Decisions where ``esms100.txt`` is silent or contradicts itself:
 
 * Request charset: GBK unless ``encode=utf8`` (any case, also ``utf-8``).
   We decode GBK as GB18030, its superset, so no GBK byte sequence is refused.
-  A value that is not valid in the declared charset but is valid UTF-8 is
-  taken as UTF-8: PHP clients forget ``encode=utf8`` more often than not.
+  A value that is valid UTF-8 is taken as UTF-8 even without ``encode=utf8``:
+  PHP clients forget the flag often, while Chinese GBK text that happens to
+  be valid UTF-8 practically never occurs (its bytes would have to follow
+  UTF-8's lead/continuation pattern throughout).
 * A field whose percent-encoding is broken (``%G1``, a lone ``%``), or whose
   bytes are valid in neither charset, is *unreadable* and answered as if it
   were missing: cpid ``-2``, cppwd ``-3``, msgtext ``-4``, phone ``-5``.
@@ -72,13 +74,18 @@ def decode_params(query: bytes, body: bytes = b"") -> Params:
 
 
 def _decode(value: bytes, utf8: bool) -> str | None:
-    first, second = ("utf-8", _GBK_IN) if utf8 else (_GBK_IN, "utf-8")
-    for charset in (first, second):
-        try:
-            return value.decode(charset)
-        except UnicodeDecodeError:
-            continue
-    return None
+    if value.isascii():
+        return value.decode("ascii")
+    try:
+        # Even undeclared: GBK text that is also valid UTF-8 is vanishingly
+        # rare, while UTF-8 sent without encode=utf8 is common.
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return value.decode(_GBK_IN)
+    except UnicodeDecodeError:
+        return None
 
 
 def password_digest(password: str) -> str:

@@ -1,0 +1,98 @@
+"""Vendor health learns from outcomes; its repr tells an operator what it knows."""
+
+from __future__ import annotations
+
+from routing.health import HealthPolicy, VendorHealth, VendorState
+from routing.outcome import Outcome
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def health(clock: Clock) -> VendorHealth:
+    policy = HealthPolicy(failures_to_eject=3, base_ejection_s=10, max_ejection_s=40,
+                          config_ejection_s=100, back_off_s=2, jitter=0.0)
+    return VendorHealth("v", policy, clock=clock, rng=lambda: 0.5)
+
+
+def test_consecutive_failures_eject_then_a_probe_decides() -> None:
+    clock = Clock()
+    h = health(clock)
+    h.record(Outcome.VENDOR_BUSY)
+    h.record(Outcome.UNREACHABLE)
+    assert h.state is VendorState.ROUTABLE and h.available()
+    h.record(Outcome.AMBIGUOUS)
+    assert h.state is VendorState.EJECTED and not h.available()
+    assert repr(h) == (
+        "<VendorHealth v ejected reason=ambiguous failures=3 ejections=1 left=10.0s balance=None>"
+    )
+    clock.now += 10
+    assert h.available()
+    h.begin_attempt()
+    assert not h.available()  # one probe at a time
+    h.record(Outcome.VENDOR_BUSY)  # the probe failed: ejected again, for longer
+    assert h.state is VendorState.EJECTED
+    assert h.seconds_left() == 20.0
+    clock.now += 20
+    h.begin_attempt()
+    h.record(Outcome.ACCEPTED)
+    assert h.state is VendorState.ROUTABLE and h.consecutive_failures == 0
+
+
+def test_ejection_time_is_capped() -> None:
+    clock = Clock()
+    h = health(clock)
+    for _ in range(10):
+        h.record(Outcome.UNREACHABLE)
+        clock.now += 1000
+    h.record(Outcome.UNREACHABLE)
+    assert h.seconds_left() == 40.0
+
+
+def test_success_resets_the_failure_count() -> None:
+    h = health(Clock())
+    h.record(Outcome.VENDOR_BUSY)
+    h.record(Outcome.VENDOR_BUSY)
+    h.record(Outcome.ACCEPTED)
+    h.record(Outcome.VENDOR_BUSY)
+    assert h.state is VendorState.ROUTABLE
+
+
+def test_balance_exhausted_drains_until_money_shows() -> None:
+    clock = Clock()
+    h = health(clock)
+    h.record(Outcome.BALANCE_EXHAUSTED)
+    assert h.state is VendorState.DRAINED and not h.available()
+    h.record_balance(0)
+    assert h.state is VendorState.DRAINED
+    h.record_balance(500)
+    assert h.state is VendorState.ROUTABLE and h.balance_segments == 500
+
+
+def test_rate_limited_backs_off_briefly() -> None:
+    clock = Clock()
+    h = health(clock)
+    h.record(Outcome.RATE_LIMITED)
+    assert h.state is VendorState.BACKED_OFF and not h.available()
+    clock.now += 2
+    assert h.state is VendorState.ROUTABLE and h.available()
+
+
+def test_config_faults_eject_long() -> None:
+    clock = Clock()
+    h = health(clock)
+    h.record(Outcome.IP_REJECTED)
+    assert h.state is VendorState.EJECTED and h.reason == "ip_rejected"
+    assert h.seconds_left() == 100.0
+
+
+def test_refusals_that_say_nothing_about_the_vendor() -> None:
+    h = health(Clock())
+    for outcome in (Outcome.RECIPIENT_INVALID, Outcome.CONTENT_REJECTED, Outcome.REQUEST_INVALID):
+        h.record(outcome)
+    assert h.state is VendorState.ROUTABLE and h.consecutive_failures == 0
