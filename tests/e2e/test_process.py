@@ -1,0 +1,117 @@
+"""The daemon as a process: start from a config file, SIGTERM, logs."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from urllib.parse import quote_plus
+
+import aiohttp
+
+from adapters.simulator import SimulatorServer
+
+TEXT = "【ACME】机密验证码 909090"
+CLIENT_PASSWORD = "client-pw-7f3a"
+VENDOR_PASSWORD = "vendor-pw-91bc"
+
+
+def write_config(tmp_path: Path, vendor_url: str) -> Path:
+    config = tmp_path / "smsproxy.toml"
+    config.write_text(
+        f"""
+[listen]
+legacy = "127.0.0.1:0"
+admin = "127.0.0.1:0"
+[state]
+path = "{tmp_path / 'state.sqlite3'}"
+[shutdown]
+grace_s = 5
+[[clients]]
+cpid = "acme"
+password = {{ env = "ACME_PASSWORD" }}
+[[vendors]]
+kind = "esms100"
+name = "esms100"
+base_url = "{vendor_url}"
+price_per_segment = 0.05
+cpid = "vendor-acct"
+password = {{ env = "VENDOR_PASSWORD" }}
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+async def read_until(stream: asyncio.StreamReader, event: str, into: list[str]) -> dict[str, str]:
+    while True:
+        line = (await asyncio.wait_for(stream.readline(), 10)).decode()
+        assert line, "the daemon exited early: " + "".join(into)
+        into.append(line)
+        record = json.loads(line)
+        if record.get("event") == event:
+            return record
+
+
+async def test_sigterm_finishes_in_flight_sends_and_exits_0(tmp_path: Path) -> None:
+    from adapters.esms100.simulator import Esms100Simulator
+
+    sim = Esms100Simulator(cpid="vendor-acct", password=VENDOR_PASSWORD)
+    async with SimulatorServer(sim) as server:
+        config = write_config(tmp_path, server.url)
+        env = {**os.environ, "ACME_PASSWORD": CLIENT_PASSWORD, "VENDOR_PASSWORD": VENDOR_PASSWORD}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "proxy.cli", "run", "--config", str(config),
+            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        assert proc.stderr is not None
+        logs: list[str] = []
+        try:
+            listening = await read_until(proc.stderr, "listening", logs)
+            url = listening["legacy"]
+            cppwd = hashlib.md5(CLIENT_PASSWORD.encode()).hexdigest().upper()
+            query = (f"cpid=acme&cppwd={cppwd}&phone=13800138000"
+                     f"&msgtext={quote_plus(TEXT)}&encode=utf8")
+            sim.faults.latency_s = 1.0
+            async with aiohttp.ClientSession() as session:
+                in_flight = asyncio.ensure_future(session.get(f"{url}/mt/?{query}"))
+                await asyncio.sleep(0.3)
+                proc.send_signal(signal.SIGTERM)
+                resp = await in_flight
+                assert resp.status == 200 and await resp.read() == b"0"
+            rest = await asyncio.wait_for(proc.stderr.read(), 10)
+            logs += rest.decode().splitlines(keepends=True)
+            assert await asyncio.wait_for(proc.wait(), 10) == 0
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    assert sim.phones_of(TEXT) == ["13800138000"]
+    events = [json.loads(line)["event"] for line in logs]
+    assert "send_done" in events and events[-1] == "stopped"
+    everything = "".join(logs)
+    for secret in (CLIENT_PASSWORD, VENDOR_PASSWORD, cppwd, TEXT, quote_plus(TEXT), "机密"):
+        assert secret not in everything
+    send_done = next(json.loads(line) for line in logs if '"send_done"' in line)
+    assert send_done["client"] == "acme" and len(send_done["send_id"]) == 16
+    assert send_done["vendors"] == ["esms100"]
+
+
+async def test_run_with_a_bad_config_names_the_option(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text('[[vendors]]\nkind = "esms100"\nname = "x"\nbase_url = "nope"\n'
+                      'price_per_segment = 0.05\ncpid = "1"\npassword = "p"\ncolour = "red"\n')
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "proxy.cli", "run", "--config", str(config),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await proc.communicate()
+    assert proc.returncode == 2
+    text = err.decode()
+    assert f"{config}: vendors[0].base_url:" in text
+    assert f"{config}: vendors[0].colour: unknown option" in text
+    assert "Traceback" not in text
