@@ -6,9 +6,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.base import Adapter
+from adapters.c123.adapter import C123Adapter, C123Settings
+from adapters.c123.simulator import C123Simulator
+from adapters.chuanglan.adapter import ChuanglanAdapter, ChuanglanSettings
+from adapters.chuanglan.simulator import ChuanglanSimulator
 from adapters.esms100.adapter import Esms100Adapter, Esms100Settings
 from adapters.esms100.simulator import Esms100Simulator
 from adapters.simulator import Simulator
+from adapters.sms10000.adapter import Sms10000Adapter, Sms10000Settings
+from adapters.sms10000.simulator import Sms10000Simulator
+from adapters.smscn.adapter import SmscnAdapter, SmscnSettings
+from adapters.smscn.simulator import SmscnSimulator
 from config.vendor import VendorSettings
 
 
@@ -22,6 +30,10 @@ class VendorKind:
 
 VENDOR_KINDS: tuple[VendorKind, ...] = (
     VendorKind("esms100", Esms100Settings, Esms100Adapter, Esms100Simulator),
+    VendorKind("smscn", SmscnSettings, SmscnAdapter, SmscnSimulator),
+    VendorKind("chuanglan", ChuanglanSettings, ChuanglanAdapter, ChuanglanSimulator),
+    VendorKind("c123", C123Settings, C123Adapter, C123Simulator),
+    VendorKind("sms10000", Sms10000Settings, Sms10000Adapter, Sms10000Simulator),
 )
 
 

@@ -92,6 +92,7 @@ class Simulator:
         self._seq = 0
         self._release = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._pusher: asyncio.Task[None] | None = None
         self.app = web.Application(middlewares=[self._faults_middleware])
         self.app.add_routes(self.vendor_routes())
         self.app.add_routes(
@@ -163,7 +164,7 @@ class Simulator:
         due = time.monotonic() + self.faults.report_delay_s
         self.reports.append(PendingReport(msg, self.faults.report_status, due))
         if self.pushes:
-            self._spawn(self._push_later(self.faults.report_delay_s))
+            self._wake_pusher(self.faults.report_delay_s)
         return msg
 
     def due_reports(self, limit: int | None = None) -> list[PendingReport]:
@@ -186,7 +187,7 @@ class Simulator:
         )
         self.replies.append(reply)
         if self.pushes:
-            self._spawn(self._push_later(0.0))
+            self._wake_pusher(0.0)
 
     def phones_of(self, text: str | None = None) -> list[str]:
         return [m.phone for m in self.accepted if text is None or m.text == text]
@@ -198,12 +199,24 @@ class Simulator:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _push_later(self, delay: float) -> None:
+    def _wake_pusher(self, delay: float) -> None:
+        # One pusher for everything due, not a timer per message: a 50000-number
+        # send must not start 50000 tasks.
+        if self._pusher is None or self._pusher.done():
+            self._pusher = asyncio.ensure_future(self._push_loop(delay))
+            self._tasks.add(self._pusher)
+            self._pusher.add_done_callback(self._tasks.discard)
+
+    async def _push_loop(self, delay: float) -> None:
         await asyncio.sleep(delay)
-        reports = self.due_reports()
-        replies = self.take_replies()
-        if reports or replies:
-            await self.push(reports, replies)
+        while self.reports or self.replies:
+            reports = self.due_reports()
+            replies = self.take_replies()
+            if reports or replies:
+                await self.push(reports, replies)
+            if self.reports:
+                wait = min(r.due for r in self.reports) - time.monotonic()
+                await asyncio.sleep(max(0.01, wait))
 
     def _rate_exceeded(self) -> bool:
         limit = self.faults.rate_limit_per_s

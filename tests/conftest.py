@@ -40,8 +40,16 @@ def base_config(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
 
 def esms100_vendor(server: SimulatorServer, name: str = "esms100", **extra: Any) -> dict[str, Any]:
     sim = server.simulator
-    return {"kind": "esms100", "name": name, "base_url": server.url, "price_per_segment": 0.05,
-            "timeout_s": 1.0, "connect_timeout_s": 0.5, **sim.credentials(), **extra}
+    return {
+        "kind": "esms100",
+        "name": name,
+        "base_url": server.url,
+        "price_per_segment": 0.05,
+        "timeout_s": 1.0,
+        "connect_timeout_s": 0.5,
+        **sim.credentials(),
+        **extra,
+    }
 
 
 @pytest.fixture

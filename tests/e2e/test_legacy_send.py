@@ -20,8 +20,14 @@ TEXT = "【ACME】验证码 246810，请勿泄露。"
 CPPWD = hashlib.md5(PASSWORD.encode()).hexdigest().upper()
 
 
-async def call(daemon: Daemon, path: str, query: str = "", *, body: bytes | None = None,
-               content_type: str = "application/x-www-form-urlencoded") -> tuple[int, bytes]:
+async def call(
+    daemon: Daemon,
+    path: str,
+    query: str = "",
+    *,
+    body: bytes | None = None,
+    content_type: str = "application/x-www-form-urlencoded",
+) -> tuple[int, bytes]:
     url = URL(f"{daemon.legacy_url}{path}" + (f"?{query}" if query else ""), encoded=True)
     async with aiohttp.ClientSession() as session:
         if body is None:
@@ -70,9 +76,13 @@ async def test_accepted_recipients_are_recorded(
 ) -> None:
     query = f"{auth()}&phone=13800138000,13900139000&msgtext=hello"
     assert await call(daemon, "/mt/", query) == (200, b"0")
-    rows = sqlite3.connect(tmp_path / "state.sqlite3").execute(
-        "SELECT cpid, vendor, phone, outcome, vendor_code FROM send_records ORDER BY phone"
-    ).fetchall()
+    rows = (
+        sqlite3.connect(tmp_path / "state.sqlite3")
+        .execute(
+            "SELECT cpid, vendor, phone, outcome, vendor_code FROM send_records ORDER BY phone"
+        )
+        .fetchall()
+    )
     assert rows == [
         (CPID, "esms100", "13800138000", "accepted", "0"),
         (CPID, "esms100", "13900139000", "accepted", "0"),
@@ -95,8 +105,20 @@ async def test_accepted_recipients_are_recorded(
         (f"{auth()}&phone=13800138000&msgtext=50%", b"-4"),
         (f"cpid=%ZZ&cppwd={CPPWD}&phone=13800138000&msgtext=hi", b"-2"),
     ],
-    ids=["no-cpid", "no-cppwd", "bad-pwd", "no-account", "no-text", "empty-text", "no-phone",
-         "too-long", "no-valid-number", "bad-escape", "lone-percent", "bad-cpid"],
+    ids=[
+        "no-cpid",
+        "no-cppwd",
+        "bad-pwd",
+        "no-account",
+        "no-text",
+        "empty-text",
+        "no-phone",
+        "too-long",
+        "no-valid-number",
+        "bad-escape",
+        "lone-percent",
+        "bad-cpid",
+    ],
 )
 async def test_bad_input_gets_its_code(
     daemon: Daemon, esms100: SimulatorServer, query: str, expected: bytes
@@ -138,8 +160,9 @@ async def test_client_rate_limit(
     config = base_config(tmp_path, vendors=[esms100_vendor(esms100)])
     config["clients"][0]["rate_per_s"] = 2
     daemon = await start_daemon(config)
-    answers = [await call(daemon, "/mt/", f"{auth()}&phone=13800138000&msgtext=hi")
-               for _ in range(4)]
+    answers = [
+        await call(daemon, "/mt/", f"{auth()}&phone=13800138000&msgtext=hi") for _ in range(4)
+    ]
     assert [a[1] for a in answers] == [b"0", b"0", b"-15", b"-15"]
     assert len(esms100.simulator.accepted) == 2
 
@@ -157,9 +180,7 @@ async def test_allowed_ips(
     assert await call(daemon, "/mt/", f"{auth()}&phone=13800138000&msgtext=hi") == (200, b"0")
 
 
-async def test_vendor_out_of_balance_is_minus_10(
-    daemon: Daemon, esms100: SimulatorServer
-) -> None:
+async def test_vendor_out_of_balance_is_minus_10(daemon: Daemon, esms100: SimulatorServer) -> None:
     esms100.simulator.faults.balance = 0
     assert await call(daemon, "/mt/", f"{auth()}&phone=13800138000&msgtext=hi") == (200, b"-10")
 
@@ -188,7 +209,9 @@ async def test_client_quota(
     assert ok == (200, b"0")
     assert await call(daemon, "/qamount/", auth()) == (200, b"1")
     assert await call(daemon, "/mt/", f"{auth()}&phone=13800138000,13900139000&msgtext=hi") == (
-        200, b"-10")
+        200,
+        b"-10",
+    )
     assert len(esms100.simulator.accepted) == 2
 
 
@@ -225,8 +248,7 @@ async def test_password_change_survives_restart(
     assert await call(again, "/qreport/", auth()) == (200, b"-1")
     assert await call(again, "/qreport/", auth(cppwd=new.lower())) == (200, b"0")
     assert await call(again, "/ent/", f"cpid={CPID}&oldpwd={CPPWD}&newpwd=x") == (200, b"-1")
-    assert await call(again, "/ent/", f"cpid={CPID}&oldpwd={new}&newpwd={'y' * 21}") == (
-        200, b"-1")
+    assert await call(again, "/ent/", f"cpid={CPID}&oldpwd={new}&newpwd={'y' * 21}") == (200, b"-1")
 
 
 async def test_answers_are_bare_gbk_text(daemon: Daemon) -> None:

@@ -28,7 +28,7 @@ def write_config(tmp_path: Path, vendor_url: str) -> Path:
 legacy = "127.0.0.1:0"
 admin = "127.0.0.1:0"
 [state]
-path = "{tmp_path / 'state.sqlite3'}"
+path = "{tmp_path / "state.sqlite3"}"
 [shutdown]
 grace_s = 5
 [[clients]]
@@ -65,8 +65,15 @@ async def test_sigterm_finishes_in_flight_sends_and_exits_0(tmp_path: Path) -> N
         config = write_config(tmp_path, server.url)
         env = {**os.environ, "ACME_PASSWORD": CLIENT_PASSWORD, "VENDOR_PASSWORD": VENDOR_PASSWORD}
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "proxy.cli", "run", "--config", str(config),
-            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "proxy.cli",
+            "run",
+            "--config",
+            str(config),
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         assert proc.stderr is not None
         logs: list[str] = []
@@ -74,8 +81,9 @@ async def test_sigterm_finishes_in_flight_sends_and_exits_0(tmp_path: Path) -> N
             listening = await read_until(proc.stderr, "listening", logs)
             url = listening["legacy"]
             cppwd = hashlib.md5(CLIENT_PASSWORD.encode()).hexdigest().upper()
-            query = (f"cpid=acme&cppwd={cppwd}&phone=13800138000"
-                     f"&msgtext={quote_plus(TEXT)}&encode=utf8")
+            query = (
+                f"cpid=acme&cppwd={cppwd}&phone=13800138000&msgtext={quote_plus(TEXT)}&encode=utf8"
+            )
             sim.faults.latency_s = 1.0
             async with aiohttp.ClientSession() as session:
                 in_flight = asyncio.ensure_future(session.get(f"{url}/mt/?{query}"))
@@ -103,11 +111,19 @@ async def test_sigterm_finishes_in_flight_sends_and_exits_0(tmp_path: Path) -> N
 
 async def test_run_with_a_bad_config_names_the_option(tmp_path: Path) -> None:
     config = tmp_path / "bad.toml"
-    config.write_text('[[vendors]]\nkind = "esms100"\nname = "x"\nbase_url = "nope"\n'
-                      'price_per_segment = 0.05\ncpid = "1"\npassword = "p"\ncolour = "red"\n')
+    config.write_text(
+        '[[vendors]]\nkind = "esms100"\nname = "x"\nbase_url = "nope"\n'
+        'price_per_segment = 0.05\ncpid = "1"\npassword = "p"\ncolour = "red"\n'
+    )
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "proxy.cli", "run", "--config", str(config),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "proxy.cli",
+        "run",
+        "--config",
+        str(config),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     _, err = await proc.communicate()
     assert proc.returncode == 2

@@ -43,17 +43,23 @@ def test_example_config_passes_check_config(capsys: pytest.CaptureFixture[str]) 
 
 
 def test_unknown_keys_are_refused_everywhere(tmp_path: Path) -> None:
-    text = error_of(write(tmp_path, "colour = 1\n[listen]\nlegasy = '1:2'\n" + VENDOR +
-                          "extra = 1\n"))
+    text = error_of(
+        write(tmp_path, "colour = 1\n[listen]\nlegasy = '1:2'\n" + VENDOR + "extra = 1\n")
+    )
     assert f"{tmp_path / 'c.toml'}: colour: unknown option" in text
     assert "listen.legasy: unknown option" in text
     assert "vendors[0].extra: unknown option" in text
 
 
 def test_missing_and_wrong_values_name_the_option(tmp_path: Path) -> None:
-    text = error_of(write(tmp_path, "[[clients]]\ncpid = 'a'\n[[clients]]\ncpid = 'b'\n"
-                          "password = 'x'\nrate_per_s = -1\n" + VENDOR.replace(
-                              "price_per_segment = 0.05", "price_per_segment = 'cheap'")))
+    text = error_of(
+        write(
+            tmp_path,
+            "[[clients]]\ncpid = 'a'\n[[clients]]\ncpid = 'b'\n"
+            "password = 'x'\nrate_per_s = -1\n"
+            + VENDOR.replace("price_per_segment = 0.05", "price_per_segment = 'cheap'"),
+        )
+    )
     assert "clients[0].password: required option is missing" in text
     assert "clients[1].rate_per_s:" in text
     assert "vendors[0].price_per_segment:" in text
@@ -78,7 +84,8 @@ def test_not_toml(tmp_path: Path) -> None:
 def test_secrets_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write(tmp_path, VENDOR.replace('"vendor-secret-xyz"', '{ env = "E1_PASSWORD" }'))
     assert "vendors[0].password: Value error, environment variable E1_PASSWORD is not set" in (
-        error_of(path))
+        error_of(path)
+    )
     monkeypatch.setenv("E1_PASSWORD", "from-env")
     settings = load_settings(path)
     assert settings.vendors[0].password.get_secret_value() == "from-env"  # type: ignore[attr-defined]

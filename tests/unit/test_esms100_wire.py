@@ -20,10 +20,20 @@ UTF8_TEST = b"%E6%B5%8B%E8%AF%95"
     ("query", "body", "expected", "unreadable", "utf8"),
     [
         (b"cpid=1&msgtext=" + GBK_TEST, b"", {"cpid": "1", "msgtext": "测试"}, set(), False),
-        (b"msgtext=" + UTF8_TEST + b"&encode=utf8", b"", {"msgtext": "测试", "encode": "utf8"},
-         set(), True),
-        (b"msgtext=" + UTF8_TEST + b"&ENCODE=UTF-8", b"", {"msgtext": "测试", "encode": "UTF-8"},
-         set(), True),
+        (
+            b"msgtext=" + UTF8_TEST + b"&encode=utf8",
+            b"",
+            {"msgtext": "测试", "encode": "utf8"},
+            set(),
+            True,
+        ),
+        (
+            b"msgtext=" + UTF8_TEST + b"&ENCODE=UTF-8",
+            b"",
+            {"msgtext": "测试", "encode": "UTF-8"},
+            set(),
+            True,
+        ),
         (b"", b"cpid=1&msgtext=" + GBK_TEST, {"cpid": "1", "msgtext": "测试"}, set(), False),
         (b"cpid=1", b"cpid=2", {"cpid": "2"}, set(), False),
         (b"msgtext=a+b%2Bc", b"", {"msgtext": "a b+c"}, set(), False),
@@ -84,14 +94,15 @@ def test_replies_golden_in_gbk() -> None:
         ReplyRecord(datetime(2010, 3, 16, 13, 0), "13866889911", "好||的##"),
     ]
     body = (
-        "2\n2010-03-16 12:00##13866889900##回复内容1||"
-        "2010-03-16 13:00##13866889911##好｜｜的＃＃"
+        "2\n2010-03-16 12:00##13866889900##回复内容1||2010-03-16 13:00##13866889911##好｜｜的＃＃"
     ).encode("gbk")
     assert wire.encode_replies(replies) == body
     decoded = wire.decode_replies(body)
     assert isinstance(decoded, list)
     assert [(r.phone, r.text) for r in decoded] == [
-        ("13866889900", "回复内容1"), ("13866889911", "好｜｜的＃＃")]
+        ("13866889900", "回复内容1"),
+        ("13866889911", "好｜｜的＃＃"),
+    ]
     assert wire.encode_replies([]) == b"0"
     assert wire.decode_replies(b"") == []
     assert wire.decode_replies(b"-1") == -1

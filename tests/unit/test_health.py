@@ -15,8 +15,14 @@ class Clock:
 
 
 def health(clock: Clock) -> VendorHealth:
-    policy = HealthPolicy(failures_to_eject=3, base_ejection_s=10, max_ejection_s=40,
-                          config_ejection_s=100, back_off_s=2, jitter=0.0)
+    policy = HealthPolicy(
+        failures_to_eject=3,
+        base_ejection_s=10,
+        max_ejection_s=40,
+        config_ejection_s=100,
+        back_off_s=2,
+        jitter=0.0,
+    )
     return VendorHealth("v", policy, clock=clock, rng=lambda: 0.5)
 
 

@@ -7,8 +7,9 @@ from routing.answer import legacy_code
 from routing.outcome import Outcome
 
 
-@pytest.mark.parametrize(("chars", "expected"), [(1, 1), (70, 1), (71, 2), (134, 2), (135, 3),
-                                                  (201, 3), (202, 4)])
+@pytest.mark.parametrize(
+    ("chars", "expected"), [(1, 1), (70, 1), (71, 2), (134, 2), (135, 3), (201, 3), (202, 4)]
+)
 def test_segments(chars: int, expected: int) -> None:
     assert segments("字" * chars) == expected
 
