@@ -52,6 +52,15 @@ class Store(Protocol):
         """Store many records in one write."""
         ...
 
+    async def recent_recipients(
+        self, cpid: str, text_digest: str, phones: Sequence[str], since_ms: int
+    ) -> set[str]:
+        """Which of ``phones`` this client already sent this text to since ``since_ms``.
+
+        Counts accepted and ambiguous records: both may have reached the phone.
+        """
+        ...
+
     async def password_digest(self, cpid: str) -> str | None:
         """The cppwd set through /ent/, overriding the configured password."""
         ...

@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS send_records (
     created_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS send_records_phone ON send_records (phone, created_ms);
+CREATE INDEX IF NOT EXISTS send_records_retry ON send_records (cpid, text_digest, created_ms);
 CREATE INDEX IF NOT EXISTS send_records_message ON send_records (vendor, message_id);
 CREATE TABLE IF NOT EXISTS client_passwords (
     cpid TEXT PRIMARY KEY,
@@ -143,6 +144,21 @@ class SqliteStore:
                 )
 
         await self._run(write)
+
+    async def recent_recipients(
+        self, cpid: str, text_digest: str, phones: Sequence[str], since_ms: int
+    ) -> set[str]:
+        wanted = set(phones)
+
+        def read() -> set[str]:
+            rows = self._conn().execute(
+                "SELECT DISTINCT phone FROM send_records WHERE cpid = ? AND text_digest = ?"
+                " AND created_ms >= ?",
+                (cpid, text_digest, since_ms),
+            )
+            return {row[0] for row in rows if row[0] in wanted}
+
+        return await self._run(read)
 
     async def password_digest(self, cpid: str) -> str | None:
         def read() -> str | None:
