@@ -50,7 +50,11 @@ def format_errors(exc: ValidationError, source: str) -> str:
             message = "unknown option"
         elif err["type"] == "missing":
             message = "required option is missing"
-        lines.append(f"  {source}: {option or '(top level)'}: {message}")
+        if not option:
+            # A cross-check names its own option in its message.
+            lines.append(f"  {source}: {message.removeprefix('Value error, ')}")
+        else:
+            lines.append(f"  {source}: {option}: {message}")
     return "\n".join(lines)
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Union
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from adapters.registry import VENDOR_KINDS
+from config.rules import ClassesSettings, RuleSettings
 from config.secret import Secret
 from config.vendor import VendorSettings
 
@@ -42,6 +44,7 @@ class ListenSettings(BaseModel):
     model_config = _STRICT
     legacy: HostPort = Field("127.0.0.1:8080", description="the esms100-compatible port")
     admin: HostPort = Field("127.0.0.1:9100", description="/metrics, /healthz, admin API")
+    push: HostPort = Field("127.0.0.1:9200", description="vendors' report and reply pushes")
 
 
 class StateSettings(BaseModel):
@@ -60,11 +63,45 @@ class RoutingSettings(BaseModel):
     model_config = _STRICT
     send_deadline_s: float = Field(20.0, gt=0, le=300, description="attempts stop after this")
     rate_wait_s: float = Field(2.0, ge=0, description="longest wait for a vendor's rate limit")
+    dedup_window_s: float = Field(
+        600.0, ge=0, description="a client's resend of the same text within this is not resent"
+    )
+    timezone: str = Field("Asia/Shanghai", description="for rules' hours")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
 
 
 class ShutdownSettings(BaseModel):
     model_config = _STRICT
     grace_s: float = Field(10.0, ge=0, le=600, description="time in-flight sends get on SIGTERM")
+
+
+class ReportsSettings(BaseModel):
+    """Delivery reports and replies on their way back to the legacy clients."""
+
+    model_config = _STRICT
+    default_client: str | None = Field(
+        None, description="gets replies from numbers no client sent to; none: kept unmatched"
+    )
+    retention_days: float = Field(
+        7.0, gt=0, le=3650, description="send records, reports and replies older are purged"
+    )
+    unmatched_retry_s: float = Field(
+        60.0, ge=0, le=86400, description="how long a report without its send record is retried"
+    )
+    reply_part_wait_s: float = Field(
+        60.0, ge=0, le=86400, description="wait for the parts of a long reply, then deliver"
+    )
+    poll_interval_override_s: float | None = Field(
+        None, gt=0, description="simulators only: poll every vendor this often"
+    )
 
 
 class ClientSettings(BaseModel):
@@ -95,8 +132,11 @@ class Settings(BaseSettings):
     legacy: LegacySettings = LegacySettings()
     routing: RoutingSettings = RoutingSettings()
     shutdown: ShutdownSettings = ShutdownSettings()
+    reports: ReportsSettings = ReportsSettings()
     clients: list[ClientSettings] = Field(default_factory=list)
     vendors: list[VendorEntry] = Field(default_factory=list)
+    classes: ClassesSettings = ClassesSettings()
+    rules: list[RuleSettings] = Field(default_factory=list)
 
     @classmethod
     def settings_customise_sources(
@@ -121,4 +161,58 @@ class Settings(BaseSettings):
                 if name in seen:
                     raise ValueError(f"{label}: the name {name!r} is used twice")
                 seen.add(name)
+        self._check_rules()
+        return self
+
+    def _check_rules(self) -> None:
+        vendors = {v.name for v in self.vendors}
+        clients = {c.cpid for c in self.clients}
+        for cpid in self.classes.by_client:
+            if cpid not in clients:
+                raise ValueError(f"classes.by_client: unknown client {cpid!r}")
+        names: set[str] = set()
+        matches: dict[str, str] = {}
+        catch_all: str | None = None
+        for i, rule in enumerate(self.rules):
+            where = f"rules[{i}]"
+            if rule.name in names:
+                raise ValueError(f"{where}.name: the name {rule.name!r} is used twice")
+            names.add(rule.name)
+            if catch_all is not None:
+                raise ValueError(
+                    f"{where}: rule {rule.name!r} can never match: "
+                    f"the catch-all rule {catch_all!r} before it takes everything"
+                )
+            unknown = [v for v in rule.vendors if v not in vendors]
+            if unknown:
+                raise ValueError(f"{where}.vendors: unknown vendor {', '.join(map(repr, unknown))}")
+            if not any(v.enabled for v in self.vendors if v.name in rule.vendors):
+                raise ValueError(f"{where}.vendors: every vendor of this rule is disabled")
+            for cpid in rule.match.clients or []:
+                if cpid not in clients:
+                    raise ValueError(f"{where}.match.clients: unknown client {cpid!r}")
+            key = rule.match.model_dump_json()
+            if key in matches:
+                raise ValueError(
+                    f"{where}: rule {rule.name!r} matches exactly what rule "
+                    f"{matches[key]!r} matches, so it can never be used"
+                )
+            matches[key] = rule.name
+            if rule.match.is_catch_all:
+                catch_all = rule.name
+
+    def effective_rules(self) -> list[RuleSettings]:
+        """The configured rules, ending in a catch-all: all enabled vendors, cheapest first."""
+        if self.rules and self.rules[-1].match.is_catch_all:
+            return list(self.rules)
+        enabled = [v.name for v in self.vendors if v.enabled]
+        if not enabled:
+            return list(self.rules)
+        return [*self.rules, RuleSettings(name="default", vendors=enabled)]
+
+    @model_validator(mode="after")
+    def _check_reports(self) -> Settings:
+        default = self.reports.default_client
+        if default is not None and default not in {c.cpid for c in self.clients}:
+            raise ValueError(f"reports.default_client: unknown client {default!r}")
         return self

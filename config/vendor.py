@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
 
 class VendorSettings(BaseModel):
@@ -15,6 +17,22 @@ class VendorSettings(BaseModel):
     connect_timeout_s: float = Field(default=3.0, gt=0)
     timeout_s: float = Field(default=10.0, gt=0, description="whole request, after connecting")
     enabled: bool = True
+    max_numbers: int | None = Field(
+        default=None, ge=1, description="fewer numbers per request than the vendor's own cap"
+    )
+    # How the 【signature】 reaches the phone: "as_is" sends the text as the
+    # client wrote it; "add" prefixes `signature` unless the text already
+    # starts with one; "vendor" means the vendor adds it and a client's own
+    # leading signature is removed (it would show twice); "required" skips the
+    # vendor for text without one.
+    signature: Literal["as_is", "add", "vendor", "required"] = "as_is"
+    signature_text: str | None = Field(default=None, pattern=r"^【[^【】]{1,20}】$")
+
+    @model_validator(mode="after")
+    def _signature_text_for_add(self) -> VendorSettings:
+        if self.signature == "add" and self.signature_text is None:
+            raise ValueError('signature = "add" needs signature_text, e.g. "【ACME】"')
+        return self
 
     @property
     def base(self) -> str:

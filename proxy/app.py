@@ -55,6 +55,9 @@ def build_router(settings: Settings, session: aiohttp.ClientSession) -> Router:
                 VendorHealth(vs.name),
                 AsyncLimiter(vs.rate_per_s, 1.0),
                 vs.price_per_segment,
+                max_numbers=vs.max_numbers,
+                signature=vs.signature,
+                signature_text=vs.signature_text,
             )
         )
     return Router(vendors, rate_wait_s=settings.routing.rate_wait_s)
@@ -73,7 +76,7 @@ async def daemon_state(app: web.Application) -> AsyncIterator[None]:
     recorder.start()
     app[RECORDER] = recorder
     app[CLIENTS] = await ClientBook.load(settings.clients, store)
-    app[SENDER] = SendService(router, recorder, store, settings.routing.send_deadline_s)
+    app[SENDER] = SendService(router, recorder, store, settings)
     watchers = [
         asyncio.create_task(watch_balance(v), name=f"balance-{v.name}")
         for v in router.vendors.values()

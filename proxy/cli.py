@@ -21,6 +21,11 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--config", required=True, type=Path, help="TOML config file")
     check = sub.add_parser("check-config", help="validate a config file and say what it holds")
     check.add_argument("config", type=Path)
+    route = sub.add_parser("route", help="explain where a message would go, sending nothing")
+    route.add_argument("--config", required=True, type=Path)
+    route.add_argument("--phone", required=True, help="numbers, comma-separated")
+    route.add_argument("--text", required=True)
+    route.add_argument("--client", default=None, help="cpid (default: the first client)")
     demo = sub.add_parser("demo", help="run on embedded defaults with simulated vendors")
     demo.add_argument("--listen", default="127.0.0.1:8080", help="legacy address")
     demo.add_argument("--admin", default="127.0.0.1:9100", help="admin address")
@@ -32,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "check-config":
         return check_config(args.config)
+    if args.command == "route":
+        return explain_route(args.config, args.client, args.phone, args.text)
     configure_logging(args.log_level)
     if args.command == "run":
         try:
@@ -57,6 +64,20 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
     return 2
+
+
+def explain_route(path: Path, client: str | None, phone: str, text: str) -> int:
+    from proxy.explain import explain
+
+    try:
+        settings = load_settings(path)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    cpid = client or (settings.clients[0].cpid if settings.clients else "-")
+    for line in asyncio.run(explain(settings, cpid, phone, text)):
+        print(line)
+    return 0
 
 
 def check_config(path: Path) -> int:

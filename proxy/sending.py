@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections.abc import Sequence
@@ -9,12 +10,15 @@ from collections.abc import Sequence
 import structlog
 
 from adapters.base import segments
+from config.settings import Settings
 from proxy.clients import Client
 from proxy.recorder import SendRecorder
+from proxy.retries import SendLocks
 from proxy.store.base import SendRecord, Store
 from routing.answer import legacy_code
 from routing.outcome import Outcome
 from routing.router import Router, RouteResult
+from routing.rulebook import RuleBook
 
 log = structlog.get_logger("smsproxy.send")
 
@@ -27,17 +31,36 @@ def text_digest(text: str) -> str:
 
 class SendService:
     def __init__(
-        self, router: Router, recorder: SendRecorder, store: Store, deadline_s: float
+        self, router: Router, recorder: SendRecorder, store: Store, settings: Settings
     ) -> None:
         self.router = router
         self.recorder = recorder
         self.store = store
-        self.deadline_s = deadline_s
+        self.rulebook = RuleBook(settings)
+        self.deadline_s = settings.routing.send_deadline_s
+        self.dedup_window_ms = int(settings.routing.dedup_window_s * 1000)
+        self.locks = SendLocks()
 
     def __repr__(self) -> str:
-        return f"<SendService deadline={self.deadline_s}s {self.router!r}>"
+        return f"<SendService {self.rulebook!r} {self.router!r}>"
 
     async def send(self, client: Client, send_id: str, phones: Sequence[str], text: str) -> int:
+        digest = text_digest(text)
+        if not self.dedup_window_ms:
+            return await self._send(client, send_id, phones, text, digest)
+        async with self.locks.hold(client.cpid, digest):
+            since = int(time.time() * 1000) - self.dedup_window_ms
+            done = await self.store.recent_recipients(client.cpid, digest, phones, since)
+            if done:
+                log.info("retry_deduplicated", recipients=len(done))
+                phones = [p for p in phones if p not in done]
+                if not phones:
+                    return 0
+            return await self._send(client, send_id, phones, text, digest)
+
+    async def _send(
+        self, client: Client, send_id: str, phones: Sequence[str], text: str, digest: str
+    ) -> int:
         per_recipient = segments(text)
         quota = client.settings.quota
         if quota is not None and not await self.store.reserve_quota(
@@ -46,26 +69,38 @@ class SendService:
             log.info("quota_exhausted", recipients=len(phones))
             return QUOTA_EXHAUSTED
         deadline = time.monotonic() + self.deadline_s
-        result = await self.router.route(phones, text, deadline)
-        accepted = sum(len(a.phones) for a in result.accepted())
+        ctx = self.rulebook.context(client.cpid, text, len(phones))
+        groups = self.rulebook.groups(ctx, phones)
+        results = await asyncio.gather(
+            *(self.router.route(group, text, deadline, policy) for policy, group in groups)
+        )
+        failed = [outcome for result in results for outcome in result.failed.values()]
+        unruled = len(phones) - sum(len(g) for _, g in groups)
+        failed.extend([Outcome.UNREACHABLE] * unruled)
+        accepted = sum(len(a.phones) for r in results for a in r.accepted())
         if quota is not None and accepted < len(phones):
             await self.store.release_quota(client.cpid, per_recipient * (len(phones) - accepted))
-        await self._record(client, send_id, text, per_recipient, result)
-        code = legacy_code(result.failed.values())
+        await self._record(client, send_id, digest, per_recipient, results)
+        code = legacy_code(failed)
         log.info(
             "send_done",
             code=code,
             recipients=len(phones),
             accepted=accepted,
-            vendors=sorted({a.vendor for a in result.accepted()}),
+            rules=[policy.rule for policy, _ in groups],
+            vendors=sorted({a.vendor for r in results for a in r.accepted()}),
         )
         return code
 
     async def _record(
-        self, client: Client, send_id: str, text: str, per_recipient: int, result: RouteResult
+        self,
+        client: Client,
+        send_id: str,
+        digest: str,
+        per_recipient: int,
+        results: Sequence[RouteResult],
     ) -> None:
         now = int(time.time() * 1000)
-        digest = text_digest(text)
         records = [
             SendRecord(
                 send_id,
@@ -79,6 +114,7 @@ class SendService:
                 per_recipient,
                 now,
             )
+            for result in results
             for a in result.attempts
             # An ambiguous attempt may have been delivered: it is kept so that
             # reports can still match it and a retry does not send it twice.

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import structlog
 from aiolimiter import AsyncLimiter
 
-from adapters.base import Chunk, SendResult, segments, split_chunks
+from adapters.base import Chunk, SendResult, split_chunks
 from adapters.client import VendorClient
 from routing.health import VendorHealth, VendorState
 from routing.outcome import Outcome, decide
 from routing.plan import Plan, VendorView, make_plan
+from routing.signature import text_for_vendor
 
 log = structlog.get_logger("smsproxy.router")
 
@@ -32,6 +34,14 @@ class VendorRuntime:
     health: VendorHealth
     limiter: AsyncLimiter
     price_per_segment: float
+    max_numbers: int | None = None  # the operator's cap, below the vendor's own
+    signature: str = "as_is"
+    signature_text: str | None = None
+
+    @property
+    def chunk_size(self) -> int:
+        cap = self.client.adapter.limits.max_numbers
+        return min(cap, self.max_numbers) if self.max_numbers else cap
 
     def view(self) -> VendorView:
         h = self.health
@@ -44,7 +54,28 @@ class VendorRuntime:
             reason=h.reason,
             latency_s=h.latency_ewma_s,
             balance_segments=h.balance_segments,
+            signature=self.signature,
+            signature_text=self.signature_text,
         )
+
+
+@dataclass(frozen=True)
+class RoutePolicy:
+    """What a rule says about how to route its recipients."""
+
+    vendors: tuple[str, ...]
+    strategy: str = "cheapest"
+    weights: Mapping[str, float] = field(default_factory=dict)
+    content_rejected_fails_over: bool = True
+    ambiguous_resends: bool = False
+    rule: str = "default"
+
+    def fails_over(self, outcome: Outcome) -> bool:
+        if outcome is Outcome.CONTENT_REJECTED:
+            return self.content_rejected_fails_over
+        if outcome is Outcome.AMBIGUOUS:
+            return self.ambiguous_resends
+        return decide(outcome).fail_over
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +99,16 @@ class RouteResult:
 
 
 class Router:
-    def __init__(self, vendors: Sequence[VendorRuntime], *, rate_wait_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        vendors: Sequence[VendorRuntime],
+        *,
+        rate_wait_s: float = 2.0,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
         self.vendors = {v.name: v for v in vendors}
         self.rate_wait_s = rate_wait_s
+        self._rng = rng
         self._attempt_ids = itertools.count(int(time.time()) % 1_000_000 * 1000 + 1)
 
     def __repr__(self) -> str:
@@ -80,14 +118,20 @@ class Router:
     def snapshot(self) -> list[VendorView]:
         return [v.view() for v in self.vendors.values()]
 
-    def plan(self, text: str, recipients: int) -> Plan:
-        return make_plan(len(text), segments(text), recipients, self.snapshot())
+    def all_vendors(self) -> RoutePolicy:
+        return RoutePolicy(tuple(self.vendors))
+
+    def plan(self, text: str, recipients: int, policy: RoutePolicy) -> Plan:
+        candidates = [self.vendors[n].view() for n in policy.vendors if n in self.vendors]
+        return make_plan(text, recipients, candidates, policy.strategy, policy.weights, self._rng())
 
     def any_routable(self) -> bool:
         return any(v.health.state is VendorState.ROUTABLE for v in self.vendors.values())
 
-    async def route(self, phones: Sequence[str], text: str, deadline: float) -> RouteResult:
-        plan = self.plan(text, len(phones))
+    async def route(
+        self, phones: Sequence[str], text: str, deadline: float, policy: RoutePolicy
+    ) -> RouteResult:
+        plan = self.plan(text, len(phones), policy)
         result = RouteResult(plan)
         pending: list[str] = list(phones)
         last: Outcome = _why_none(plan)
@@ -95,14 +139,14 @@ class Router:
             if not pending:
                 break
             if time.monotonic() >= deadline:
-                last = Outcome.AMBIGUOUS if result.attempts else Outcome.UNREACHABLE
                 break
             vendor = self.vendors[name]
-            cap = vendor.client.adapter.limits.max_numbers
+            vendor_text = text_for_vendor(text, vendor.signature, vendor.signature_text)
+            assert vendor_text is not None  # the plan drops vendors that cannot take it
             attempts = await asyncio.gather(
                 *(
-                    self._attempt(vendor, chunk, text, deadline)
-                    for chunk in split_chunks(pending, cap)
+                    self._attempt(vendor, chunk, vendor_text, deadline)
+                    for chunk in split_chunks(pending, vendor.chunk_size)
                 )
             )
             pending = []
@@ -110,7 +154,7 @@ class Router:
                 result.attempts.append(attempt)
                 if attempt.outcome is Outcome.ACCEPTED:
                     continue
-                if decide(attempt.outcome).fail_over:
+                if policy.fails_over(attempt.outcome):
                     pending.extend(attempt.phones)
                     last = attempt.outcome
                 else:

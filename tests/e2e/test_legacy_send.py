@@ -161,7 +161,7 @@ async def test_client_rate_limit(
     config["clients"][0]["rate_per_s"] = 2
     daemon = await start_daemon(config)
     answers = [
-        await call(daemon, "/mt/", f"{auth()}&phone=13800138000&msgtext=hi") for _ in range(4)
+        await call(daemon, "/mt/", f"{auth()}&phone=13800138000&msgtext=hi{i}") for i in range(4)
     ]
     assert [a[1] for a in answers] == [b"0", b"0", b"-15", b"-15"]
     assert len(esms100.simulator.accepted) == 2
@@ -208,7 +208,7 @@ async def test_client_quota(
     ok = await call(daemon, "/mt/", f"{auth()}&phone=13800138000,13900139000&msgtext=hi")
     assert ok == (200, b"0")
     assert await call(daemon, "/qamount/", auth()) == (200, b"1")
-    assert await call(daemon, "/mt/", f"{auth()}&phone=13800138000,13900139000&msgtext=hi") == (
+    assert await call(daemon, "/mt/", f"{auth()}&phone=13800138000,13900139000&msgtext=bye") == (
         200,
         b"-10",
     )

@@ -1,0 +1,72 @@
+"""Which rule a recipient of a send falls under: first match wins.
+
+Pure functions of the send's context and the configured rules.  Number
+prefixes and carriers make the match per recipient, so one send can split
+into groups that follow different rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from config.rules import ClassesSettings, MessageClass, RuleSettings, parse_hours
+from routing.carriers import carrier_of
+
+
+@dataclass(frozen=True, slots=True)
+class SendContext:
+    cpid: str
+    message_class: MessageClass
+    minute_of_day: int  # local time
+    recipients: int
+
+
+def classify(text: str, cpid: str, classes: ClassesSettings) -> MessageClass:
+    fixed = classes.by_client.get(cpid)
+    if fixed is not None:
+        return fixed
+    lowered = text.lower()
+    if any(k.lower() in lowered for k in classes.verification):
+        return "verification"
+    if any(k.lower() in lowered for k in classes.marketing):
+        return "marketing"
+    return "notice"
+
+
+def _in_hours(window: str, minute: int) -> bool:
+    start, end = parse_hours(window)
+    if start < end:
+        return start <= minute < end
+    return minute >= start or minute < end  # wraps midnight
+
+
+def matches(rule: RuleSettings, ctx: SendContext, phone: str) -> bool:
+    m = rule.match
+    return (
+        (m.clients is None or ctx.cpid in m.clients)
+        and (m.classes is None or ctx.message_class in m.classes)
+        and (m.min_recipients is None or ctx.recipients >= m.min_recipients)
+        and (m.max_recipients is None or ctx.recipients <= m.max_recipients)
+        and (m.hours is None or _in_hours(m.hours, ctx.minute_of_day))
+        and (m.prefixes is None or phone.startswith(tuple(m.prefixes)))
+        and (m.carriers is None or carrier_of(phone).value in m.carriers)
+    )
+
+
+def assign(
+    rules: Sequence[RuleSettings], ctx: SendContext, phones: Sequence[str]
+) -> list[tuple[RuleSettings, list[str]]]:
+    """Group the recipients by the first rule each matches, in rule order.
+
+    Recipients no rule matches are left out: with the implicit catch-all
+    (``Settings.effective_rules``) that happens only when no vendor is enabled.
+    """
+    groups: dict[str, tuple[RuleSettings, list[str]]] = {}
+    order = {rule.name: i for i, rule in enumerate(rules)}
+    for phone in phones:
+        for rule in rules:
+            if matches(rule, ctx, phone):
+                groups.setdefault(rule.name, (rule, []))[1].append(phone)
+                break
+    return sorted(groups.values(), key=lambda g: order[g[0].name])
