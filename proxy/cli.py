@@ -96,6 +96,8 @@ def check_config(path: Path) -> int:
             f"  vendor {v.name}: {getattr(v, 'kind', '?')} at {v.base}, "
             f"{v.price_per_segment} per segment, {v.rate_per_s}/s{state}"
         )
+    for rule in settings.effective_rules():
+        print(f"  rule {rule.name}: {rule.strategy} over {', '.join(rule.vendors)}")
     return 0
 
 
