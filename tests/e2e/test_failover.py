@@ -248,3 +248,40 @@ async def test_content_rejected_policy(
     assert await send(daemon, phones(2), "【ACME】大促销 回TD退订") == b"-11"
     assert await send(daemon, phones(2), "【ACME】您的订单已发货") == b"0"
     assert len(fleet["smscn"].phones_of("【ACME】您的订单已发货")) == 2
+
+
+async def test_our_own_rate_limit_moves_chunks_on_instead_of_waiting(
+    fleet: Fleet, start_daemon: DaemonFactory, tmp_path: Path
+) -> None:
+    daemon = await start(
+        start_daemon,
+        tmp_path,
+        fleet,
+        routing={"send_deadline_s": 3.0, "rate_wait_s": 0.2},
+        per_vendor={"chuanglan": {"max_numbers": 10, "rate_per_s": 2}},
+    )
+    to = phones(50)
+    assert await send(daemon, to, "【ACME】burst") == b"0"
+    fleet.assert_exactly_once("【ACME】burst", to)
+    got = fleet.accepted("【ACME】burst")
+    # chuanglan's limit lets two requests through at once; the rest went on
+    assert len(got["chuanglan"]) == 20
+    assert len(got["smscn"]) == 30
+
+
+async def test_the_send_deadline_stops_attempts(
+    fleet: Fleet, start_daemon: DaemonFactory, tmp_path: Path
+) -> None:
+    import time
+
+    fleet["chuanglan"].faults.latency_s = 5.0
+    daemon = await start(
+        start_daemon,
+        tmp_path,
+        fleet,
+        routing={"send_deadline_s": 0.6},
+        per_vendor={"chuanglan": {"timeout_s": 10.0}},
+    )
+    started = time.monotonic()
+    assert await send(daemon, phones(1), "【ACME】late") == b"-17"
+    assert time.monotonic() - started < 2.0
