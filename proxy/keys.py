@@ -7,6 +7,8 @@ from aiohttp import web
 
 from config.settings import Settings
 from proxy.clients import ClientBook
+from proxy.ingest.service import Ingest
+from proxy.metrics import Metrics
 from proxy.recorder import SendRecorder
 from proxy.sending import SendService
 from proxy.store.base import Store
@@ -20,3 +22,5 @@ RECORDER = web.AppKey("recorder", SendRecorder)
 CLIENTS = web.AppKey("clients", ClientBook)
 SENDER = web.AppKey("sender", SendService)
 LEGACY_APP = web.AppKey("legacy_app", web.Application)
+INGEST = web.AppKey("ingest", Ingest)
+METRICS = web.AppKey("metrics", Metrics)

@@ -21,6 +21,7 @@ Codes (from ``esms100.txt``) and when we answer them:
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -31,7 +32,7 @@ from adapters.esms100 import wire
 from adapters.esms100.wire import ReplyRecord, ReportLine
 from adapters.http_in import raw_query
 from proxy.clients import Client
-from proxy.keys import CLIENTS, ROUTER, SENDER, SETTINGS, STORE
+from proxy.keys import CLIENTS, METRICS, ROUTER, SENDER, SETTINGS, STORE
 from proxy.numbers import normalise
 
 log = structlog.get_logger("smsproxy.legacy")
@@ -69,6 +70,38 @@ async def esms100_errors(request: web.Request, handler: Handler) -> web.StreamRe
     except Exception:
         log.exception("unexpected_error", path=request.path)
         return code(-110)
+
+
+_ENDPOINT_OF = {p: p.strip("/") for p in ("/mt/", "/mo/", "/qamount/", "/qreport/", "/ent/")}
+_ENDPOINT_OF.update({p.rstrip("/"): e for p, e in list(_ENDPOINT_OF.items())})
+
+
+def _answer_code(body: bytes) -> str:
+    """The esms100 code an answer carries: a negative first line, else success."""
+    head = body[:12].split(b"\n", 1)[0]
+    return head.decode("ascii") if head.startswith(b"-") else "0"
+
+
+@web.middleware
+async def legacy_metrics(request: web.Request, handler: Handler) -> web.StreamResponse:
+    endpoint = _ENDPOINT_OF.get(request.path)
+    if endpoint is None:
+        return await handler(request)
+    metrics = request.app[METRICS]
+    started = time.perf_counter()
+    in_flight = endpoint == "mt"
+    if in_flight:
+        metrics.sends_in_flight.inc()
+    try:
+        response = await handler(request)
+    finally:
+        if in_flight:
+            metrics.sends_in_flight.dec()
+    body = response.body if isinstance(response, web.Response) else b""
+    code = _answer_code(body if isinstance(body, bytes) else b"")
+    metrics.legacy_requests.labels(endpoint, code).inc()
+    metrics.legacy_duration.labels(endpoint).observe(time.perf_counter() - started)
+    return response
 
 
 async def read_params(request: web.Request) -> wire.Params:

@@ -12,6 +12,7 @@ import structlog
 from adapters.base import segments
 from config.settings import Settings
 from proxy.clients import Client
+from proxy.metrics import Metrics
 from proxy.recorder import SendRecorder
 from proxy.retries import SendLocks
 from proxy.store.base import SendRecord, Store
@@ -31,7 +32,12 @@ def text_digest(text: str) -> str:
 
 class SendService:
     def __init__(
-        self, router: Router, recorder: SendRecorder, store: Store, settings: Settings
+        self,
+        router: Router,
+        recorder: SendRecorder,
+        store: Store,
+        settings: Settings,
+        metrics: Metrics | None = None,
     ) -> None:
         self.router = router
         self.recorder = recorder
@@ -40,6 +46,7 @@ class SendService:
         self.deadline_s = settings.routing.send_deadline_s
         self.dedup_window_ms = int(settings.routing.dedup_window_s * 1000)
         self.locks = SendLocks()
+        self.metrics = metrics
 
     def __repr__(self) -> str:
         return f"<SendService {self.rulebook!r} {self.router!r}>"
@@ -53,6 +60,8 @@ class SendService:
             done = await self.store.recent_recipients(client.cpid, digest, phones, since)
             if done:
                 log.info("retry_deduplicated", recipients=len(done))
+                if self.metrics is not None:
+                    self.metrics.retries_deduplicated.labels(client.cpid).inc(len(done))
                 phones = [p for p in phones if p not in done]
                 if not phones:
                     return 0

@@ -19,6 +19,16 @@ from dataclasses import dataclass
 
 from routing.outcome import Outcome, VendorEffect, decide
 
+EJECTION_REASONS = (
+    Outcome.BALANCE_EXHAUSTED.value,
+    Outcome.IP_REJECTED.value,
+    Outcome.AUTH_FAILED.value,
+    Outcome.VENDOR_BUSY.value,
+    Outcome.UNREACHABLE.value,
+    Outcome.AMBIGUOUS.value,
+    "operator",
+)
+
 
 class VendorState(enum.Enum):
     ROUTABLE = "routable"
@@ -59,6 +69,9 @@ class VendorHealth:
         self._probing = False
         self.latency_ewma_s: float | None = None
         self.balance_segments: int | None = None
+        self.held = False  # drained by an operator: only an operator enables it
+        # Zero from the start, so a metric for each reason exists before the first.
+        self.ejections_by_reason: dict[str, int] = dict.fromkeys(EJECTION_REASONS, 0)
 
     def __repr__(self) -> str:
         left = max(0.0, self._until - self._clock())
@@ -81,6 +94,19 @@ class VendorHealth:
             else 0.0
         )
 
+    def hold(self) -> None:
+        """An operator drains the vendor until :meth:`release`."""
+        self.held = True
+        self._state, self.reason, self._until = VendorState.DRAINED, "operator", float("inf")
+        self.ejections_by_reason["operator"] += 1
+
+    def release(self) -> None:
+        """An operator makes the vendor routable again, whatever it learnt."""
+        self.held = False
+        self._state, self.reason, self._until = VendorState.ROUTABLE, None, 0.0
+        self.consecutive_failures = 0
+        self._probing = False
+
     def available(self) -> bool:
         """May the router send to this vendor now?  Lets one probe through an expired ejection."""
         if self.state is VendorState.ROUTABLE:
@@ -93,6 +119,8 @@ class VendorHealth:
 
     def record(self, outcome: Outcome, latency_s: float | None = None) -> None:
         self._probing = False
+        if self.held:
+            return
         if latency_s is not None:
             prev = self.latency_ewma_s
             self.latency_ewma_s = latency_s if prev is None else 0.8 * prev + 0.2 * latency_s
@@ -130,7 +158,7 @@ class VendorHealth:
 
     def record_balance(self, segments: int | None) -> None:
         self.balance_segments = segments
-        if self._state is VendorState.DRAINED and segments:
+        if self._state is VendorState.DRAINED and segments and not self.held:
             self._state, self.reason, self._until = VendorState.ROUTABLE, None, 0.0
 
     def _ejection_s(self, base: float, cap: float) -> float:
@@ -138,5 +166,7 @@ class VendorHealth:
         return grown * (1 + self.policy.jitter * (2 * self._rng() - 1))
 
     def _set(self, state: VendorState, seconds: float, reason: str) -> None:
+        if state is not VendorState.BACKED_OFF:
+            self.ejections_by_reason[reason] = self.ejections_by_reason.get(reason, 0) + 1
         self._state, self.reason = state, reason
         self._until = self._clock() + seconds

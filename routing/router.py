@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 import structlog
 from aiolimiter import AsyncLimiter
 
-from adapters.base import Chunk, SendResult, split_chunks
+from adapters.base import Chunk, SendResult, segments, split_chunks
 from adapters.client import VendorClient
 from routing.health import VendorHealth, VendorState
+from routing.observer import NoObserver, RouteObserver
 from routing.outcome import Outcome, decide
 from routing.plan import Plan, VendorView, make_plan
 from routing.signature import text_for_vendor
@@ -105,8 +106,10 @@ class Router:
         *,
         rate_wait_s: float = 2.0,
         rng: Callable[[], float] = random.random,
+        observer: RouteObserver | None = None,
     ) -> None:
         self.vendors = {v.name: v for v in vendors}
+        self.observer: RouteObserver = observer or NoObserver()
         self.rate_wait_s = rate_wait_s
         self._rng = rng
         self._attempt_ids = itertools.count(int(time.time()) % 1_000_000 * 1000 + 1)
@@ -135,11 +138,15 @@ class Router:
         result = RouteResult(plan)
         pending: list[str] = list(phones)
         last: Outcome = _why_none(plan)
+        moved: dict[tuple[str, Outcome], None] = {}  # (from vendor, why) of the pending
         for name in plan.order:
             if not pending:
                 break
             if time.monotonic() >= deadline:
                 break
+            for from_vendor, why in moved:
+                self.observer.failover(from_vendor, name, why)
+            moved = {}
             vendor = self.vendors[name]
             vendor_text = text_for_vendor(text, vendor.signature, vendor.signature_text)
             assert vendor_text is not None  # the plan drops vendors that cannot take it
@@ -157,9 +164,12 @@ class Router:
                 if policy.fails_over(attempt.outcome):
                     pending.extend(attempt.phones)
                     last = attempt.outcome
+                    moved[(attempt.vendor, attempt.outcome)] = None
                 else:
                     for phone in attempt.phones:
                         result.failed[phone] = attempt.outcome
+        for from_vendor, why in moved:
+            self.observer.failover(from_vendor, "none", why)
         for phone in pending:
             result.failed[phone] = last
         return result
@@ -167,14 +177,20 @@ class Router:
     async def _attempt(
         self, vendor: VendorRuntime, phones: tuple[str, ...], text: str, deadline: float
     ) -> Attempt:
-        started = time.monotonic()
-        wait = min(self.rate_wait_s, deadline - started)
-        try:
-            async with asyncio.timeout(max(0.0, wait)):
-                await vendor.limiter.acquire()
-        except TimeoutError:
-            # Our own limit: the vendor never saw it, so its health is untouched.
-            return Attempt(vendor.name, phones, Outcome.RATE_LIMITED, "local_rate_limit", 0.0)
+        if not vendor.limiter.has_capacity():
+            started = time.monotonic()
+            wait = min(self.rate_wait_s, deadline - started)
+            try:
+                async with asyncio.timeout(max(0.0, wait)):
+                    await vendor.limiter.acquire()
+            except TimeoutError:
+                # Our own limit: the vendor never saw it, so its health is untouched.
+                self.observer.rate_wait(vendor.name, time.monotonic() - started, gave_up=True)
+                self.observer.attempt(vendor.name, Outcome.RATE_LIMITED, len(phones), 0, -1.0, 0.0)
+                return Attempt(vendor.name, phones, Outcome.RATE_LIMITED, "local_rate_limit", 0.0)
+            self.observer.rate_wait(vendor.name, time.monotonic() - started, gave_up=False)
+        else:
+            await vendor.limiter.acquire()  # has capacity: returns at once
         chunk = Chunk(phones, text, next(self._attempt_ids) % 2_000_000_000)
         vendor.health.begin_attempt()
         sent = time.monotonic()
@@ -185,6 +201,15 @@ class Router:
             answer = SendResult(Outcome.AMBIGUOUS, "deadline")
         latency = time.monotonic() - sent
         vendor.health.record(answer.outcome, latency)
+        billed = segments(text) * len(phones)
+        self.observer.attempt(
+            vendor.name,
+            answer.outcome,
+            len(phones),
+            billed,
+            latency,
+            billed * vendor.price_per_segment,
+        )
         if answer.outcome is not Outcome.ACCEPTED:
             log.info(
                 "attempt_refused",
@@ -200,6 +225,7 @@ class Router:
 
 def _why_none(plan: Plan) -> Outcome:
     """The outcome for recipients no vendor was even tried for."""
-    if plan.skipped and all(why.startswith(("drained", "no balance")) for _, why in plan.skipped):
+    money = ("drained (balance_exhausted)", "no balance")
+    if plan.skipped and all(why in money for _, why in plan.skipped):
         return Outcome.BALANCE_EXHAUSTED
     return Outcome.UNREACHABLE

@@ -1,0 +1,272 @@
+"""Prometheus metrics: defined on a registry the app owns, never a global one.
+
+Names follow the Prometheus naming guide: ``smsproxy_`` prefix, base units
+(seconds, yuan for money, segments for billing units), ``_total`` counters.
+Labels are bounded: vendor and client names come from the config, outcomes
+and answer codes from fixed tables; never a phone number or a message id.
+Every labelled series starts at zero, so rates and alerts work from the
+first scrape.  Vendor state is read at scrape time by
+:class:`VendorStateCollector` rather than mirrored into gauges.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Callable, Iterable, Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from routing.health import VendorState
+from routing.outcome import Outcome
+from routing.router import Router
+
+ENDPOINTS = ("mt", "mo", "qamount", "qreport", "ent")
+CODES = ("0", "-1", "-2", "-3", "-4", "-5", "-7", "-8", "-10", "-11", "-15", "-16", "-17", "-110")
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+VERSION = "0.1.0"
+REPORT_STATUSES = ("delivered", "failed", "unknown")
+
+
+class Metrics:
+    def __init__(
+        self, registry: CollectorRegistry, vendors: Sequence[str], clients: Sequence[str]
+    ) -> None:
+        self.registry = registry
+        r = registry
+        self.legacy_requests = Counter(
+            "smsproxy_legacy_requests",
+            "Legacy (esms100) requests, by endpoint and answer code.",
+            ["endpoint", "code"],
+            registry=r,
+        )
+        self.legacy_duration = Histogram(
+            "smsproxy_legacy_request_duration_seconds",
+            "Time to answer a legacy request, by endpoint.",
+            ["endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.sends_in_flight = Gauge(
+            "smsproxy_sends_in_flight", "Legacy /mt/ requests being handled now.", registry=r
+        )
+        self.recipients = Counter(
+            "smsproxy_recipients",
+            "Recipients of vendor attempts, by vendor and outcome.",
+            ["vendor", "outcome"],
+            registry=r,
+        )
+        self.segments = Counter(
+            "smsproxy_segments",
+            "Billing segments of vendor attempts, by vendor and outcome.",
+            ["vendor", "outcome"],
+            registry=r,
+        )
+        self.vendor_requests = Counter(
+            "smsproxy_vendor_requests",
+            "Send requests made to vendors, by vendor and outcome.",
+            ["vendor", "outcome"],
+            registry=r,
+        )
+        self.vendor_duration = Histogram(
+            "smsproxy_vendor_request_duration_seconds",
+            "Time a vendor took to answer a send request.",
+            ["vendor"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.failovers = Counter(
+            "smsproxy_failovers",
+            "Chunks moved from one vendor to the next, and why.",
+            ["from_vendor", "to_vendor", "reason"],
+            registry=r,
+        )
+        self.ambiguous = Counter(
+            "smsproxy_ambiguous_attempts",
+            "Attempts with no clear answer: the vendor may have sent them.",
+            ["vendor"],
+            registry=r,
+        )
+        self.cost = Counter(
+            "smsproxy_cost_yuan",
+            "Money spent on accepted segments, by vendor.",
+            ["vendor"],
+            registry=r,
+        )
+        self.rate_waits = Counter(
+            "smsproxy_rate_limit_waits",
+            "Chunks that waited for a vendor's request-rate limit; gave_up: moved on instead.",
+            ["vendor", "gave_up"],
+            registry=r,
+        )
+        self.rate_wait_seconds = Counter(
+            "smsproxy_rate_limit_wait_seconds",
+            "Time chunks spent waiting for rate limits.",
+            ["vendor"],
+            registry=r,
+        )
+        self.retries_deduplicated = Counter(
+            "smsproxy_client_retries_deduplicated",
+            "Recipients of a client's resend that were not sent again.",
+            ["client"],
+            registry=r,
+        )
+        self.reports = Counter(
+            "smsproxy_delivery_reports",
+            "Delivery reports taken from vendors and matched, by vendor and esms100 status.",
+            ["vendor", "status"],
+            registry=r,
+        )
+        self.unmatched_reports = Counter(
+            "smsproxy_unmatched_reports",
+            "Delivery reports that matched no send record, kept for inspection.",
+            ["vendor"],
+            registry=r,
+        )
+        self.replies = Counter(
+            "smsproxy_replies",
+            "Replies (MO) taken from vendors, by vendor.",
+            ["vendor"],
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "smsproxy_queue_depth",
+            "Reports or replies waiting for their client to poll.",
+            ["queue"],
+            registry=r,
+        )
+        self.queue_oldest_age = Gauge(
+            "smsproxy_queue_oldest_age_seconds",
+            "Age of the oldest report or reply waiting for its client.",
+            ["queue"],
+            registry=r,
+        )
+        self.build_info = Gauge(
+            "smsproxy_build_info",
+            "Always 1; labels say what is running.",
+            ["version", "python"],
+            registry=r,
+        )
+        self.build_info.labels(VERSION, platform.python_version()).set(1)
+        self._initialise(vendors, clients)
+
+    def _initialise(self, vendors: Sequence[str], clients: Sequence[str]) -> None:
+        for endpoint in ENDPOINTS:
+            self.legacy_duration.labels(endpoint)
+            for code in CODES:
+                self.legacy_requests.labels(endpoint, code)
+        self._attempt: dict[tuple[str, Outcome], tuple[Counter, Counter, Counter]] = {}
+        for vendor in vendors:
+            self.vendor_duration.labels(vendor)
+            self.ambiguous.labels(vendor)
+            self.cost.labels(vendor)
+            self.rate_wait_seconds.labels(vendor)
+            for gave_up in ("false", "true"):
+                self.rate_waits.labels(vendor, gave_up)
+            for outcome in Outcome:
+                self.recipients.labels(vendor, outcome.value)
+                self.segments.labels(vendor, outcome.value)
+                self.vendor_requests.labels(vendor, outcome.value)
+        for client in clients:
+            self.retries_deduplicated.labels(client)
+        for vendor in vendors:
+            self.unmatched_reports.labels(vendor)
+            self.replies.labels(vendor)
+            for status in REPORT_STATUSES:
+                self.reports.labels(vendor, status)
+        for queue in ("reports", "replies"):
+            self.queue_depth.labels(queue)
+            self.queue_oldest_age.labels(queue)
+
+    # --- routing.observer.RouteObserver -------------------------------------------
+
+    def attempt(
+        self,
+        vendor: str,
+        outcome: Outcome,
+        recipients: int,
+        segments: int,
+        latency_s: float,
+        cost: float,
+    ) -> None:
+        o = outcome.value
+        self.recipients.labels(vendor, o).inc(recipients)
+        self.segments.labels(vendor, o).inc(segments)
+        if latency_s >= 0:
+            self.vendor_requests.labels(vendor, o).inc()
+            self.vendor_duration.labels(vendor).observe(latency_s)
+        if outcome is Outcome.ACCEPTED:
+            self.cost.labels(vendor).inc(cost)
+        elif outcome is Outcome.AMBIGUOUS:
+            self.ambiguous.labels(vendor).inc()
+
+    def failover(self, from_vendor: str, to_vendor: str, reason: Outcome) -> None:
+        self.failovers.labels(from_vendor, to_vendor, reason.value).inc()
+
+    def rate_wait(self, vendor: str, waited_s: float, gave_up: bool) -> None:
+        self.rate_waits.labels(vendor, "true" if gave_up else "false").inc()
+        self.rate_wait_seconds.labels(vendor).inc(waited_s)
+
+
+class VendorStateCollector(Collector):
+    """Vendor state, balance and ejections, read from the live router at scrape time."""
+
+    def __init__(self, router: Callable[[], Router | None]) -> None:
+        self._router = router
+
+    def collect(self) -> Iterable[Metric]:
+        router = self._router()
+        state = GaugeMetricFamily(
+            "smsproxy_vendor_state",
+            "1 for the state each vendor is in, 0 for the others.",
+            labels=["vendor", "state"],
+        )
+        balance = GaugeMetricFamily(
+            "smsproxy_vendor_balance_segments",
+            "Segments the vendor's last known balance buys.",
+            labels=["vendor"],
+        )
+        balance_money = GaugeMetricFamily(
+            "smsproxy_vendor_balance_yuan",
+            "The vendor's last known balance in money (segments x price).",
+            labels=["vendor"],
+        )
+        left = GaugeMetricFamily(
+            "smsproxy_vendor_unroutable_seconds",
+            "Seconds until an ejected, drained or backed-off vendor is tried again.",
+            labels=["vendor"],
+        )
+        failures = GaugeMetricFamily(
+            "smsproxy_vendor_consecutive_failures",
+            "Busy, unreachable or unanswered attempts in a row.",
+            labels=["vendor"],
+        )
+        price = GaugeMetricFamily(
+            "smsproxy_vendor_price_yuan", "Configured price per segment.", labels=["vendor"]
+        )
+        ejections = CounterMetricFamily(
+            "smsproxy_vendor_ejections",
+            "Times a vendor was ejected or drained, by reason.",
+            labels=["vendor", "reason"],
+        )
+        routable = GaugeMetricFamily(
+            "smsproxy_vendors_routable", "Vendors that can be sent to now."
+        )
+        count = 0
+        for name, vendor in router.vendors.items() if router else ():
+            h = vendor.health
+            current = h.state
+            count += current is VendorState.ROUTABLE
+            for s in VendorState:
+                state.add_metric([name, s.value], 1.0 if s is current else 0.0)
+            if h.balance_segments is not None:
+                balance.add_metric([name], float(h.balance_segments))
+                balance_money.add_metric([name], h.balance_segments * vendor.price_per_segment)
+            left.add_metric([name], h.seconds_left())
+            failures.add_metric([name], float(h.consecutive_failures))
+            price.add_metric([name], vendor.price_per_segment)
+            for reason, n in h.ejections_by_reason.items():
+                ejections.add_metric([name, reason], float(n))
+        routable.add_metric([], float(count))
+        yield from (state, balance, balance_money, left, failures, price, ejections, routable)
