@@ -127,6 +127,7 @@ class Reply:
     time: datetime | None = None
     dest: str = ""  # the number (or extension) the person replied to
     part: ReplyPart | None = None
+    message_id: str | None = None  # the vendor's id of the reply, where it gives one
 
 
 @dataclass(frozen=True, slots=True)

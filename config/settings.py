@@ -78,6 +78,13 @@ class RoutingSettings(BaseModel):
         return value
 
 
+class AdminSettings(BaseModel):
+    model_config = _STRICT
+    token: Secret | None = Field(
+        None, description="bearer token for the admin API; none: the API is off"
+    )
+
+
 class ShutdownSettings(BaseModel):
     model_config = _STRICT
     grace_s: float = Field(10.0, ge=0, le=600, description="time in-flight sends get on SIGTERM")
@@ -132,6 +139,7 @@ class Settings(BaseSettings):
     legacy: LegacySettings = LegacySettings()
     routing: RoutingSettings = RoutingSettings()
     shutdown: ShutdownSettings = ShutdownSettings()
+    admin: AdminSettings = AdminSettings()
     reports: ReportsSettings = ReportsSettings()
     clients: list[ClientSettings] = Field(default_factory=list)
     vendors: list[VendorEntry] = Field(default_factory=list)

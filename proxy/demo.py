@@ -48,6 +48,8 @@ def demo_settings(
     return settings_from(
         {
             "listen": {"legacy": legacy, "admin": admin},
+            # Every vendor here is a simulator: no need to wait a minute for a reply.
+            "reports": {"poll_interval_override_s": 2.0, "default_client": DEMO_CPID},
             "state": {"path": str(state)},
             "clients": [{"cpid": DEMO_CPID, "password": DEMO_PASSWORD, "rate_per_s": 50}],
             "vendors": vendors,
@@ -101,7 +103,7 @@ async def run_demo(legacy: str, admin: str, state: Path, vendor_base_port: int) 
         settings = demo_settings(sims, state, legacy, admin)
         daemon = Daemon(settings)
         for server in sims.values():
-            # Pushing vendors report to the daemon's push receiver once it has one.
+            # Reports come a little after the send, as they would from a real vendor.
             server.simulator.faults.report_delay_s = 2.0
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -110,6 +112,9 @@ async def run_demo(legacy: str, admin: str, state: Path, vendor_base_port: int) 
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await daemon.start()
+        for kind, server in sims.items():
+            # Pushing vendors report to the daemon's push port, under the vendor's name.
+            server.simulator.faults.push_url = f"{daemon.push_url}/push/{kind}-sim"
         print(banner(daemon, sims), flush=True)
         await stop.wait()
         await daemon.stop()

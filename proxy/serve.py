@@ -15,6 +15,7 @@ from aiohttp import web
 
 from config.settings import Settings, split_host_port
 from proxy.app import build_admin_app, build_legacy_app
+from proxy.ingest.pushes import build_push_app
 
 log = structlog.get_logger("smsproxy")
 
@@ -34,8 +35,18 @@ class Daemon:
             max_field_size=16 * 1024,
         )
         self._admin = web.AppRunner(self.admin_app, access_log=None, shutdown_timeout=1.0)
+        # Vendors' report and reply pushes: a chuanglan reply is a long GET line.
+        self.push_app = build_push_app(self.legacy_app)
+        self._push = web.AppRunner(
+            self.push_app,
+            access_log=None,
+            shutdown_timeout=2.0,
+            max_line_size=64 * 1024,
+            max_field_size=16 * 1024,
+        )
         self.legacy_port = 0
         self.admin_port = 0
+        self.push_port = 0
         self._stopped = False
 
     def __repr__(self) -> str:
@@ -51,16 +62,23 @@ class Daemon:
         host, _ = split_host_port(self.settings.listen.admin)
         return f"http://{_url_host(host)}:{self.admin_port}"
 
+    @property
+    def push_url(self) -> str:
+        host, _ = split_host_port(self.settings.listen.push)
+        return f"http://{_url_host(host)}:{self.push_port}"
+
     async def start(self) -> None:
         self.legacy_port = await _listen(self._legacy, self.settings.listen.legacy)
         self.admin_port = await _listen(self._admin, self.settings.listen.admin)
-        log.info("listening", legacy=self.legacy_url, admin=self.admin_url)
+        self.push_port = await _listen(self._push, self.settings.listen.push)
+        log.info("listening", legacy=self.legacy_url, admin=self.admin_url, push=self.push_url)
 
     async def stop(self) -> None:
         if self._stopped:
             return
         self._stopped = True
         log.info("stopping", grace_s=self.settings.shutdown.grace_s)
+        await self._push.cleanup()  # first: no push is taken once the store may close
         await self._admin.cleanup()
         await self._legacy.cleanup()
         log.info("stopped")

@@ -27,7 +27,7 @@ async def esms100() -> AsyncIterator[SimulatorServer]:
 
 def base_config(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
     config: dict[str, Any] = {
-        "listen": {"legacy": "127.0.0.1:0", "admin": "127.0.0.1:0"},
+        "listen": {"legacy": "127.0.0.1:0", "admin": "127.0.0.1:0", "push": "127.0.0.1:0"},
         "state": {"path": str(tmp_path / "state.sqlite3")},
         "routing": {"send_deadline_s": 3.0},
         "shutdown": {"grace_s": 2.0},

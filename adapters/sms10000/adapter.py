@@ -21,6 +21,9 @@ Decisions where ``sms10000.txt`` is silent (codes: see :mod:`.codes`; bytes: :mo
   with ``0`` (VENDOR_BUSY: fail over, count toward ejection) and ``-1``
   (REQUEST_INVALID: no fail over, as for a bad recipient); the contract
   suite's aliases say so.
+* A reply push's ``msgId`` (the reply's own id) is kept as ``Reply.message_id``,
+  so that a re-push can be told from a new reply.  It is not taken as unique
+  alone: the document's example gives two different replies one msgId.
 * A push is answered HTTP 200 ``SUCCESS`` only when its body parsed and every
   item's eprId/userId, where given, are ours.  Otherwise it is answered
   ``FAIL`` (400 not understood, 403 another account's) and not accepted, so
@@ -147,7 +150,7 @@ class Sms10000Adapter:
                 for i in push.items
             )
             return PushResult(reports=reports, answer=_SUCCESS)
-        replies = tuple(Reply(i.mobile, i.content) for i in push.items)
+        replies = tuple(Reply(i.mobile, i.content, message_id=i.msg_id or None) for i in push.items)
         return PushResult(replies=replies, answer=_SUCCESS)
 
     def _ours(self, item: wire.PushItem) -> bool:

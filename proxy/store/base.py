@@ -1,8 +1,20 @@
 """The state store: everything several daemons would have to share.
 
 One narrow interface, two engines (SQLite here; Redis to scale out), one
-contract test suite.  Every method is one atomic operation, so callers never
-hold a transaction open across an ``await``.
+contract test suite (``tests/store/test_store_contract.py``).  Every method is
+one atomic operation, so callers never hold a transaction open across an
+``await``.
+
+Reports and replies travel through two stages.  What a vendor hands over is
+first written to an *inbox* (:meth:`Store.add_reports`, :meth:`Store.add_replies`),
+durably and once: a row whose ``(account, key)`` is already there is a
+duplicate and is dropped.  Only then is the vendor answered.  The matcher
+then *settles* inbox rows: a report is tied to its send record and queued for
+that record's client, retried while the record may still be on its way to
+disk, or kept as unmatched for inspection; a reply (its parts joined) is
+queued for the client it belongs to.  Settling moves a row out of the
+pending state and queues in one transaction, so a crash between the two can
+neither lose nor double a report.
 """
 
 from __future__ import annotations
@@ -41,6 +53,96 @@ class QueuedReply:
     phone: str
     text: str
     received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class InboxReport:
+    """A delivery report as a vendor account handed it over, before correlation."""
+
+    account: str  # the vendor account it came from (see proxy.ingest.accounts)
+    key: str  # unique per account: the same key twice is the same report
+    phone: str
+    status: int  # esms100 value
+    raw_status: str  # the vendor's own status, kept for inspection
+    message_id: str | None
+    reported_ms: int | None  # the time the vendor gave, if any
+    received_ms: int
+    id: int = 0  # the store's, once stored
+
+
+@dataclass(frozen=True, slots=True)
+class InboxReply:
+    """A reply (or one part of a long one) as a vendor account handed it over."""
+
+    account: str
+    key: str
+    phone: str
+    text: str
+    sent_ms: int | None  # when the person sent it, if the vendor says
+    dest: str
+    part_ref: str | None
+    part_total: int | None
+    part_index: int | None
+    received_ms: int
+    id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SendCandidate:
+    """A send record a report may belong to."""
+
+    key: int  # the store's identifier of the record
+    cpid: str
+    vendor: str
+    message_id: str | None
+    created_ms: int
+    reported: frozenset[int]  # statuses already matched to this record
+
+
+@dataclass(frozen=True, slots=True)
+class ReportMatched:
+    inbox_id: int
+    record_key: int
+    cpid: str
+    report: QueuedReport
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRetry:
+    inbox_id: int
+    next_try_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReportUnmatched:
+    inbox_id: int
+
+
+ReportSettlement = ReportMatched | ReportRetry | ReportUnmatched
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyDelivered:
+    inbox_ids: tuple[int, ...]  # every part of the reply
+    cpid: str
+    reply: QueuedReply
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyUnmatched:
+    inbox_ids: tuple[int, ...]
+
+
+ReplySettlement = ReplyDelivered | ReplyUnmatched
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    queued: int = 0  # reports or replies put on a client's queue
+    duplicates: int = 0  # reports whose record already had this status
+    retried: int = 0
+    unmatched: int = 0
+    skipped: int = 0  # rows no longer pending (another matcher settled them)
 
 
 class Store(Protocol):
@@ -84,3 +186,59 @@ class Store(Protocol):
     async def enqueue_report(self, cpid: str, report: QueuedReport) -> None: ...
 
     async def enqueue_reply(self, cpid: str, reply: QueuedReply) -> None: ...
+
+    async def add_reports(self, reports: Sequence[InboxReport]) -> int:
+        """Put reports in the inbox, all or none; a known ``(account, key)`` is dropped.
+
+        Returns how many were new.
+        """
+        ...
+
+    async def add_replies(self, replies: Sequence[InboxReply]) -> int: ...
+
+    async def pending_reports(self, now_ms: int, limit: int) -> list[InboxReport]:
+        """Inbox reports to settle now (not settled, retry time reached), oldest first."""
+        ...
+
+    async def send_candidates(
+        self, vendors: Sequence[str], phone: str, message_id: str | None
+    ) -> list[SendCandidate]:
+        """Send records of ``vendors`` to ``phone`` a report may belong to, newest first.
+
+        With a message id: the records carrying it, and those carrying none
+        (an ambiguous attempt has no id).  Without: all of them.  At most 100.
+        """
+        ...
+
+    async def settle_reports(self, settlements: Sequence[ReportSettlement]) -> Settled:
+        """Settle inbox reports in one transaction.
+
+        A match queues the report for the client unless the record already
+        has a report of that status (then the row is a duplicate).  Rows no
+        longer pending are skipped, so settling twice queues once.
+        """
+        ...
+
+    async def pending_replies(self, limit: int) -> list[InboxReply]: ...
+
+    async def last_sender(self, phone: str, vendors: Sequence[str] | None) -> str | None:
+        """The client that last sent to ``phone`` (through ``vendors``, if given)."""
+        ...
+
+    async def settle_replies(self, settlements: Sequence[ReplySettlement]) -> Settled:
+        """Settle inbox replies in one transaction; a reply whose parts are not
+        all still pending is skipped whole."""
+        ...
+
+    async def unmatched_reports(self, limit: int) -> list[InboxReport]:
+        """The newest reports kept as unmatched, for inspection."""
+        ...
+
+    async def inbox_counts(self) -> dict[str, int]:
+        """Inbox rows by kind and state, e.g. ``{"reports.unmatched": 2}``."""
+        ...
+
+    async def purge(self, before_ms: int) -> int:
+        """Forget send records, settled inbox rows and queued reports and
+        replies older than ``before_ms``; returns the rows removed."""
+        ...

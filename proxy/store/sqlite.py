@@ -8,6 +8,7 @@ lives in this module.
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +16,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-from proxy.store.base import QueuedReply, QueuedReport, SendRecord
+from proxy.store.base import (
+    InboxReply,
+    InboxReport,
+    QueuedReply,
+    QueuedReport,
+    ReplyDelivered,
+    ReplySettlement,
+    ReportMatched,
+    ReportRetry,
+    ReportSettlement,
+    SendCandidate,
+    SendRecord,
+    Settled,
+)
 
 T = TypeVar("T")
 
@@ -61,7 +75,77 @@ CREATE TABLE IF NOT EXISTS reply_queue (
     received_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS reply_queue_client ON reply_queue (cpid, id);
+CREATE TABLE IF NOT EXISTS report_inbox (
+    id INTEGER PRIMARY KEY,
+    account TEXT NOT NULL,
+    dedupe_key TEXT NOT NULL,
+    phone TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    raw_status TEXT NOT NULL,
+    message_id TEXT,
+    reported_ms INTEGER,
+    received_ms INTEGER NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',  -- pending, matched, duplicate, unmatched
+    tries INTEGER NOT NULL DEFAULT 0,
+    next_try_ms INTEGER NOT NULL,
+    record_id INTEGER,
+    cpid TEXT,
+    UNIQUE (account, dedupe_key)
+);
+CREATE INDEX IF NOT EXISTS report_inbox_pending ON report_inbox (next_try_ms)
+    WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS report_inbox_unmatched ON report_inbox (id)
+    WHERE state = 'unmatched';
+-- One report of each status per send record: what makes a report polled twice,
+-- or re-pushed under another key, a duplicate.
+CREATE UNIQUE INDEX IF NOT EXISTS report_inbox_record ON report_inbox (record_id, status)
+    WHERE record_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS reply_inbox (
+    id INTEGER PRIMARY KEY,
+    account TEXT NOT NULL,
+    dedupe_key TEXT NOT NULL,
+    phone TEXT NOT NULL,
+    text TEXT NOT NULL,
+    sent_ms INTEGER,
+    dest TEXT NOT NULL,
+    part_ref TEXT,
+    part_total INTEGER,
+    part_index INTEGER,
+    received_ms INTEGER NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',  -- pending, delivered, unmatched
+    cpid TEXT,
+    UNIQUE (account, dedupe_key)
+);
+CREATE INDEX IF NOT EXISTS reply_inbox_pending ON reply_inbox (id) WHERE state = 'pending';
 """
+
+# Retention deletes in slices, each its own transaction, so a large purge
+# never holds the one connection (and every send behind it) for long.
+PURGE_SLICE = 5000
+
+MAX_CANDIDATES = 100
+# Lists of values go in as one JSON array read by json_each(): no SQL is ever
+# built from strings.
+SELECT_REPORTS = (
+    "SELECT account, dedupe_key, phone, status, raw_status, message_id, reported_ms,"
+    " received_ms, id FROM report_inbox"
+)
+SELECT_REPLIES = (
+    "SELECT account, dedupe_key, phone, text, sent_ms, dest, part_ref, part_total, part_index,"
+    " received_ms, id FROM reply_inbox"
+)
+PURGE = {
+    "send_records": "DELETE FROM send_records WHERE id IN (SELECT id FROM send_records"
+    " WHERE created_ms < ? ORDER BY id LIMIT ?)",
+    "report_inbox": "DELETE FROM report_inbox WHERE id IN (SELECT id FROM report_inbox"
+    " WHERE received_ms < ? AND state != 'pending' ORDER BY id LIMIT ?)",
+    "reply_inbox": "DELETE FROM reply_inbox WHERE id IN (SELECT id FROM reply_inbox"
+    " WHERE received_ms < ? AND state != 'pending' ORDER BY id LIMIT ?)",
+    "report_queue": "DELETE FROM report_queue WHERE id IN (SELECT id FROM report_queue"
+    " WHERE sent_ms < ? ORDER BY id LIMIT ?)",
+    "reply_queue": "DELETE FROM reply_queue WHERE id IN (SELECT id FROM reply_queue"
+    " WHERE received_ms < ? ORDER BY id LIMIT ?)",
+}
 
 
 class SqliteStore:
@@ -268,6 +352,279 @@ class SqliteStore:
             )
 
         await self._run(write)
+
+    # --- reports and replies: inbox, settlement, retention ------------------------
+
+    async def add_reports(self, reports: Sequence[InboxReport]) -> int:
+        rows = [
+            (
+                r.account,
+                r.key,
+                r.phone,
+                r.status,
+                r.raw_status,
+                r.message_id,
+                r.reported_ms,
+                r.received_ms,
+                r.received_ms,
+            )
+            for r in reports
+        ]
+
+        def write() -> int:
+            db = self._conn()
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                before = db.total_changes
+                db.executemany(
+                    "INSERT OR IGNORE INTO report_inbox (account, dedupe_key, phone, status,"
+                    " raw_status, message_id, reported_ms, received_ms, next_try_ms)"
+                    " VALUES (?,?,?,?,?,?,?,?,?)",
+                    rows,
+                )
+                return db.total_changes - before
+
+        return await self._run(write) if rows else 0
+
+    async def add_replies(self, replies: Sequence[InboxReply]) -> int:
+        rows = [
+            (
+                r.account,
+                r.key,
+                r.phone,
+                r.text,
+                r.sent_ms,
+                r.dest,
+                r.part_ref,
+                r.part_total,
+                r.part_index,
+                r.received_ms,
+            )
+            for r in replies
+        ]
+
+        def write() -> int:
+            db = self._conn()
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                before = db.total_changes
+                db.executemany(
+                    "INSERT OR IGNORE INTO reply_inbox (account, dedupe_key, phone, text,"
+                    " sent_ms, dest, part_ref, part_total, part_index, received_ms)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    rows,
+                )
+                return db.total_changes - before
+
+        return await self._run(write) if rows else 0
+
+    async def pending_reports(self, now_ms: int, limit: int) -> list[InboxReport]:
+        def read() -> list[InboxReport]:
+            rows = self._conn().execute(
+                SELECT_REPORTS
+                + " WHERE state = 'pending' AND next_try_ms <= ? ORDER BY id LIMIT ?",
+                (now_ms, limit),
+            )
+            return [InboxReport(*row) for row in rows]
+
+        return await self._run(read)
+
+    async def send_candidates(
+        self, vendors: Sequence[str], phone: str, message_id: str | None
+    ) -> list[SendCandidate]:
+        names = json.dumps(list(dict.fromkeys(vendors)))
+
+        def read() -> list[SendCandidate]:
+            db = self._conn()
+            # With an id, a record without one is a candidate too: an
+            # ambiguous attempt never learnt its id.
+            records = db.execute(
+                "SELECT id, cpid, vendor, message_id, created_ms FROM send_records"
+                " WHERE phone = ? AND vendor IN (SELECT value FROM json_each(?))"
+                " AND (? IS NULL OR message_id = ? OR message_id IS NULL)"
+                " ORDER BY created_ms DESC, id DESC LIMIT ?",
+                (phone, names, message_id, message_id, MAX_CANDIDATES),
+            ).fetchall()
+            reported: dict[int, set[int]] = {}
+            if records:
+                ids = json.dumps([r[0] for r in records])
+                for record_id, status in db.execute(
+                    "SELECT record_id, status FROM report_inbox"
+                    " WHERE record_id IN (SELECT value FROM json_each(?))",
+                    (ids,),
+                ):
+                    reported.setdefault(record_id, set()).add(int(status))
+            return [
+                SendCandidate(r[0], r[1], r[2], r[3], r[4], frozenset(reported.get(r[0], ())))
+                for r in records
+            ]
+
+        return await self._run(read)
+
+    async def settle_reports(self, settlements: Sequence[ReportSettlement]) -> Settled:
+        def write() -> Settled:
+            queued = duplicates = retried = unmatched = skipped = 0
+            db = self._conn()
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                for s in settlements:
+                    if isinstance(s, ReportMatched):
+                        try:
+                            cur = db.execute(
+                                "UPDATE report_inbox SET state = 'matched', record_id = ?,"
+                                " cpid = ? WHERE id = ? AND state = 'pending'",
+                                (s.record_key, s.cpid, s.inbox_id),
+                            )
+                        except sqlite3.IntegrityError:
+                            # The record already has a report of this status.
+                            cur = db.execute(
+                                "UPDATE report_inbox SET state = 'duplicate', cpid = ?"
+                                " WHERE id = ? AND state = 'pending'",
+                                (s.cpid, s.inbox_id),
+                            )
+                            duplicates += cur.rowcount
+                            skipped += 1 - cur.rowcount
+                            continue
+                        if cur.rowcount != 1:
+                            skipped += 1
+                            continue
+                        db.execute(
+                            "INSERT INTO report_queue (cpid, phone, status, sent_ms)"
+                            " VALUES (?,?,?,?)",
+                            (s.cpid, s.report.phone, s.report.status, _ms(s.report.sent_at)),
+                        )
+                        queued += 1
+                    elif isinstance(s, ReportRetry):
+                        cur = db.execute(
+                            "UPDATE report_inbox SET tries = tries + 1, next_try_ms = ?"
+                            " WHERE id = ? AND state = 'pending'",
+                            (s.next_try_ms, s.inbox_id),
+                        )
+                        retried += cur.rowcount
+                        skipped += 1 - cur.rowcount
+                    else:
+                        cur = db.execute(
+                            "UPDATE report_inbox SET state = 'unmatched', tries = tries + 1"
+                            " WHERE id = ? AND state = 'pending'",
+                            (s.inbox_id,),
+                        )
+                        unmatched += cur.rowcount
+                        skipped += 1 - cur.rowcount
+            return Settled(queued, duplicates, retried, unmatched, skipped)
+
+        return await self._run(write) if settlements else Settled()
+
+    async def pending_replies(self, limit: int) -> list[InboxReply]:
+        def read() -> list[InboxReply]:
+            rows = self._conn().execute(
+                SELECT_REPLIES + " WHERE state = 'pending' ORDER BY id LIMIT ?", (limit,)
+            )
+            return [InboxReply(*row) for row in rows]
+
+        return await self._run(read)
+
+    async def last_sender(self, phone: str, vendors: Sequence[str] | None) -> str | None:
+        names = None if vendors is None else json.dumps(list(dict.fromkeys(vendors)))
+
+        def read() -> str | None:
+            row = (
+                self._conn()
+                .execute(
+                    "SELECT cpid FROM send_records WHERE phone = ?"
+                    " AND (? IS NULL OR vendor IN (SELECT value FROM json_each(?)))"
+                    " ORDER BY created_ms DESC, id DESC LIMIT 1",
+                    (phone, names, names),
+                )
+                .fetchone()
+            )
+            return None if row is None else str(row[0])
+
+        return await self._run(read)
+
+    async def settle_replies(self, settlements: Sequence[ReplySettlement]) -> Settled:
+        def write() -> Settled:
+            queued = unmatched = skipped = 0
+            db = self._conn()
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                for s in settlements:
+                    unique = list(dict.fromkeys(s.inbox_ids))
+                    ids = json.dumps(unique)
+                    (pending,) = db.execute(
+                        "SELECT COUNT(*) FROM reply_inbox"
+                        " WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending'",
+                        (ids,),
+                    ).fetchone()
+                    if not unique or pending != len(unique):
+                        skipped += 1
+                        continue
+                    if isinstance(s, ReplyDelivered):
+                        db.execute(
+                            "UPDATE reply_inbox SET state = 'delivered', cpid = ?"
+                            " WHERE id IN (SELECT value FROM json_each(?))",
+                            (s.cpid, ids),
+                        )
+                        db.execute(
+                            "INSERT INTO reply_queue (cpid, phone, text, received_ms)"
+                            " VALUES (?,?,?,?)",
+                            (s.cpid, s.reply.phone, s.reply.text, _ms(s.reply.received_at)),
+                        )
+                        queued += 1
+                    else:
+                        db.execute(
+                            "UPDATE reply_inbox SET state = 'unmatched'"
+                            " WHERE id IN (SELECT value FROM json_each(?))",
+                            (ids,),
+                        )
+                        unmatched += 1
+            return Settled(queued=queued, unmatched=unmatched, skipped=skipped)
+
+        return await self._run(write) if settlements else Settled()
+
+    async def unmatched_reports(self, limit: int) -> list[InboxReport]:
+        def read() -> list[InboxReport]:
+            rows = self._conn().execute(
+                SELECT_REPORTS + " WHERE state = 'unmatched' ORDER BY id DESC LIMIT ?", (limit,)
+            )
+            return [InboxReport(*row) for row in rows]
+
+        return await self._run(read)
+
+    async def inbox_counts(self) -> dict[str, int]:
+        def read() -> dict[str, int]:
+            db = self._conn()
+            counts: dict[str, int] = {}
+            for kind, sql in (
+                ("reports", "SELECT state, COUNT(*) FROM report_inbox GROUP BY state"),
+                ("replies", "SELECT state, COUNT(*) FROM reply_inbox GROUP BY state"),
+            ):
+                for state, n in db.execute(sql):
+                    counts[f"{kind}.{state}"] = int(n)
+            return counts
+
+        return await self._run(read)
+
+    async def purge(self, before_ms: int) -> int:
+        removed = 0
+        for sql in PURGE.values():
+
+            def slice_(sql: str = sql) -> int:
+                db = self._conn()
+                with db:
+                    db.execute("BEGIN IMMEDIATE")
+                    # Old rows have the lowest ids, so this scan stops early.
+                    return db.execute(sql, (before_ms, PURGE_SLICE)).rowcount
+
+            while True:
+                n = await self._run(slice_)
+                removed += n
+                if n < PURGE_SLICE:
+                    break
+        return removed
+
+
+def _ms(t: datetime) -> int:
+    return int(t.timestamp() * 1000)
 
 
 def _now_ms() -> int:

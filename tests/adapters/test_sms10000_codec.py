@@ -329,7 +329,10 @@ def test_status_push_example() -> None:
 
 def test_reply_push_example() -> None:
     result = adapter().parse_push(pushed(REPLY_EXAMPLE.encode()))
-    assert result.replies == (Reply("13025452766", "测试1"), Reply("13025452766", "测试2"))
+    assert result.replies == (
+        Reply("13025452766", "测试1", message_id="123423433"),
+        Reply("13025452766", "测试2", message_id="123423433"),
+    )
     assert result.reports == ()
     assert result.accepted
     assert result.answer.status == 200 and result.answer.body == b"SUCCESS"
@@ -363,7 +366,7 @@ def test_empty_push_is_understood() -> None:
 def test_simulator_pushes_round_trip() -> None:
     items = [wire.PushItem("13912345678", "9", "1", "sword123", content=" a<b & 'c' ")]
     result = adapter().parse_push(pushed(wire.encode_push(wire.REPLY_PUSH, items)))
-    assert result.replies == (Reply("13912345678", " a<b & 'c' "),)
+    assert result.replies == (Reply("13912345678", " a<b & 'c' ", message_id="9"),)
 
 
 def test_another_accounts_push_is_refused() -> None:
@@ -541,7 +544,8 @@ async def test_push_is_repeated_until_success(
         sim.inject_reply("13912345678", "好的")
         await sim.push([], sim.take_replies())
     assert len(bodies) == 4 and len(set(bodies)) == 1
-    assert adapter().parse_push(pushed(bodies[0])).replies == (Reply("13912345678", "好的"),)
+    replies = adapter().parse_push(pushed(bodies[0])).replies
+    assert [(r.phone, r.text) for r in replies] == [("13912345678", "好的")]
     assert sim.dropped_pushes == 0
 
 

@@ -27,6 +27,7 @@ def write_config(tmp_path: Path, vendor_url: str) -> Path:
 [listen]
 legacy = "127.0.0.1:0"
 admin = "127.0.0.1:0"
+push = "127.0.0.1:0"
 [state]
 path = "{tmp_path / "state.sqlite3"}"
 [shutdown]

@@ -38,7 +38,7 @@ def toml_config(tmp_path: Path, servers: dict[str, SimulatorServer]) -> Path:
         "sms10000": 0.042,
     }
     lines = [
-        '[listen]\nlegacy = "127.0.0.1:0"\nadmin = "127.0.0.1:0"\n',
+        '[listen]\nlegacy = "127.0.0.1:0"\nadmin = "127.0.0.1:0"\npush = "127.0.0.1:0"\n',
         f'[state]\npath = "{tmp_path / "s.sqlite3"}"\n',
         f'[[clients]]\ncpid = "{CPID}"\npassword = "{PASSWORD}"\n',
     ]

@@ -1,0 +1,152 @@
+"""Poll the vendors that are polled: one task per account and kind of record.
+
+Each poller asks at the interval its adapter declares (``limits``:
+esms100's document allows reports every 5 s and replies once a minute;
+sms.cn and c123 give none, and we take 10 s), measured from the start of
+one poll to the start of the next, so a slow answer never makes the next
+poll come early; a refused or failed poll waits its interval like any
+other.  Vendors that push (chuanglan, sms10000) have no poll and get no
+poller.
+
+What a poll returns the vendor will not give again, so the poller hands it
+to the inbox before it polls anew, retrying the store if it must; and on
+shutdown a poll in flight is let finish and be stored rather than cancelled
+half-way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from typing import Literal
+
+import structlog
+
+from adapters.base import PollResult
+from adapters.client import VendorClient
+from proxy.ingest.accounts import Account
+from routing.outcome import Outcome
+
+log = structlog.get_logger("smsproxy.ingest")
+
+What = Literal["reports", "replies"]
+Sink = Callable[[Account, PollResult], Awaitable[int]]
+
+STORE_RETRY_S = (0.2, 1.0, 5.0)
+
+
+class Poller:
+    def __init__(
+        self, account: Account, client: VendorClient, what: What, interval_s: float, sink: Sink
+    ) -> None:
+        self.account = account
+        self.client = client
+        self.what = what
+        self.interval_s = interval_s
+        self._sink = sink
+        self._stop = asyncio.Event()
+        self.polls = 0
+        self.received = 0
+        self.last_outcome: str | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"<Poller {self.account.name} {self.what} every {self.interval_s}s "
+            f"polls={self.polls} received={self.received} last={self.last_outcome}>"
+        )
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                await self.poll_once()
+            except Exception:  # a bug must not end the poller
+                log.exception("poll_failed", vendor=self.account.name, what=self.what)
+            wait = started + self.interval_s - time.monotonic()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), max(0.0, wait))
+
+    async def poll_once(self) -> None:
+        if self.what == "reports":
+            result = await self.client.poll_reports()
+        else:
+            result = await self.client.poll_replies()
+        if result is None:
+            return
+        self.polls += 1
+        self.last_outcome = result.outcome.value
+        if result.outcome is not Outcome.ACCEPTED:
+            log.warning(
+                "poll_refused",
+                vendor=self.account.name,
+                what=self.what,
+                outcome=result.outcome.value,
+                code=result.raw_code,
+            )
+            return
+        if result.malformed:
+            log.warning("poll_malformed", vendor=self.account.name, what=self.what)
+        if result.reports or result.replies:
+            await self._hand_over(result)
+
+    async def _hand_over(self, result: PollResult) -> None:
+        attempt = 0
+        while True:
+            try:
+                new = await self._sink(self.account, result)
+                self.received += new
+                return
+            except Exception:
+                # The vendor will not hand these out again: keep trying.
+                delay = STORE_RETRY_S[min(attempt, len(STORE_RETRY_S) - 1)]
+                attempt += 1
+                log.exception("poll_store_failed", vendor=self.account.name, retry_in_s=delay)
+                await asyncio.sleep(delay)
+
+
+def intervals(client: VendorClient, override_s: float | None) -> dict[What, float]:
+    """The kinds of record the vendor is polled for, and how often."""
+    limits = client.adapter.limits
+    found: dict[What, float] = {}
+    if client.adapter.build_report_poll(0) is not None and limits.report_poll_interval_s:
+        found["reports"] = limits.report_poll_interval_s
+    if client.adapter.build_reply_poll(0) is not None and limits.reply_poll_interval_s:
+        found["replies"] = limits.reply_poll_interval_s
+    if override_s is not None:
+        found = dict.fromkeys(found, override_s)
+    return found
+
+
+class PollerSet:
+    """Every poller of the daemon, started and stopped together."""
+
+    def __init__(self, pollers: list[Poller]) -> None:
+        self.pollers = pollers
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def __repr__(self) -> str:
+        return f"<PollerSet {self.pollers!r}>"
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(p.run(), name=f"poll-{p.account.name}-{p.what}")
+            for p in self.pollers
+        ]
+
+    async def stop(self, grace_s: float) -> None:
+        for p in self.pollers:
+            p.stop()
+        if not self._tasks:
+            return
+        _, late = await asyncio.wait(self._tasks, timeout=grace_s)
+        for task in late:
+            task.cancel()
+        for task in late:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []

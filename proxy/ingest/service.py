@@ -1,0 +1,117 @@
+"""The ingest side of the daemon, held on the legacy application.
+
+:class:`Ingest` owns the account book, the pollers, the matcher and the
+retention task, and is the one door into the inbox: pollers and push
+receivers hand it what a vendor gave, it writes it to the store and wakes
+the matcher.  It builds vendor clients of its own from the settings, so
+polling does not depend on how routing holds its vendors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import aiohttp
+import structlog
+
+from adapters.base import Adapter, PollResult, Reply, Report
+from adapters.client import VendorClient
+from adapters.registry import make_adapter
+from adapters.transport import VendorTransport
+from config.settings import Settings
+from proxy.ingest.accounts import Account, AccountBook
+from proxy.ingest.inbox import reply_rows, report_rows
+from proxy.ingest.matcher import Matcher, wall_ms
+from proxy.ingest.pollers import Poller, PollerSet, intervals
+from proxy.ingest.retention import purge_forever
+from proxy.store.base import Store
+
+log = structlog.get_logger("smsproxy.ingest")
+
+
+class Ingest:
+    def __init__(self, settings: Settings, store: Store, session: aiohttp.ClientSession) -> None:
+        self.settings = settings
+        self.store = store
+        self.accounts = AccountBook(settings.vendors)
+        self.matcher = Matcher(store, self.accounts, settings.reports)
+        # Every configured vendor may push, enabled or not: reports of what it
+        # sent before it was disabled still come.
+        self._adapters: dict[str, Adapter] = {vs.name: make_adapter(vs) for vs in settings.vendors}
+        self.pollers = PollerSet(self._pollers(session))
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def __repr__(self) -> str:
+        return f"<Ingest {self.accounts!r} {self.matcher!r} {self.pollers!r}>"
+
+    def _pollers(self, session: aiohttp.ClientSession) -> list[Poller]:
+        by_name = {vs.name: vs for vs in self.settings.vendors}
+        pollers: list[Poller] = []
+        for account in self.accounts.accounts:
+            if not account.enabled:
+                continue  # a disabled account is not polled: its vendor keeps the reports
+            vs = by_name[account.enabled[0]]
+            transport = VendorTransport(
+                session, vs.base, connect_timeout_s=vs.connect_timeout_s, timeout_s=vs.timeout_s
+            )
+            client = VendorClient(vs.name, make_adapter(vs), transport)
+            override = self.settings.reports.poll_interval_override_s
+            for what, every in intervals(client, override).items():
+                pollers.append(Poller(account, client, what, every, self.take_poll))
+        return pollers
+
+    def push_target(self, vendor: str) -> tuple[Account, Adapter] | None:
+        account = self.accounts.of_vendor(vendor)
+        adapter = self._adapters.get(vendor)
+        if account is None or adapter is None:
+            return None
+        return account, adapter
+
+    async def take(
+        self, account: Account, reports: tuple[Report, ...], replies: tuple[Reply, ...]
+    ) -> int:
+        """Write what a vendor handed over to the inbox; returns how many were new.
+
+        When this returns, the records are on disk: only then may the vendor
+        be answered.
+        """
+        now = wall_ms()
+        new = 0
+        if reports:
+            new += await self.store.add_reports(report_rows(account.name, reports, now))
+        if replies:
+            new += await self.store.add_replies(reply_rows(account.name, replies, now))
+        known = len(reports) + len(replies) - new
+        # One push is one report: info-level lines here would be one per recipient.
+        log.debug("received", vendor=account.name, reports=len(reports), replies=len(replies))
+        if known:
+            log.info("duplicates_dropped", vendor=account.name, count=known)
+        if new:
+            self.matcher.wake()
+        return new
+
+    async def take_poll(self, account: Account, result: PollResult) -> int:
+        return await self.take(account, result.reports, result.replies)
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self.matcher.run(), name="matcher"),
+            asyncio.create_task(
+                purge_forever(self.store, self.settings.reports.retention_days), name="retention"
+            ),
+        ]
+        self.pollers.start()
+
+    async def stop(self) -> None:
+        # A poll in flight gets its vendor time-out to finish and be stored.
+        grace = max(
+            (vs.connect_timeout_s + vs.timeout_s for vs in self.settings.vendors), default=0
+        )
+        await self.pollers.stop(grace_s=min(grace, self.settings.shutdown.grace_s) + 1.0)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []

@@ -1,0 +1,310 @@
+"""The contract every store engine passes: one suite, parametrised over the engines.
+
+Enrolling an engine (Redis next) is one line in :data:`ENGINES`: a function
+that opens the engine's store on the state a test owns (here a directory;
+for Redis, a key prefix or a database of the test's own) and opens it again
+on the same state after :meth:`Store.close`, which the durability tests do.
+Every engine is exercised for real: SQLite on a file, never in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from proxy.store.base import (
+    InboxReply,
+    InboxReport,
+    QueuedReply,
+    QueuedReport,
+    ReplyDelivered,
+    ReplyUnmatched,
+    ReportMatched,
+    ReportRetry,
+    ReportUnmatched,
+    SendRecord,
+    Settled,
+    Store,
+)
+from proxy.store.sqlite import SqliteStore
+
+Opener = Callable[[Path], Awaitable[Store]]
+
+ENGINES: dict[str, Opener] = {
+    "sqlite": lambda state: SqliteStore.open(state / "state.sqlite3"),
+}
+
+T0 = 1_700_000_000_000  # ms
+
+
+@pytest.fixture(params=list(ENGINES))
+async def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Awaitable[Store]]:
+    engine = ENGINES[request.param]
+
+    async def open_() -> Store:
+        return await engine(tmp_path)
+
+    return open_
+
+
+@pytest.fixture
+async def store(opener: Callable[[], Awaitable[Store]]) -> AsyncIterator[Store]:
+    s = await opener()
+    yield s
+    await s.close()
+
+
+def record(
+    phone: str,
+    *,
+    vendor: str = "v1",
+    cpid: str = "acme",
+    message_id: str | None = None,
+    created_ms: int = T0,
+    digest: str = "d1",
+) -> SendRecord:
+    return SendRecord(
+        "send1", cpid, vendor, phone, "accepted", "0", message_id, digest, 1, created_ms
+    )
+
+
+def inbox_report(key: str, phone: str = "13800138000", **kw: object) -> InboxReport:
+    row = InboxReport("v1", key, phone, 1, "DELIVRD", None, None, T0)
+    return replace(row, **kw)  # type: ignore[arg-type]
+
+
+def inbox_reply(key: str, phone: str = "13800138000", **kw: object) -> InboxReply:
+    row = InboxReply("v1", key, phone, "hi", None, "", None, None, None, T0)
+    return replace(row, **kw)  # type: ignore[arg-type]
+
+
+def at(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000)
+
+
+# --- basics and what the legacy endpoints need -------------------------------------
+
+
+async def test_ping(store: Store) -> None:
+    assert await store.ping()
+
+
+async def test_recent_recipients(store: Store) -> None:
+    await store.record_sends([record("13800138000"), record("13900139000", created_ms=T0 - 10)])
+    assert await store.recent_recipients("acme", "d1", ["13800138000", "13900139000"], T0) == {
+        "13800138000"
+    }
+    assert await store.recent_recipients("other", "d1", ["13800138000"], 0) == set()
+    assert await store.recent_recipients("acme", "d2", ["13800138000"], 0) == set()
+
+
+async def test_password_digest(store: Store) -> None:
+    assert await store.password_digest("acme") is None
+    await store.set_password_digest("acme", "A" * 32)
+    await store.set_password_digest("acme", "B" * 32)
+    assert await store.password_digest("acme") == "B" * 32
+
+
+async def test_quota(store: Store) -> None:
+    assert await store.reserve_quota("acme", 3, 5)
+    assert not await store.reserve_quota("acme", 3, 5)
+    assert await store.quota_used("acme") == 3
+    await store.release_quota("acme", 10)
+    assert await store.quota_used("acme") == 0
+
+
+async def test_queues_hand_out_once_in_order_per_client(store: Store) -> None:
+    for i in range(3):
+        await store.enqueue_report("acme", QueuedReport(f"1380013800{i}", 1, at(T0)))
+        await store.enqueue_reply("acme", QueuedReply(f"1380013800{i}", f"r{i}", at(T0)))
+    await store.enqueue_report("globex", QueuedReport("13700137000", 2, at(T0)))
+    taken = await store.take_reports("acme", 2)
+    assert [r.phone for r in taken] == ["13800138000", "13800138001"]
+    assert taken[0] == QueuedReport("13800138000", 1, at(T0))
+    assert [r.phone for r in await store.take_reports("acme", 10)] == ["13800138002"]
+    assert await store.take_reports("acme", 10) == []
+    assert [r.text for r in await store.take_replies("acme", 10)] == ["r0", "r1", "r2"]
+    assert await store.take_replies("acme", 10) == []
+    assert [r.status for r in await store.take_reports("globex", 10)] == [2]
+
+
+# --- the report inbox ---------------------------------------------------------------
+
+
+async def test_add_reports_drops_known_keys(store: Store) -> None:
+    assert await store.add_reports([inbox_report("a"), inbox_report("b")]) == 2
+    assert await store.add_reports([inbox_report("a"), inbox_report("c")]) == 1
+    assert await store.add_reports([inbox_report("a", account="v2")]) == 1  # per account
+    assert await store.add_reports([]) == 0
+    pending = await store.pending_reports(T0, 10)
+    assert [(r.account, r.key) for r in pending] == [
+        ("v1", "a"),
+        ("v1", "b"),
+        ("v1", "c"),
+        ("v2", "a"),
+    ]
+    assert pending[0] == replace(inbox_report("a"), id=pending[0].id)
+    assert len({r.id for r in pending}) == 4 and all(r.id > 0 for r in pending)
+    assert len(await store.pending_reports(T0, 2)) == 2
+    assert await store.pending_reports(T0 - 1, 10) == []  # not received yet at that time
+
+
+async def test_send_candidates(store: Store) -> None:
+    await store.record_sends(
+        [
+            record("13800138000", message_id="m1", created_ms=T0),
+            record("13800138000", message_id=None, created_ms=T0 + 1),  # ambiguous
+            record("13800138000", message_id="m2", created_ms=T0 + 2),
+            record("13800138000", vendor="v2", message_id="m1", created_ms=T0 + 3),
+            record("13900139000", message_id="m1", created_ms=T0 + 4),
+        ]
+    )
+    got = await store.send_candidates(["v1"], "13800138000", "m1")
+    assert [(c.message_id, c.created_ms) for c in got] == [(None, T0 + 1), ("m1", T0)]
+    assert got[1].cpid == "acme" and got[1].vendor == "v1" and got[1].reported == frozenset()
+    everything = await store.send_candidates(["v1", "v2"], "13800138000", None)
+    assert [c.created_ms for c in everything] == [T0 + 3, T0 + 2, T0 + 1, T0]
+    assert await store.send_candidates([], "13800138000", None) == []
+    assert await store.send_candidates(["v9"], "13800138000", "m1") == []
+
+
+async def test_settling_a_match_queues_the_report_once(store: Store) -> None:
+    await store.record_sends([record("13800138000", message_id="m1")])
+    [candidate] = await store.send_candidates(["v1"], "13800138000", "m1")
+    await store.add_reports([inbox_report("a"), inbox_report("b"), inbox_report("c", status=2)])
+    a, b, c = await store.pending_reports(T0, 10)
+    queued = QueuedReport("13800138000", 1, at(T0))
+    match = ReportMatched(a.id, candidate.key, "acme", queued)
+    settled = await store.settle_reports(
+        [
+            match,
+            ReportMatched(b.id, candidate.key, "acme", queued),  # same record, same status
+            ReportMatched(c.id, candidate.key, "acme", replace(queued, status=2)),
+        ]
+    )
+    assert settled == Settled(queued=2, duplicates=1)
+    assert await store.settle_reports([match]) == Settled(skipped=1)  # settled already
+    assert await store.take_reports("acme", 10) == [queued, replace(queued, status=2)]
+    assert await store.pending_reports(T0 + 10**9, 10) == []
+    [candidate] = await store.send_candidates(["v1"], "13800138000", "m1")
+    assert candidate.reported == frozenset({1, 2})
+    assert await store.inbox_counts() == {"reports.matched": 2, "reports.duplicate": 1}
+
+
+async def test_a_retried_report_waits_and_an_unmatched_one_is_kept(store: Store) -> None:
+    await store.add_reports([inbox_report("a"), inbox_report("b", message_id="m9")])
+    a, b = await store.pending_reports(T0, 10)
+    settled = await store.settle_reports([ReportRetry(a.id, T0 + 500), ReportUnmatched(b.id)])
+    assert settled == Settled(retried=1, unmatched=1)
+    assert await store.pending_reports(T0 + 499, 10) == []
+    assert [r.key for r in await store.pending_reports(T0 + 500, 10)] == ["a"]
+    assert [(r.key, r.message_id) for r in await store.unmatched_reports(10)] == [("b", "m9")]
+    assert await store.settle_reports([ReportRetry(b.id, T0)]) == Settled(skipped=1)
+    assert await store.inbox_counts() == {"reports.pending": 1, "reports.unmatched": 1}
+    assert await store.settle_reports([]) == Settled()
+
+
+# --- the reply inbox ----------------------------------------------------------------
+
+
+async def test_add_replies_drops_known_keys(store: Store) -> None:
+    part = {"part_ref": "r1", "part_total": 2, "part_index": 1}
+    assert await store.add_replies([inbox_reply("a"), inbox_reply("b", **part)]) == 2
+    assert await store.add_replies([inbox_reply("a"), inbox_reply("a", account="v2")]) == 1
+    got = await store.pending_replies(10)
+    assert [(r.account, r.key) for r in got] == [("v1", "a"), ("v1", "b"), ("v2", "a")]
+    assert got[1] == replace(inbox_reply("b", **part), id=got[1].id)
+
+
+async def test_last_sender(store: Store) -> None:
+    assert await store.last_sender("13800138000", None) is None
+    await store.record_sends(
+        [
+            record("13800138000", cpid="acme", vendor="v1", created_ms=T0),
+            record("13800138000", cpid="globex", vendor="v2", created_ms=T0 + 1),
+        ]
+    )
+    assert await store.last_sender("13800138000", None) == "globex"
+    assert await store.last_sender("13800138000", ["v1"]) == "acme"
+    assert await store.last_sender("13800138000", ["v3"]) is None
+    assert await store.last_sender("13800138000", []) is None
+
+
+async def test_settling_replies(store: Store) -> None:
+    await store.add_replies([inbox_reply("p1"), inbox_reply("p2"), inbox_reply("x")])
+    p1, p2, x = await store.pending_replies(10)
+    joined = QueuedReply("13800138000", "hi hi", at(T0))
+    settled = await store.settle_replies(
+        [ReplyDelivered((p1.id, p2.id), "acme", joined), ReplyUnmatched((x.id,))]
+    )
+    assert settled == Settled(queued=1, unmatched=1)
+    assert await store.take_replies("acme", 10) == [joined]
+    assert await store.pending_replies(10) == []
+    # Settled already, whole or in part: nothing happens.
+    again = await store.settle_replies([ReplyDelivered((p2.id,), "acme", joined)])
+    assert again == Settled(skipped=1)
+    assert await store.take_replies("acme", 10) == []
+    assert await store.inbox_counts() == {"replies.delivered": 2, "replies.unmatched": 1}
+
+
+async def test_a_reply_with_a_settled_part_is_skipped_whole(store: Store) -> None:
+    await store.add_replies([inbox_reply("p1"), inbox_reply("p2")])
+    p1, p2 = await store.pending_replies(10)
+    await store.settle_replies([ReplyUnmatched((p1.id,))])
+    reply = QueuedReply("13800138000", "hi", at(T0))
+    assert await store.settle_replies([ReplyDelivered((p1.id, p2.id), "acme", reply)]) == Settled(
+        skipped=1
+    )
+    assert [r.key for r in await store.pending_replies(10)] == ["p2"]
+
+
+# --- retention and durability ---------------------------------------------------------
+
+
+async def test_purge_forgets_what_is_old_but_not_what_is_pending(store: Store) -> None:
+    old, new = T0, T0 + 10_000
+    await store.record_sends(
+        [record("13800138000", created_ms=old), record("13900139000", created_ms=new)]
+    )
+    await store.add_reports(
+        [inbox_report("settled", received_ms=old), inbox_report("pending", received_ms=old)]
+    )
+    settled_row, _ = await store.pending_reports(new, 10)
+    await store.settle_reports([ReportUnmatched(settled_row.id)])
+    await store.add_replies([inbox_reply("r", received_ms=old)])
+    await store.enqueue_report("acme", QueuedReport("13800138000", 1, at(old)))
+    await store.enqueue_report("acme", QueuedReport("13900139000", 1, at(new)))
+    await store.enqueue_reply("acme", QueuedReply("13800138000", "old", at(old)))
+
+    assert await store.purge(old + 1) == 4  # record, settled report, two queued
+    assert await store.recent_recipients("acme", "d1", ["13800138000", "13900139000"], 0) == {
+        "13900139000"
+    }
+    assert [r.key for r in await store.pending_reports(new, 10)] == ["pending"]
+    assert await store.unmatched_reports(10) == []
+    assert [r.key for r in await store.pending_replies(10)] == ["r"]  # pending: kept
+    assert [r.phone for r in await store.take_reports("acme", 10)] == ["13900139000"]
+    assert await store.take_replies("acme", 10) == []
+    assert await store.purge(old + 1) == 0
+
+
+async def test_everything_survives_a_reopen(opener: Callable[[], Awaitable[Store]]) -> None:
+    first = await opener()
+    await first.record_sends([record("13800138000", message_id="m1")])
+    await first.add_reports([inbox_report("a", message_id="m1")])
+    await first.add_replies([inbox_reply("r")])
+    await first.enqueue_report("acme", QueuedReport("13800138000", 1, at(T0)))
+    await first.close()
+    second = await opener()
+    try:
+        assert await second.add_reports([inbox_report("a", message_id="m1")]) == 0
+        assert [r.key for r in await second.pending_reports(T0, 10)] == ["a"]
+        assert [r.key for r in await second.pending_replies(10)] == ["r"]
+        assert len(await second.send_candidates(["v1"], "13800138000", "m1")) == 1
+        assert len(await second.take_reports("acme", 10)) == 1
+    finally:
+        await second.close()

@@ -1,0 +1,52 @@
+"""Inbox rows and their de-duplication keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from adapters.base import DeliveryStatus, Reply, ReplyPart, Report
+from proxy.ingest.inbox import reply_rows, report_rows
+
+NOW = 1_700_000_000_000
+WHEN = datetime(2024, 5, 6, 7, 8, 9)
+
+
+def test_report_keys_with_a_message_id() -> None:
+    reports = [
+        Report("13800138000", DeliveryStatus.DELIVERED, "DELIVRD", "m1"),
+        Report("+8613800138000", DeliveryStatus.DELIVERED, "DELIVRD", "m1", WHEN),
+        Report("13800138000", DeliveryStatus.FAILED, "UNDELIV", "m1"),
+    ]
+    rows = report_rows("v", reports, NOW)
+    assert [r.key for r in rows] == [
+        "id|m1|13800138000|DELIVRD",
+        "id|m1|13800138000|DELIVRD",  # the same report: normalised number, time ignored
+        "id|m1|13800138000|UNDELIV",
+    ]
+    assert rows[1].phone == "13800138000" and rows[1].reported_ms == int(WHEN.timestamp() * 1000)
+    assert (rows[2].status, rows[2].raw_status, rows[2].received_ms) == (2, "UNDELIV", NOW)
+
+
+def test_report_keys_without_one_count_repeats_within_a_batch() -> None:
+    line = Report("13800138000", DeliveryStatus.DELIVERED, "1", None, WHEN)
+    other = Report("13900139000", DeliveryStatus.DELIVERED, "1", None, WHEN)
+    keys = [r.key for r in report_rows("v", [line, other, line], NOW)]
+    ms = int(WHEN.timestamp() * 1000)
+    assert keys == [f"t|13800138000|{ms}|1|0", f"t|13900139000|{ms}|1|0", f"t|13800138000|{ms}|1|1"]
+    # A later batch starts counting again: the same line there is the same report.
+    assert report_rows("v", [line], NOW)[0].key == keys[0]
+
+
+def test_reply_keys() -> None:
+    a = Reply("13800138000", "好", WHEN)
+    b = Reply("13800138000", "好", WHEN, part=ReplyPart("r", 2, 1))
+    c = Reply("13800138000", "好", message_id="9")
+    d = Reply("13800138000", "不", message_id="9")  # the document's msgId is not unique
+    rows = reply_rows("v", [a, a, b, c, d], NOW)
+    keys = [r.key for r in rows]
+    assert keys[0].startswith("h|") and keys[0].endswith("|0") and keys[1].endswith("|1")
+    assert keys[0][:-2] == keys[1][:-2]
+    assert len(set(keys)) == 5
+    assert reply_rows("v", [c], NOW + 1)[0].key == keys[3]
+    assert (rows[2].part_ref, rows[2].part_total, rows[2].part_index) == ("r", 2, 1)
+    assert rows[0].sent_ms == int(WHEN.timestamp() * 1000) and rows[3].sent_ms is None

@@ -1,0 +1,126 @@
+"""Pollers: the vendor's interval, from start to start; nothing handed over is dropped."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import pytest
+
+from adapters.base import DeliveryStatus, HttpRequest, PollResult, Report, VendorLimits
+from adapters.client import VendorClient
+from proxy.ingest.accounts import Account
+from proxy.ingest.pollers import Poller, PollerSet, intervals
+from routing.outcome import Outcome
+
+ACCOUNT = Account("v", "fake", ("v",), ("v",))
+REPORT = Report("13800138000", DeliveryStatus.DELIVERED, "1", "m1")
+
+
+@dataclass
+class FakeAdapter:
+    limits: VendorLimits = field(
+        default_factory=lambda: VendorLimits(10, 70, 60.0, report_poll_interval_s=5.0)
+    )
+
+    def build_report_poll(self, now_ms: int) -> HttpRequest | None:
+        return HttpRequest("GET", "/reports")
+
+    def build_reply_poll(self, now_ms: int) -> HttpRequest | None:
+        return None
+
+
+class FakeClient:
+    """Answers polls after ``latency_s``; counts them."""
+
+    def __init__(self, latency_s: float = 0.0, answer: PollResult | None = None) -> None:
+        self.adapter = FakeAdapter()
+        self.latency_s = latency_s
+        self.answer = answer or PollResult(Outcome.ACCEPTED, "1", reports=(REPORT,))
+        self.started: list[float] = []
+
+    async def poll_reports(self) -> PollResult | None:
+        self.started.append(asyncio.get_running_loop().time())
+        await asyncio.sleep(self.latency_s)
+        return self.answer
+
+    async def poll_replies(self) -> PollResult | None:
+        return None
+
+
+def client(fake: FakeClient) -> VendorClient:
+    return fake  # type: ignore[return-value]
+
+
+def test_intervals_come_from_the_adapter() -> None:
+    assert intervals(client(FakeClient()), None) == {"reports": 5.0}
+    assert intervals(client(FakeClient()), 0.1) == {"reports": 0.1}
+
+
+async def test_polls_start_an_interval_apart_however_slow_the_answer() -> None:
+    fake = FakeClient(latency_s=0.06)
+    got: list[PollResult] = []
+
+    async def sink(account: Account, result: PollResult) -> int:
+        got.append(result)
+        return 1
+
+    poller = Poller(ACCOUNT, client(fake), "reports", 0.1, sink)
+    task = asyncio.create_task(poller.run())
+    await asyncio.sleep(0.45)
+    poller.stop()
+    await task
+    gaps = [b - a for a, b in zip(fake.started, fake.started[1:], strict=False)]
+    assert 3 <= len(fake.started) <= 5
+    assert all(gap >= 0.099 for gap in gaps), gaps
+    assert len(got) == len(fake.started) and poller.received == len(got)
+    assert "polls=" in repr(poller)
+
+
+async def test_a_refused_poll_is_not_handed_over() -> None:
+    fake = FakeClient(answer=PollResult(Outcome.RATE_LIMITED, "-15"))
+    calls: list[PollResult] = []
+
+    async def sink(account: Account, result: PollResult) -> int:
+        calls.append(result)
+        return 0
+
+    poller = Poller(ACCOUNT, client(fake), "reports", 1.0, sink)
+    await poller.poll_once()
+    assert calls == [] and poller.last_outcome == "rate_limited"
+
+
+async def test_what_was_handed_over_is_stored_before_the_next_poll(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("proxy.ingest.pollers.STORE_RETRY_S", (0.01,))
+    fake = FakeClient()
+    failures = 2
+    stored: list[PollResult] = []
+
+    async def sink(account: Account, result: PollResult) -> int:
+        nonlocal failures
+        if failures:
+            failures -= 1
+            raise OSError("disk full")
+        stored.append(result)
+        return 1
+
+    poller = Poller(ACCOUNT, client(fake), "reports", 1.0, sink)
+    await poller.poll_once()
+    assert len(fake.started) == 1 and len(stored) == 1
+
+
+async def test_stopping_lets_a_poll_in_flight_finish() -> None:
+    fake = FakeClient(latency_s=0.2)
+    stored: list[PollResult] = []
+
+    async def sink(account: Account, result: PollResult) -> int:
+        stored.append(result)
+        return 1
+
+    pollers = PollerSet([Poller(ACCOUNT, client(fake), "reports", 10.0, sink)])
+    pollers.start()
+    await asyncio.sleep(0.05)
+    await pollers.stop(grace_s=1.0)
+    assert len(fake.started) == 1 and len(stored) == 1
