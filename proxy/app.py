@@ -1,8 +1,10 @@
-"""Wire the daemon: two aiohttp applications and everything that lives on them.
+"""Wire the daemon: three aiohttp applications and everything that lives on them.
 
-The legacy application owns the state (store, vendor sessions, router,
-recorder, client book) through one ``cleanup_ctx``; the admin application,
-on its own port, reads it through :data:`proxy.keys.LEGACY_APP`.
+The legacy application owns the state through one ``cleanup_ctx``: the
+process-wide pieces (store, HTTP session, send recorder, metrics) and the
+:class:`~proxy.engine.Engine` built from the config.  The admin and push
+applications, on ports of their own, reach it through
+:data:`proxy.keys.LEGACY_APP`.
 """
 
 from __future__ import annotations
@@ -10,42 +12,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import structlog
 from aiohttp import web
-from aiolimiter import AsyncLimiter
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from adapters.client import VendorClient
-from adapters.registry import make_adapter
-from adapters.transport import VendorTransport
 from config.settings import Settings
-from proxy.balance import watch_balance
-from proxy.clients import ClientBook
+from proxy.admin import admin_routes, bearer_token
+from proxy.engine import Engine, Live
 from proxy.ingest.inspect import admin_routes as ingest_admin_routes
-from proxy.ingest.wiring import ingest_state
-from proxy.keys import (
-    CLIENTS,
-    LEGACY_APP,
-    METRICS,
-    RECORDER,
-    ROUTER,
-    SENDER,
-    SESSION,
-    SETTINGS,
-    STORE,
-)
+from proxy.keys import LEGACY_APP, LIVE, METRICS, RECORDER, RELOADER, SESSION, STORE
 from proxy.legacy import Handler, esms100_errors, legacy_metrics, legacy_routes
 from proxy.metrics import Metrics, VendorStateCollector
 from proxy.recorder import SendRecorder
-from proxy.sending import SendService
+from proxy.reload import Reloader
+from proxy.store.base import Store
 from proxy.store.sqlite import SqliteStore
-from routing.health import VendorHealth
-from routing.observer import RouteObserver
-from routing.router import Router, VendorRuntime
 
 log = structlog.get_logger("smsproxy.app")
+
+QUEUE_STATS_EVERY_S = 5.0
 
 
 @web.middleware
@@ -54,78 +42,87 @@ async def fresh_context(request: web.Request, handler: Handler) -> web.StreamRes
     return await handler(request)
 
 
-def build_router(
-    settings: Settings, session: aiohttp.ClientSession, observer: RouteObserver | None = None
-) -> Router:
-    vendors = []
-    for vs in settings.vendors:
-        if not vs.enabled:
-            continue
-        transport = VendorTransport(
-            session, vs.base, connect_timeout_s=vs.connect_timeout_s, timeout_s=vs.timeout_s
-        )
-        client = VendorClient(vs.name, make_adapter(vs), transport)
-        vendors.append(
-            VendorRuntime(
-                vs.name,
-                client,
-                VendorHealth(vs.name),
-                AsyncLimiter(vs.rate_per_s, 1.0),
-                vs.price_per_segment,
-                max_numbers=vs.max_numbers,
-                signature=vs.signature,
-                signature_text=vs.signature_text,
-            )
-        )
-    return Router(vendors, rate_wait_s=settings.routing.rate_wait_s, observer=observer)
+async def watch_queues(store: Store, metrics: Metrics) -> None:
+    """Queue depth and age, for the dashboard; a scrape must not wait on the disk."""
+    while True:
+        try:
+            for queue, (depth, oldest_age_s) in (await store.queue_stats()).items():
+                metrics.queue_depth.labels(queue).set(depth)
+                metrics.queue_oldest_age.labels(queue).set(oldest_age_s)
+        except Exception:
+            log.exception("queue_stats_failed")
+        await asyncio.sleep(QUEUE_STATS_EVERY_S)
 
 
 async def daemon_state(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
+    live = app[LIVE]
+    settings = live.settings
     store = await SqliteStore.open(settings.state.path)
     app[STORE] = store
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=200, ttl_dns_cache=300)
     session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
     app[SESSION] = session
-    router = build_router(settings, session, app[METRICS])
-    app[ROUTER] = router
     recorder = SendRecorder(store)
     recorder.start()
     app[RECORDER] = recorder
-    app[CLIENTS] = await ClientBook.load(settings.clients, store)
-    app[SENDER] = SendService(router, recorder, store, settings, app[METRICS])
-    watchers = [
-        asyncio.create_task(watch_balance(v), name=f"balance-{v.name}")
-        for v in router.vendors.values()
-    ]
-    log.info("daemon_ready", vendors=list(router.vendors), clients=len(settings.clients))
+    metrics = app[METRICS]
+
+    async def build(new: Settings, previous: Engine | None) -> Engine:
+        return await Engine.build(new, store, session, recorder, metrics, previous)
+
+    async def apply(new: Settings) -> list[str]:
+        old = live.engine
+        engine = await build(new, old)
+        engine.start()
+        live.swap(engine)
+        await old.stop()
+        return describe_changes(old.settings, new)
+
+    app[RELOADER].bind(lambda: live.settings, apply)
+    engine = await build(settings, None)
+    engine.start()
+    live.swap(engine)
+    queues = asyncio.create_task(watch_queues(store, metrics), name="queue-stats")
+    log.info("daemon_ready", vendors=list(engine.router.vendors), clients=len(settings.clients))
     yield
-    for task in watchers:
-        task.cancel()
-    for task in watchers:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    queues.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await queues
+    old = live.swap(None)
+    if old is not None:
+        await old.stop()
     await recorder.stop()
     await session.close()
     await store.close()
 
 
-def build_legacy_app(settings: Settings) -> web.Application:
+def describe_changes(old: Settings, new: Settings) -> list[str]:
+    changes = []
+    for section in type(new).model_fields:
+        if getattr(old, section) != getattr(new, section):
+            changes.append(section)
+    return changes
+
+
+def build_legacy_app(settings: Settings, config_path: Path | None = None) -> web.Application:
     app = web.Application(
         middlewares=[fresh_context, legacy_metrics, esms100_errors],
         client_max_size=settings.legacy.max_body_bytes,
     )
-    app[SETTINGS] = settings
+    live = Live(settings)
+    app[LIVE] = live
     metrics = Metrics(
         CollectorRegistry(auto_describe=True),
         [v.name for v in settings.vendors if v.enabled],
         [c.cpid for c in settings.clients],
     )
-    metrics.registry.register(VendorStateCollector(lambda: app.get(ROUTER)))
+    metrics.registry.register(
+        VendorStateCollector(lambda: live.engine.router if live.started else None)
+    )
     app[METRICS] = metrics
+    app[RELOADER] = Reloader(config_path)
     app.add_routes(legacy_routes())
     app.cleanup_ctx.append(daemon_state)
-    app.cleanup_ctx.append(ingest_state)  # after the state it needs; stops first
     return app
 
 
@@ -133,7 +130,7 @@ async def healthz(request: web.Request) -> web.Response:
     return web.Response(text="ok\n")
 
 
-async def metrics(request: web.Request) -> web.Response:
+async def metrics_endpoint(request: web.Request) -> web.Response:
     registry = request.app[LEGACY_APP][METRICS].registry
     body = generate_latest(registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -141,17 +138,23 @@ async def metrics(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     legacy = request.app[LEGACY_APP]
+    live = legacy[LIVE]
     store_ok = STORE in legacy and await legacy[STORE].ping()
-    routable = ROUTER in legacy and legacy[ROUTER].any_routable()
+    routable = live.started and live.engine.router.any_routable()
     status = 200 if store_ok and routable else 503
     return web.json_response({"store": store_ok, "vendor_routable": routable}, status=status)
 
 
 def build_admin_app(legacy: web.Application) -> web.Application:
-    app = web.Application()
+    app = web.Application(middlewares=[bearer_token])
     app[LEGACY_APP] = legacy
     app.add_routes(
-        [web.get("/healthz", healthz), web.get("/readyz", readyz), web.get("/metrics", metrics)]
+        [
+            web.get("/healthz", healthz),
+            web.get("/readyz", readyz),
+            web.get("/metrics", metrics_endpoint),
+        ]
     )
+    app.add_routes(admin_routes())
     app.add_routes(ingest_admin_routes())
     return app

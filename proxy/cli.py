@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         from proxy.serve import Daemon
 
-        asyncio.run(Daemon(settings).run_until_signalled())
+        asyncio.run(Daemon(settings, args.config).run_until_signalled())
         return 0
     if args.command == "demo":
         from proxy.demo import run_demo

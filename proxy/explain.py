@@ -12,7 +12,7 @@ import aiohttp
 
 from adapters.base import segments
 from config.settings import Settings
-from proxy.app import build_router
+from proxy.engine import build_router
 from proxy.numbers import normalise
 from routing.carriers import carrier_of
 from routing.rulebook import RuleBook

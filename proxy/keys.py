@@ -5,22 +5,19 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
-from config.settings import Settings
-from proxy.clients import ClientBook
-from proxy.ingest.service import Ingest
+from proxy.engine import Live
 from proxy.metrics import Metrics
 from proxy.recorder import SendRecorder
-from proxy.sending import SendService
+from proxy.reload import Reloader
 from proxy.store.base import Store
-from routing.router import Router
 
-SETTINGS = web.AppKey("settings", Settings)
+# What outlives a config, for the life of the process:
 STORE = web.AppKey("store", Store)
 SESSION = web.AppKey("session", aiohttp.ClientSession)
-ROUTER = web.AppKey("router", Router)
 RECORDER = web.AppKey("recorder", SendRecorder)
-CLIENTS = web.AppKey("clients", ClientBook)
-SENDER = web.AppKey("sender", SendService)
-LEGACY_APP = web.AppKey("legacy_app", web.Application)
-INGEST = web.AppKey("ingest", Ingest)
 METRICS = web.AppKey("metrics", Metrics)
+RELOADER = web.AppKey("reloader", Reloader)
+# What a config decides (router, clients, rules, pollers), swapped by a reload:
+LIVE = web.AppKey("live", Live)
+# On the admin and push applications: the legacy application that owns the state.
+LEGACY_APP = web.AppKey("legacy_app", web.Application)

@@ -32,7 +32,7 @@ from adapters.esms100 import wire
 from adapters.esms100.wire import ReplyRecord, ReportLine
 from adapters.http_in import raw_query
 from proxy.clients import Client
-from proxy.keys import CLIENTS, METRICS, ROUTER, SENDER, SETTINGS, STORE
+from proxy.keys import LIVE, METRICS, STORE
 from proxy.numbers import normalise
 
 log = structlog.get_logger("smsproxy.legacy")
@@ -105,7 +105,7 @@ async def legacy_metrics(request: web.Request, handler: Handler) -> web.StreamRe
 
 
 async def read_params(request: web.Request) -> wire.Params:
-    limit = request.app[SETTINGS].legacy.max_body_bytes
+    limit = request.app[LIVE].settings.legacy.max_body_bytes
     query = raw_query(request)
     body = b""
     if request.method == "POST" and request.can_read_body:
@@ -123,7 +123,7 @@ async def authenticate(request: web.Request, params: wire.Params) -> Client:
         raise Refused(-2)
     if cppwd is None:
         raise Refused(-3)
-    client = request.app[CLIENTS].authenticate(cpid, cppwd, request.remote)
+    client = request.app[LIVE].engine.clients.authenticate(cpid, cppwd, request.remote)
     if client is None:
         log.info("auth_failed", cpid=cpid[:64], remote=request.remote)
         raise Refused(-1)
@@ -141,7 +141,8 @@ async def mt(request: web.Request) -> web.Response:
         raise Refused(-4)
     if phone is None:
         raise Refused(-5)
-    limits = request.app[SETTINGS].legacy
+    engine = request.app[LIVE].engine
+    limits = engine.settings.legacy
     if len(text) > limits.max_text_chars:
         raise Refused(-7)
     recipients = normalise(phone)
@@ -153,7 +154,7 @@ async def mt(request: web.Request) -> web.Response:
     structlog.contextvars.bind_contextvars(send_id=send_id)
     if recipients.invalid:
         log.info("invalid_numbers_dropped", count=len(recipients.invalid))
-    result = await request.app[SENDER].send(client, send_id, recipients.valid, text)
+    result = await engine.sender.send(client, send_id, recipients.valid, text)
     return code(result)
 
 
@@ -164,7 +165,7 @@ async def qamount(request: web.Request) -> web.Response:
         used = await request.app[STORE].quota_used(client.cpid)
         return code(max(0, quota - used))
     # Without a quota of its own, the client can send what the vendors' money buys.
-    balances = [v.balance_segments or 0 for v in request.app[ROUTER].snapshot()]
+    balances = [v.balance_segments or 0 for v in request.app[LIVE].engine.router.snapshot()]
     return code(sum(balances))
 
 
@@ -186,7 +187,7 @@ async def ent(request: web.Request) -> web.Response:
     cpid, oldpwd, newpwd = params.get("cpid"), params.get("oldpwd"), params.get("newpwd")
     if cpid is None or oldpwd is None or newpwd is None or len(newpwd) > 20:
         return code(-1)
-    book = request.app[CLIENTS]
+    book = request.app[LIVE].engine.clients
     client = book.authenticate(cpid, oldpwd, request.remote)
     if client is None:
         return code(-1)

@@ -27,6 +27,7 @@ CODES = ("0", "-1", "-2", "-3", "-4", "-5", "-7", "-8", "-10", "-11", "-15", "-1
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 VERSION = "0.1.0"
 REPORT_STATUSES = ("delivered", "failed", "unknown")
+STATUS_NAMES = {1: "delivered", 2: "failed", 0: "unknown"}
 
 
 class Metrics:
@@ -149,14 +150,17 @@ class Metrics:
             registry=r,
         )
         self.build_info.labels(VERSION, platform.python_version()).set(1)
-        self._initialise(vendors, clients)
-
-    def _initialise(self, vendors: Sequence[str], clients: Sequence[str]) -> None:
         for endpoint in ENDPOINTS:
             self.legacy_duration.labels(endpoint)
             for code in CODES:
                 self.legacy_requests.labels(endpoint, code)
-        self._attempt: dict[tuple[str, Outcome], tuple[Counter, Counter, Counter]] = {}
+        for queue in ("reports", "replies"):
+            self.queue_depth.labels(queue)
+            self.queue_oldest_age.labels(queue)
+        self.add_labels(vendors, clients)
+
+    def add_labels(self, vendors: Sequence[str], clients: Sequence[str]) -> None:
+        """Start every series of these vendors and clients at zero (again after a reload)."""
         for vendor in vendors:
             self.vendor_duration.labels(vendor)
             self.ambiguous.labels(vendor)
@@ -175,9 +179,17 @@ class Metrics:
             self.replies.labels(vendor)
             for status in REPORT_STATUSES:
                 self.reports.labels(vendor, status)
-        for queue in ("reports", "replies"):
-            self.queue_depth.labels(queue)
-            self.queue_oldest_age.labels(queue)
+
+    # --- proxy.ingest observer ------------------------------------------------------
+
+    def report_matched(self, vendor: str, status: int) -> None:
+        self.reports.labels(vendor, STATUS_NAMES.get(status, "unknown")).inc()
+
+    def report_unmatched(self, vendor: str) -> None:
+        self.unmatched_reports.labels(vendor).inc()
+
+    def reply_delivered(self, vendor: str) -> None:
+        self.replies.labels(vendor).inc()
 
     # --- routing.observer.RouteObserver -------------------------------------------
 

@@ -9,21 +9,25 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from pathlib import Path
 
 import structlog
 from aiohttp import web
 
 from config.settings import Settings, split_host_port
 from proxy.app import build_admin_app, build_legacy_app
+from proxy.engine import Engine
 from proxy.ingest.pushes import build_push_app
+from proxy.keys import LIVE, RELOADER
+from proxy.reload import ReloadOutcome
 
 log = structlog.get_logger("smsproxy")
 
 
 class Daemon:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, config_path: Path | None = None) -> None:
         self.settings = settings
-        self.legacy_app = build_legacy_app(settings)
+        self.legacy_app = build_legacy_app(settings, config_path)
         self.admin_app = build_admin_app(self.legacy_app)
         limit = settings.legacy.max_body_bytes
         self._legacy = web.AppRunner(
@@ -51,6 +55,14 @@ class Daemon:
 
     def __repr__(self) -> str:
         return f"<Daemon legacy=:{self.legacy_port} admin=:{self.admin_port}>"
+
+    @property
+    def engine(self) -> Engine:
+        """What the current config built: router, clients, rules, ingest."""
+        return self.legacy_app[LIVE].engine
+
+    async def reload(self) -> ReloadOutcome:
+        return await self.legacy_app[RELOADER].reload()
 
     @property
     def legacy_url(self) -> str:
@@ -86,14 +98,24 @@ class Daemon:
     async def run_until_signalled(self) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+        reloads: set[asyncio.Task[ReloadOutcome]] = set()
+
+        def on_sighup() -> None:
+            task = loop.create_task(self.reload(), name="reload")
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, on_sighup)
         await self.start()
         try:
             await stop.wait()
         finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
+            for task in list(reloads):
+                await task
             await self.stop()
 
 

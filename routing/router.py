@@ -19,6 +19,7 @@ from aiolimiter import AsyncLimiter
 
 from adapters.base import Chunk, SendResult, segments, split_chunks
 from adapters.client import VendorClient
+from config.vendor import VendorSettings
 from routing.health import VendorHealth, VendorState
 from routing.observer import NoObserver, RouteObserver
 from routing.outcome import Outcome, decide
@@ -38,6 +39,7 @@ class VendorRuntime:
     max_numbers: int | None = None  # the operator's cap, below the vendor's own
     signature: str = "as_is"
     signature_text: str | None = None
+    settings: VendorSettings | None = None  # what it was built from, to tell a reload's changes
 
     @property
     def chunk_size(self) -> int:

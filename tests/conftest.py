@@ -13,6 +13,8 @@ from adapters.simulator import SimulatorServer
 from config.loader import settings_from
 from proxy.serve import Daemon
 
+ADMIN_TOKEN = "admin-token-for-tests"
+ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 CPID = "acme"
 PASSWORD = "acme-pass"
 
@@ -31,6 +33,7 @@ def base_config(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
         "state": {"path": str(tmp_path / "state.sqlite3")},
         "routing": {"send_deadline_s": 3.0},
         "shutdown": {"grace_s": 2.0},
+        "admin": {"token": ADMIN_TOKEN},
         "clients": [{"cpid": CPID, "password": PASSWORD, "rate_per_s": 100}],
         "vendors": [],
     }

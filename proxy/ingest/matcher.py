@@ -26,6 +26,7 @@ import structlog
 from config.settings import ReportsSettings
 from proxy.ingest import correlate, parts
 from proxy.ingest.accounts import AccountBook
+from proxy.ingest.observer import IngestObserver, NoIngestObserver
 from proxy.store.base import (
     InboxReport,
     QueuedReply,
@@ -55,8 +56,10 @@ class Matcher:
         settings: ReportsSettings,
         clock_ms: Callable[[], int] = wall_ms,
         tick_s: float = 0.5,
+        observer: IngestObserver | None = None,
     ) -> None:
         self.store = store
+        self.observer: IngestObserver = observer or NoIngestObserver()
         self.accounts = accounts
         self.default_client = settings.default_client
         self.retry_for_ms = int(settings.unmatched_retry_s * 1000)
@@ -113,8 +116,10 @@ class Matcher:
             decision = correlate.settle(row, candidates, taken, now, self.retry_for_ms)
             if isinstance(decision, ReportMatched):
                 taken.add((decision.record_key, row.status))
+                self.observer.report_matched(row.account, row.status)
             elif isinstance(decision, ReportUnmatched):
                 self._log_unmatched(row)
+                self.observer.report_unmatched(row.account)
             settlements.append(decision)
         settled = await self.store.settle_reports(settlements)
         self.reports_queued += settled.queued
@@ -162,6 +167,7 @@ class Matcher:
             at = min(times) if times else first.received_ms
             reply = QueuedReply(first.phone, joined.text, datetime.fromtimestamp(at / 1000))
             settlements.append(ReplyDelivered(ids, cpid, reply))
+            self.observer.reply_delivered(first.account)
         settled = await self.store.settle_replies(settlements)
         self.replies_queued += settled.queued
         self.replies_unmatched += settled.unmatched

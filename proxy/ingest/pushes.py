@@ -21,7 +21,7 @@ from aiohttp import web
 
 from adapters.base import HttpResponse, PushResult
 from adapters.http_in import incoming
-from proxy.keys import INGEST, LEGACY_APP
+from proxy.keys import LEGACY_APP, LIVE
 
 log = structlog.get_logger("smsproxy.push")
 
@@ -36,8 +36,8 @@ def _answer(answer: HttpResponse) -> web.Response:
 
 async def receive(request: web.Request) -> web.Response:
     name = request.match_info["vendor"]
-    legacy = request.app[LEGACY_APP]
-    ingest = legacy.get(INGEST)
+    live = request.app[LEGACY_APP][LIVE]
+    ingest = live.engine.ingest if live.started else None
     target = ingest.push_target(name) if ingest is not None else None
     if ingest is None or target is None:
         return web.Response(status=404, text="unknown vendor\n")

@@ -23,6 +23,7 @@ from config.settings import Settings
 from proxy.ingest.accounts import Account, AccountBook
 from proxy.ingest.inbox import reply_rows, report_rows
 from proxy.ingest.matcher import Matcher, wall_ms
+from proxy.ingest.observer import IngestObserver
 from proxy.ingest.pollers import Poller, PollerSet, intervals
 from proxy.ingest.retention import purge_forever
 from proxy.store.base import Store
@@ -31,11 +32,17 @@ log = structlog.get_logger("smsproxy.ingest")
 
 
 class Ingest:
-    def __init__(self, settings: Settings, store: Store, session: aiohttp.ClientSession) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        session: aiohttp.ClientSession,
+        observer: IngestObserver | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.accounts = AccountBook(settings.vendors)
-        self.matcher = Matcher(store, self.accounts, settings.reports)
+        self.matcher = Matcher(store, self.accounts, settings.reports, observer=observer)
         # Every configured vendor may push, enabled or not: reports of what it
         # sent before it was disabled still come.
         self._adapters: dict[str, Adapter] = {vs.name: make_adapter(vs) for vs in settings.vendors}

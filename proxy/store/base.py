@@ -234,6 +234,11 @@ class Store(Protocol):
         """The newest reports kept as unmatched, for inspection."""
         ...
 
+    async def queue_stats(self) -> dict[str, tuple[int, float]]:
+        """Per queue ("reports", "replies"): items waiting for their clients, and the
+        age in seconds of the oldest, counted from its message's time."""
+        ...
+
     async def inbox_counts(self) -> dict[str, int]:
         """Inbox rows by kind and state, e.g. ``{"reports.unmatched": 2}``."""
         ...

@@ -590,6 +590,25 @@ class SqliteStore:
 
         return await self._run(read)
 
+    async def queue_stats(self) -> dict[str, tuple[int, float]]:
+        now = _now_ms()
+
+        def read() -> dict[str, tuple[int, float]]:
+            db = self._conn()
+            stats: dict[str, tuple[int, float]] = {}
+            # Age counts from the message's own time (the send, or the reply):
+            # what a client waiting for it would measure.
+            for queue, sql in (
+                ("reports", "SELECT COUNT(*), MIN(sent_ms) FROM report_queue"),
+                ("replies", "SELECT COUNT(*), MIN(received_ms) FROM reply_queue"),
+            ):
+                count, oldest = db.execute(sql).fetchone()
+                age = 0.0 if oldest is None else max(0.0, (now - int(oldest)) / 1000)
+                stats[queue] = (int(count), age)
+            return stats
+
+        return await self._run(read)
+
     async def inbox_counts(self) -> dict[str, int]:
         def read() -> dict[str, int]:
             db = self._conn()

@@ -13,6 +13,8 @@ from typing import Any
 
 import aiohttp
 
+from tests.conftest import ADMIN_HEADERS
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -104,6 +106,9 @@ class DaemonProcess:
 
     async def inbox(self) -> dict[str, int]:
         url = self.listening["admin"] + "/reports/unmatched"
-        async with aiohttp.ClientSession() as session, session.get(url) as resp:
+        async with (
+            aiohttp.ClientSession(headers=ADMIN_HEADERS) as session,
+            session.get(url) as resp,
+        ):
             counts: dict[str, int] = (await resp.json())["counts"]
             return counts

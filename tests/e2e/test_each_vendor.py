@@ -11,7 +11,6 @@ import pytest
 
 from adapters.registry import VENDOR_KINDS, VendorKind
 from adapters.simulator import SimulatorServer
-from proxy.keys import ROUTER
 from tests.conftest import CPID, PASSWORD, DaemonFactory, base_config
 
 TEXT = "【ACME】您的验证码是 135790，请在5分钟内输入。Thanks!"
@@ -74,5 +73,5 @@ async def test_wrong_vendor_credentials_are_refused_by_the_vendor(
         ):
             assert await resp.read() == b"-17"
         assert sim.accepted == []
-        router_state = repr(daemon.legacy_app[ROUTER])
+        router_state = repr(daemon.engine.router)
         assert f"{kind.kind}=ejected" in router_state

@@ -20,7 +20,6 @@ from yarl import URL
 
 from adapters.registry import VENDOR_KINDS
 from adapters.simulator import Simulator, SimulatorServer
-from proxy.keys import ROUTER
 from proxy.serve import Daemon
 from tests.conftest import CPID, PASSWORD, DaemonFactory, base_config
 
@@ -127,7 +126,7 @@ async def test_balance_runs_out_in_the_middle_of_a_1000_number_send(
     got = fleet.accepted("【ACME】big")
     assert len(got["chuanglan"]) == 400  # four whole chunks of 100 fit in 450
     assert len(got["smscn"]) == 600  # the next cheapest took the rest
-    assert "chuanglan=drained" in repr(daemon.legacy_app[ROUTER])
+    assert "chuanglan=drained" in repr(daemon.engine.router)
     # the next send skips the drained vendor without asking it
     asked = fleet["chuanglan"].requests
     assert await send(daemon, phones(5, "137"), "【ACME】next") == b"0"
@@ -158,7 +157,7 @@ async def test_cheapest_refuses_and_the_next_takes_it(
     assert await send(daemon, to, "【ACME】x") == b"0"
     fleet.assert_exactly_once("【ACME】x", to)
     assert sorted(fleet["smscn"].phones_of("【ACME】x")) == to
-    assert f"chuanglan={state}" in repr(daemon.legacy_app[ROUTER])
+    assert f"chuanglan={state}" in repr(daemon.engine.router)
 
 
 async def test_a_vendor_that_hangs_is_not_resent_by_default(

@@ -14,9 +14,9 @@ from adapters.base import DeliveryStatus
 from adapters.registry import VENDOR_KINDS, VendorKind
 from adapters.simulator import InjectedReply, PendingReport, Simulator, SimulatorServer
 from adapters.sms10000 import wire
-from proxy.keys import INGEST, ROUTER, STORE
+from proxy.keys import STORE
 from proxy.serve import Daemon
-from tests.conftest import CPID, PASSWORD, DaemonFactory, base_config
+from tests.conftest import ADMIN_HEADERS, CPID, PASSWORD, DaemonFactory, base_config
 from tests.e2e.legacy_client import LegacyClient
 
 OTHER, OTHER_PASSWORD = "globex", "globex-pass"
@@ -52,7 +52,10 @@ def listen_for_pushes(sim: Simulator, daemon: Daemon, name: str) -> None:
 
 
 async def admin(daemon: Daemon, path: str) -> Any:
-    async with aiohttp.ClientSession() as session, session.get(daemon.admin_url + path) as resp:
+    async with (
+        aiohttp.ClientSession(headers=ADMIN_HEADERS) as session,
+        session.get(daemon.admin_url + path) as resp,
+    ):
         return await resp.json()
 
 
@@ -266,7 +269,7 @@ async def test_a_report_before_its_send_record_is_retried(
         assert not send.done()
         assert await send == b"0"
         assert [(r.phone, r.status) for r in await acme.wait_reports(1)] == [("13800138000", 1)]
-        assert daemon.legacy_app[INGEST].matcher.unmatched == 0
+        assert daemon.engine.ingest.matcher.unmatched == 0
 
 
 async def test_a_report_that_never_matches_is_kept_and_counted(
@@ -291,7 +294,7 @@ async def test_a_report_that_never_matches_is_kept_and_counted(
             "4242",
         )
         assert (kept["status"], kept["raw_status"]) == (1, "1")
-        assert daemon.legacy_app[INGEST].matcher.unmatched == 1
+        assert daemon.engine.ingest.matcher.unmatched == 1
         assert await LegacyClient(daemon.legacy_url, CPID, PASSWORD).call("/qreport/") == b"0"
 
 
@@ -358,13 +361,13 @@ async def test_one_account_configured_twice_is_polled_once(
             vendor_entry("esms100", server, name="esms-dear", price_per_segment=0.02),
         ]
         daemon = await start_daemon(config(tmp_path, vendors, poll_interval_override_s=0.5))
-        ingest = daemon.legacy_app[INGEST]
+        ingest = daemon.engine.ingest
         assert [(p.account.vendors, p.what) for p in ingest.pollers.pollers] == [
             (("esms-cheap", "esms-dear"), "reports"),
             (("esms-cheap", "esms-dear"), "replies"),
         ]
         acme = LegacyClient(daemon.legacy_url, CPID, PASSWORD)
-        cheap = daemon.legacy_app[ROUTER].vendors["esms-cheap"].health
+        cheap = daemon.engine.router.vendors["esms-cheap"].health
         for _ in range(100):  # the balance watcher's first answer, then ours
             if cheap.balance_segments is not None:
                 break

@@ -14,6 +14,7 @@ from adapters.chuanglan.simulator import ChuanglanSimulator
 from adapters.registry import VENDOR_KINDS
 from adapters.simulator import Simulator, SimulatorServer
 from adapters.sms10000.simulator import Sms10000Simulator
+from tests.conftest import ADMIN_TOKEN
 from tests.e2e.daemon_process import DaemonProcess, free_port, write_config
 from tests.e2e.legacy_client import LegacyClient
 
@@ -52,6 +53,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[RigFactory]:
                 "listen": {name: f"127.0.0.1:{port}" for name, port in ports.items()},
                 "state": {"path": str(tmp_path / "state.sqlite3")},
                 "shutdown": {"grace_s": 1},
+                "admin": {"token": ADMIN_TOKEN},
                 "reports": {"poll_interval_override_s": 0.1},
             },
             {

@@ -132,6 +132,21 @@ async def test_queues_hand_out_once_in_order_per_client(store: Store) -> None:
     assert [r.status for r in await store.take_reports("globex", 10)] == [2]
 
 
+async def test_queue_stats_count_what_waits_and_how_old_the_oldest_is(store: Store) -> None:
+    assert await store.queue_stats() == {"reports": (0, 0.0), "replies": (0, 0.0)}
+    now = datetime.now()
+    old = datetime.fromtimestamp(now.timestamp() - 120)
+    await store.enqueue_report("acme", QueuedReport("13800138000", 1, old))
+    await store.enqueue_report("globex", QueuedReport("13800138001", 1, now))
+    await store.enqueue_reply("acme", QueuedReply("13800138000", "hi", now))
+    stats = await store.queue_stats()
+    depth, age = stats["reports"]
+    assert depth == 2 and 119 <= age <= 130
+    assert stats["replies"][0] == 1 and stats["replies"][1] < 10
+    await store.take_reports("acme", 10)
+    assert (await store.queue_stats())["reports"][0] == 1
+
+
 # --- the report inbox ---------------------------------------------------------------
 
 

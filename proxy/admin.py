@@ -1,0 +1,100 @@
+"""The admin API on the admin port, behind a bearer token (``admin.token``).
+
+``GET  /admin/vendors``                  every vendor: state, why, time left, balance, price
+``POST /admin/vendors/{name}/drain``     stop routing to a vendor until enabled
+``POST /admin/vendors/{name}/enable``    route to it again, forgetting what it had learnt
+``POST /admin/reload``                   re-read the config file (also on SIGHUP)
+
+Also behind the token: ``GET /reports/unmatched`` (:mod:`proxy.ingest.inspect`).
+``/metrics``, ``/healthz`` and ``/readyz`` are open, for Prometheus and load
+balancers.  Without a configured token the API answers 404: it does not exist.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+
+from aiohttp import web
+
+from proxy.keys import LEGACY_APP, LIVE, RELOADER
+from proxy.legacy import Handler
+from routing.router import VendorRuntime
+
+OPEN = frozenset({"/metrics", "/healthz", "/readyz"})
+
+
+@web.middleware
+async def bearer_token(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path in OPEN:
+        return await handler(request)
+    token = request.app[LEGACY_APP][LIVE].settings.admin.token
+    if token is None:
+        return web.json_response(
+            {"error": "the admin API is off: set admin.token in the config"}, status=404
+        )
+    offered = request.headers.get("Authorization", "")
+    expected = f"Bearer {token.get_secret_value()}"
+    if not hmac.compare_digest(offered.encode(), expected.encode()):
+        return web.json_response(
+            {"error": "unauthorized"}, status=401, headers={"WWW-Authenticate": "Bearer"}
+        )
+    return await handler(request)
+
+
+def describe(vendor: VendorRuntime) -> dict[str, object]:
+    h = vendor.health
+    return {
+        "name": vendor.name,
+        "kind": vendor.client.adapter.kind,
+        "state": h.state.value,
+        "reason": h.reason,
+        "seconds_left": round(h.seconds_left(), 1) if h.seconds_left() != float("inf") else None,
+        "held_by_operator": h.held,
+        "balance_segments": h.balance_segments,
+        "price_per_segment": vendor.price_per_segment,
+        "consecutive_failures": h.consecutive_failures,
+        "latency_ms": None if h.latency_ewma_s is None else round(h.latency_ewma_s * 1000, 1),
+    }
+
+
+def _vendor(request: web.Request) -> VendorRuntime:
+    router = request.app[LEGACY_APP][LIVE].engine.router
+    vendor = router.vendors.get(request.match_info["name"])
+    if vendor is None:
+        raise web.HTTPNotFound(
+            text=json.dumps({"error": f"no vendor {request.match_info['name']!r}"}),
+            content_type="application/json",
+        )
+    return vendor
+
+
+async def list_vendors(request: web.Request) -> web.Response:
+    router = request.app[LEGACY_APP][LIVE].engine.router
+    return web.json_response({"vendors": [describe(v) for v in router.vendors.values()]})
+
+
+async def drain(request: web.Request) -> web.Response:
+    vendor = _vendor(request)
+    vendor.health.hold()
+    return web.json_response(describe(vendor))
+
+
+async def enable(request: web.Request) -> web.Response:
+    vendor = _vendor(request)
+    vendor.health.release()
+    return web.json_response(describe(vendor))
+
+
+async def reload(request: web.Request) -> web.Response:
+    outcome = await request.app[LEGACY_APP][RELOADER].reload()
+    return web.json_response(outcome.as_json(), status=200 if outcome.ok else 400)
+
+
+def admin_routes() -> list[web.RouteDef]:
+    return [
+        web.get("/admin/vendors", list_vendors),
+        web.post("/admin/vendors/{name}/drain", drain),
+        web.post("/admin/vendors/{name}/enable", enable),
+        web.post("/admin/reload", reload),
+    ]

@@ -1,0 +1,148 @@
+"""Everything the daemon builds from one config, swapped whole on a reload.
+
+The process keeps what outlives a config — the store, the HTTP session, the
+send recorder, the metrics registry — on the application.  What a config
+decides — vendors and their health, client accounts, rules, pollers,
+balance watchers — lives in an :class:`Engine`.  A reload builds a new
+engine, starts it, points the application at it and stops the old one;
+requests in flight keep the engine they started with.  A vendor whose
+settings did not change keeps what its health had learnt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+
+import aiohttp
+import structlog
+from aiolimiter import AsyncLimiter
+
+from adapters.client import VendorClient
+from adapters.registry import make_adapter
+from adapters.transport import VendorTransport
+from config.settings import Settings
+from proxy.balance import watch_balance
+from proxy.clients import ClientBook
+from proxy.ingest.service import Ingest
+from proxy.metrics import Metrics
+from proxy.recorder import SendRecorder
+from proxy.sending import SendService
+from proxy.store.base import Store
+from routing.health import VendorHealth
+from routing.observer import RouteObserver
+from routing.router import Router, VendorRuntime
+
+log = structlog.get_logger("smsproxy.engine")
+
+
+def build_router(
+    settings: Settings,
+    session: aiohttp.ClientSession,
+    observer: RouteObserver | None = None,
+    previous: Router | None = None,
+) -> Router:
+    vendors = []
+    for vs in settings.vendors:
+        if not vs.enabled:
+            continue
+        transport = VendorTransport(
+            session, vs.base, connect_timeout_s=vs.connect_timeout_s, timeout_s=vs.timeout_s
+        )
+        old = previous.vendors.get(vs.name) if previous else None
+        unchanged = old is not None and old.settings == vs
+        vendors.append(
+            VendorRuntime(
+                vs.name,
+                VendorClient(vs.name, make_adapter(vs), transport),
+                old.health if old is not None and unchanged else VendorHealth(vs.name),
+                old.limiter if old is not None and unchanged else AsyncLimiter(vs.rate_per_s, 1.0),
+                vs.price_per_segment,
+                max_numbers=vs.max_numbers,
+                signature=vs.signature,
+                signature_text=vs.signature_text,
+                settings=vs,
+            )
+        )
+    return Router(vendors, rate_wait_s=settings.routing.rate_wait_s, observer=observer)
+
+
+@dataclass
+class Engine:
+    settings: Settings
+    router: Router
+    clients: ClientBook
+    sender: SendService
+    ingest: Ingest
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        return f"<Engine {self.router!r} {self.clients!r}>"
+
+    @classmethod
+    async def build(
+        cls,
+        settings: Settings,
+        store: Store,
+        session: aiohttp.ClientSession,
+        recorder: SendRecorder,
+        metrics: Metrics,
+        previous: Engine | None = None,
+    ) -> Engine:
+        metrics.add_labels(
+            [v.name for v in settings.vendors if v.enabled], [c.cpid for c in settings.clients]
+        )
+        router = build_router(
+            settings, session, metrics, previous.router if previous is not None else None
+        )
+        return cls(
+            settings=settings,
+            router=router,
+            clients=await ClientBook.load(settings.clients, store),
+            sender=SendService(router, recorder, store, settings, metrics),
+            ingest=Ingest(settings, store, session, metrics),
+        )
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(watch_balance(v), name=f"balance-{v.name}")
+            for v in self.router.vendors.values()
+        ]
+        self.ingest.start()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        await self.ingest.stop()
+
+
+class Live:
+    """The engine requests use now; replaced, never mutated, by a reload."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings  # the config the process started with
+        self._engine: Engine | None = None
+
+    def __repr__(self) -> str:
+        return f"<Live {self._engine!r}>"
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            raise RuntimeError("the daemon is not started")
+        return self._engine
+
+    @property
+    def started(self) -> bool:
+        return self._engine is not None
+
+    def swap(self, engine: Engine | None) -> Engine | None:
+        old, self._engine = self._engine, engine
+        if engine is not None:
+            self.settings = engine.settings
+        return old

@@ -1,0 +1,24 @@
+"""What the ingest side reports as it settles reports and replies, for metrics."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class IngestObserver(Protocol):
+    def report_matched(self, vendor: str, status: int) -> None: ...
+
+    def report_unmatched(self, vendor: str) -> None: ...
+
+    def reply_delivered(self, vendor: str) -> None: ...
+
+
+class NoIngestObserver:
+    def report_matched(self, vendor: str, status: int) -> None:
+        pass
+
+    def report_unmatched(self, vendor: str) -> None:
+        pass
+
+    def reply_delivered(self, vendor: str) -> None:
+        pass
