@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="run on embedded defaults with simulated vendors")
     demo.add_argument("--listen", default="127.0.0.1:8080", help="legacy address")
     demo.add_argument("--admin", default="127.0.0.1:9100", help="admin address")
+    demo.add_argument("--push", default="127.0.0.1:9200", help="vendor push address")
     demo.add_argument("--state", default=Path("var/smsproxy-demo.sqlite3"), type=Path)
     demo.add_argument(
         "--vendor-port", default=18001, type=int, help="first simulator port (0: any free port)"
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         from proxy.demo import run_demo
 
         try:
-            asyncio.run(run_demo(args.listen, args.admin, args.state, args.vendor_port))
+            asyncio.run(run_demo(args.listen, args.admin, args.push, args.state, args.vendor_port))
         except OSError as exc:
             print(
                 f"smsproxy demo: {exc.strerror or exc}: is another demo running? "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from config.settings import Settings
 from proxy.serve import Daemon
 
 DEMO_CPID = "demo"
+DEMO_ADMIN_TOKEN = "demo-admin"  # noqa: S105 - the documented demo token
 DEMO_PASSWORD = "demo123"  # noqa: S105 - the documented demo account
 # Cheapest last, so a first message shows the router picking on price.
 DEMO_PRICES = {
@@ -33,7 +35,7 @@ DEMO_PRICES = {
 
 
 def demo_settings(
-    sims: dict[str, SimulatorServer], state: Path, legacy: str, admin: str
+    sims: dict[str, SimulatorServer], state: Path, legacy: str, admin: str, push: str
 ) -> Settings:
     vendors: list[dict[str, Any]] = [
         {
@@ -47,7 +49,8 @@ def demo_settings(
     ]
     return settings_from(
         {
-            "listen": {"legacy": legacy, "admin": admin},
+            "listen": {"legacy": legacy, "admin": admin, "push": push},
+            "admin": {"token": DEMO_ADMIN_TOKEN},
             # Every vendor here is a simulator: no need to wait a minute for a reply.
             "reports": {"poll_interval_override_s": 2.0, "default_client": DEMO_CPID},
             "state": {"path": str(state)},
@@ -67,7 +70,9 @@ def banner(daemon: Daemon, sims: dict[str, SimulatorServer]) -> str:
         "smsproxy demo is running.",
         f"  legacy esms100 endpoint: {url}/mt/   (client cpid={DEMO_CPID} "
         f"password={DEMO_PASSWORD})",
-        f"  health:                  {daemon.admin_url}/healthz  {daemon.admin_url}/readyz",
+        f"  metrics and health:      {daemon.admin_url}/metrics  {daemon.admin_url}/readyz",
+        f"  admin API:               curl -H 'Authorization: Bearer {DEMO_ADMIN_TOKEN}' "
+        f"{daemon.admin_url}/admin/vendors",
         "",
         "Send a message (UTF-8 text, as PHP clients do):",
         f"  curl '{url}/mt/?cpid={DEMO_CPID}&cppwd={cppwd}&phone=13800138000,13900139000"
@@ -81,17 +86,20 @@ def banner(daemon: Daemon, sims: dict[str, SimulatorServer]) -> str:
     ]
     for kind, server in sims.items():
         lines.append(f"  {kind:10} {server.url}/_sim/accepted")
-    first = next(iter(sims.values()))
+    cheapest = sims[min(sims, key=lambda k: DEMO_PRICES.get(k, 0.05))]
     lines += [
-        "  e.g. run a vendor out of money:",
-        f"  curl -X POST {first.url}/_sim/faults -d '{{\"balance\": 0}}'",
+        "  run the cheapest out of money, and watch the next send fail over:",
+        f"  curl -X POST {cheapest.url}/_sim/faults -d '{{\"balance\": 0}}'",
+        "  have someone reply (it reaches /mo/ of the client that last sent to them):",
+        f'  curl -X POST {cheapest.url}/_sim/reply -d \'{{"phone": "13800138000", '
+        f'"text": "收到"}}\'',
         "",
         "Stop with Ctrl-C.",
     ]
     return "\n".join(lines)
 
 
-async def run_demo(legacy: str, admin: str, state: Path, vendor_base_port: int) -> None:
+async def run_demo(legacy: str, admin: str, push: str, state: Path, vendor_base_port: int) -> None:
     sims: dict[str, SimulatorServer] = {}
     for offset, vk in enumerate(VENDOR_KINDS):
         server = SimulatorServer(
@@ -100,15 +108,13 @@ async def run_demo(legacy: str, admin: str, state: Path, vendor_base_port: int) 
         await server.start()
         sims[vk.kind] = server
     try:
-        settings = demo_settings(sims, state, legacy, admin)
+        settings = demo_settings(sims, state, legacy, admin, push)
         daemon = Daemon(settings)
         for server in sims.values():
             # Reports come a little after the send, as they would from a real vendor.
             server.simulator.faults.report_delay_s = 2.0
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        import signal
-
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await daemon.start()
