@@ -28,6 +28,11 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 VERSION = "0.1.0"
 REPORT_STATUSES = ("delivered", "failed", "unknown")
 STATUS_NAMES = {1: "delivered", 2: "failed", 0: "unknown"}
+FAILOVER_REASONS = tuple(
+    o.value
+    for o in Outcome
+    if o not in (Outcome.ACCEPTED, Outcome.RECIPIENT_INVALID, Outcome.REQUEST_INVALID)
+)
 
 
 class Metrics:
@@ -150,6 +155,7 @@ class Metrics:
             registry=r,
         )
         self.build_info.labels(VERSION, platform.python_version()).set(1)
+        self._vendors: list[str] = []
         for endpoint in ENDPOINTS:
             self.legacy_duration.labels(endpoint)
             for code in CODES:
@@ -172,6 +178,15 @@ class Metrics:
                 self.recipients.labels(vendor, outcome.value)
                 self.segments.labels(vendor, outcome.value)
                 self.vendor_requests.labels(vendor, outcome.value)
+        # Every failover path starts at zero, or the first one would be invisible
+        # to rate(); "none" is where recipients go when no vendor is left.
+        self._vendors = sorted({*self._vendors, *vendors})
+        for from_vendor in self._vendors:
+            for to_vendor in [*self._vendors, "none"]:
+                if from_vendor == to_vendor:
+                    continue
+                for reason in FAILOVER_REASONS:
+                    self.failovers.labels(from_vendor, to_vendor, reason)
         for client in clients:
             self.retries_deduplicated.labels(client)
         for vendor in vendors:

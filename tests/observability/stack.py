@@ -1,0 +1,385 @@
+"""Five simulators, the daemon as a process, a real Prometheus scraping it, and traffic.
+
+:func:`observe` runs the whole scenario in a bounded time and returns what a
+dashboard would have shown: the result of every panel query, asked of
+Prometheus' HTTP API exactly as Grafana would (its variables filled in).
+Every process it starts is stopped in a ``finally``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import socket
+import sys
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from adapters.registry import VENDOR_KINDS
+from adapters.simulator import SimulatorServer
+from routing.outcome import Outcome
+from tests.observability.panels import ALERTS, promql, queries
+
+CPID, PASSWORD = "acme", "acme-pass"
+CPPWD = hashlib.md5(PASSWORD.encode()).hexdigest().upper()
+# Cheapest first.  chuanglan's balance runs out during the traffic, so the
+# traffic fails over to smscn, whose own rate limit makes a burst wait.
+PRICES = {"chuanglan": 0.030, "smscn": 0.035, "sms10000": 0.040, "esms100": 0.045, "c123": 0.050}
+CHUANGLAN_SEGMENTS = 38  # exactly six rounds of sends (see drive_traffic)
+SMSCN_RATE_PER_S = 5
+ROUNDS = 12
+SCENARIO_TIMEOUT_S = 120.0
+SCRAPE_INTERVAL = "1s"
+
+
+@dataclass
+class Series:
+    labels: dict[str, str]
+    values: list[float]
+
+
+@dataclass
+class Observed:
+    exposition: str = ""
+    instance: str = ""
+    range_s: int = 0
+    results: dict[str, list[Series]] = field(default_factory=dict)  # by PanelQuery.id
+    errors: dict[str, str] = field(default_factory=dict)  # Prometheus' errors, by query id
+    instances: list[str] = field(default_factory=list)  # label_values(smsproxy_build_info, …)
+    rules: list[dict[str, Any]] = field(default_factory=list)  # from /api/v1/rules
+    alerts: list[Series] = field(default_factory=list)  # ALERTS over the run
+    answers: Counter[str] = field(default_factory=Counter)  # "endpoint code" -> count
+    logs: dict[str, Path] = field(default_factory=dict)
+
+    def log_tail(self, lines: int = 30) -> str:
+        out = []
+        for name, path in self.logs.items():
+            text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+            out.append(f"--- {name} ---\n" + "\n".join(text.splitlines()[-lines:]))
+        return "\n".join(out)
+
+
+# --------------------------------------------------------------------- processes
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def write_config(tmp: Path, sims: dict[str, SimulatorServer]) -> Path:
+    lines = [
+        "[listen]",
+        'legacy = "127.0.0.1:0"',
+        'admin = "127.0.0.1:0"',
+        'push = "127.0.0.1:0"',
+        "[state]",
+        f"path = {_toml(tmp / 'state.sqlite3')}",
+        "[routing]",
+        "send_deadline_s = 3.0",
+        "rate_wait_s = 1.0",
+        "[shutdown]",
+        "grace_s = 2.0",
+        "[reports]",
+        "poll_interval_override_s = 0.5",
+        "unmatched_retry_s = 0",
+        "[[clients]]",
+        f"cpid = {_toml(CPID)}",
+        f"password = {_toml(PASSWORD)}",
+        "rate_per_s = 200",
+    ]
+    for kind, server in sims.items():
+        entry: dict[str, Any] = {
+            "kind": kind,
+            "name": kind,
+            "base_url": server.url,
+            "price_per_segment": PRICES[kind],
+            "timeout_s": 1.0,
+            "connect_timeout_s": 0.5,
+            **server.simulator.credentials(),
+        }
+        if kind == "smscn":
+            entry["rate_per_s"] = SMSCN_RATE_PER_S
+        lines.append("[[vendors]]")
+        lines += [f"{k} = {_toml(v)}" for k, v in entry.items() if v is not None]
+    config = tmp / "smsproxy.toml"
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return config
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is not None:
+        return
+    proc.terminate()
+    try:
+        await asyncio.wait_for(proc.wait(), 10)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+
+
+def _text(path: Path) -> str:
+    return path.read_text(encoding="utf-8", errors="replace")
+
+
+@asynccontextmanager
+async def daemon_process(config: Path, log: Path) -> AsyncIterator[dict[str, str]]:
+    """``smsproxy run``; yields its ``listening`` log record (legacy, admin, push URLs)."""
+    with log.open("wb") as out:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "proxy.cli",
+            "run",
+            "--config",
+            str(config),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=out,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    try:
+        deadline = time.monotonic() + 20
+        listening: dict[str, str] | None = None
+        while listening is None:
+            for line in _text(log).splitlines():
+                record = json.loads(line)
+                if record.get("event") == "listening":
+                    listening = record
+            assert proc.returncode is None, "the daemon exited: " + _text(log)
+            assert time.monotonic() < deadline, "the daemon did not start: " + _text(log)
+            if listening is None:
+                await asyncio.sleep(0.05)
+        yield listening
+    finally:
+        await _stop(proc)
+
+
+@asynccontextmanager
+async def prometheus_process(prometheus: str, tmp: Path, target: str) -> AsyncIterator[str]:
+    """Prometheus scraping ``target`` every second with the project's rules; yields its URL."""
+    port = free_port()
+    config = tmp / "prometheus.yml"
+    config.write_text(
+        f"""
+global:
+  scrape_interval: {SCRAPE_INTERVAL}
+  scrape_timeout: {SCRAPE_INTERVAL}
+  evaluation_interval: {SCRAPE_INTERVAL}
+rule_files:
+  - {json.dumps(str(ALERTS))}
+scrape_configs:
+  - job_name: smsproxy
+    static_configs:
+      - targets: [{json.dumps(target)}]
+""",
+        encoding="utf-8",
+    )
+    log = tmp / "prometheus.log"
+    with log.open("wb") as out:
+        proc = await asyncio.create_subprocess_exec(
+            prometheus,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--log.level=warn",
+            stdout=out,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as http:
+            deadline = time.monotonic() + 30
+            while True:
+                assert proc.returncode is None, "prometheus exited: " + _text(log)
+                assert time.monotonic() < deadline, "prometheus is not ready: " + _text(log)
+                try:
+                    async with http.get(f"{url}/-/ready") as resp:
+                        if resp.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+            # Until the first scrape of the daemon succeeded.
+            while not await instant(http, url, 'up{job="smsproxy"} == 1'):
+                assert time.monotonic() < deadline, "prometheus cannot scrape the daemon"
+                await asyncio.sleep(0.2)
+        yield url
+    finally:
+        await _stop(proc)
+
+
+# ------------------------------------------------------------------ Prometheus API
+
+
+async def _api(http: aiohttp.ClientSession, url: str, params: dict[str, str]) -> dict[str, Any]:
+    async with http.get(url, params=params) as resp:
+        body: dict[str, Any] = await resp.json()
+    return body
+
+
+async def instant(http: aiohttp.ClientSession, url: str, expr: str) -> list[dict[str, Any]]:
+    body = await _api(http, f"{url}/api/v1/query", {"query": expr})
+    assert body["status"] == "success", body
+    result: list[dict[str, Any]] = body["data"]["result"]
+    return result
+
+
+async def query_instant(
+    http: aiohttp.ClientSession, url: str, expr: str, at: float
+) -> tuple[list[Series], str | None]:
+    body = await _api(http, f"{url}/api/v1/query", {"query": expr, "time": f"{at:.3f}"})
+    if body.get("status") != "success":
+        return [], str(body.get("error"))
+    return [Series(r["metric"], [float(r["value"][1])]) for r in body["data"]["result"]], None
+
+
+async def query_range(
+    http: aiohttp.ClientSession, url: str, expr: str, start: float, end: float
+) -> tuple[list[Series], str | None]:
+    params = {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": "1"}
+    body = await _api(http, f"{url}/api/v1/query_range", params)
+    if body.get("status") != "success":
+        return [], str(body.get("error"))
+    return [
+        Series(r["metric"], [float(v) for _, v in r["values"]]) for r in body["data"]["result"]
+    ], None
+
+
+# ------------------------------------------------------------------------- traffic
+
+
+def phones(n: int, first: int, prefix: str = "138") -> list[str]:
+    return [f"{prefix}{i:08d}" for i in range(first, first + n)]
+
+
+class Legacy:
+    """A legacy esms100 client of the daemon; counts what it was answered."""
+
+    def __init__(self, http: aiohttp.ClientSession, url: str, answers: Counter[str]) -> None:
+        self.http = http
+        self.url = url
+        self.answers = answers
+
+    async def call(self, endpoint: str, **params: str) -> str:
+        query = {"cpid": CPID, "cppwd": CPPWD, "encode": "utf8", **params}
+        async with self.http.get(f"{self.url}/{endpoint}/", params=query) as resp:
+            assert resp.status == 200, (endpoint, resp.status)
+            body = await resp.read()
+        first = body.split(b"\n", 1)[0].strip().decode("gbk", errors="replace")
+        code = first if first.startswith("-") else "0"
+        self.answers[f"{endpoint} {code}"] += 1
+        return code
+
+    async def send(self, to: list[str], text: str, **params: str) -> str:
+        return await self.call("mt", phone=",".join(to), msgtext=text, **params)
+
+
+async def drive_traffic(legacy: Legacy, sims: dict[str, SimulatorServer]) -> None:
+    """A few seconds of what a day brings: sends, failover, refusals, polls, replies."""
+    repliers = ["smscn", "c123", "esms100", "chuanglan"]
+    first_to, first_text = phones(5, 0), "【ACME】验证码 0000"
+    for i in range(ROUNDS):
+        to = phones(5, 5 * i)
+        # 1 segment to 5 numbers; chuanglan (cheapest) runs dry in round 6 and the
+        # rest fails over to smscn.
+        await legacy.send(to, f"【ACME】验证码 {i:04d}")
+        if i % 3 == 0:  # 2 segments to 2 numbers
+            await legacy.send(phones(2, 1000 + 2 * i, "139"), "【ACME】" + "长" * 80 + f"{i}")
+        await legacy.send(to[:1], "【ACME】x", cppwd="0" * 32)  # -1: wrong password
+        if i % 4 == 0:
+            await legacy.call("qreport")
+            await legacy.call("mo")
+            await legacy.call("qamount")
+            sims[repliers[(i // 4) % len(repliers)]].simulator.inject_reply(to[0], "收到 TD")
+        await asyncio.sleep(0.25)
+    # A client resending what it already sent: not sent again.
+    await legacy.send(first_to, first_text)
+    # The client's own mistakes.
+    await legacy.call("mt", msgtext="【ACME】no phone")  # -5
+    await legacy.send(["12345"], "【ACME】bad number")  # -16
+    await legacy.call("ent", cppwd="0" * 32, newpwd="x")  # -1
+    # A report of a message sent on the vendor account outside smsproxy: unmatched.
+    esms100 = sims["esms100"].simulator
+    esms100.accept(str(esms100.next_id()), "13700000001", "【OTHER】outside smsproxy")
+    # A burst beyond smscn's rate limit: some chunks wait for it.
+    await asyncio.gather(
+        *(legacy.send(phones(3, 2000 + 3 * j, "137"), f"【ACME】通知 {j}") for j in range(8))
+    )
+    # smscn refuses the content of two sends, a scrape apart: they fail over to the
+    # next vendor.  (Two: a failover series is born at 1, so rate() misses the first.)
+    sims["smscn"].simulator.faults.forced_outcome = Outcome.CONTENT_REJECTED
+    await legacy.send(phones(1, 3100, "136"), "【ACME】内容 1")
+    await asyncio.sleep(1.2)
+    await legacy.send(phones(1, 3101, "136"), "【ACME】内容 2")
+    sims["smscn"].simulator.faults.forced_outcome = None
+    # smscn answers garbage once: no clear answer, not resent elsewhere (-17).
+    sims["smscn"].simulator.faults.garbage = True
+    await legacy.send(phones(1, 3000, "136"), "【ACME】garbled")
+    sims["smscn"].simulator.faults.garbage = False
+    sims["c123"].simulator.inject_reply(phones(1, 5)[0], "好的")
+
+
+# ------------------------------------------------------------------------ scenario
+
+
+async def observe(tmp: Path, prometheus: str) -> Observed:
+    """Run the scenario within :data:`SCENARIO_TIMEOUT_S` and collect every panel's data."""
+    seen = Observed(logs={"daemon": tmp / "daemon.log", "prometheus": tmp / "prometheus.log"})
+    async with asyncio.timeout(SCENARIO_TIMEOUT_S), AsyncExitStack() as stack:
+        sims: dict[str, SimulatorServer] = {}
+        for vk in VENDOR_KINDS:
+            sims[vk.kind] = await stack.enter_async_context(SimulatorServer(vk.simulator()))
+        sims["chuanglan"].simulator.faults.balance = CHUANGLAN_SEGMENTS
+        config = write_config(tmp, sims)
+        listening = await stack.enter_async_context(daemon_process(config, seen.logs["daemon"]))
+        for kind, server in sims.items():
+            server.simulator.faults.push_url = f"{listening['push']}/push/{kind}"
+            server.simulator.faults.report_delay_s = 0.2
+        admin = listening["admin"]
+        seen.instance = admin.removeprefix("http://")
+        prom = await stack.enter_async_context(prometheus_process(prometheus, tmp, seen.instance))
+        start = time.time() - 1
+        http = await stack.enter_async_context(aiohttp.ClientSession())
+        await drive_traffic(Legacy(http, listening["legacy"], seen.answers), sims)
+        # Reports and replies of the last sends stay queued for the client a while.
+        await asyncio.sleep(3)
+        async with http.get(f"{admin}/metrics") as resp:
+            seen.exposition = await resp.text()
+        await asyncio.sleep(1.5)  # one more scrape and rule evaluation after it
+        end = time.time()
+        seen.range_s = int(end - start) + 1
+        for q in queries():
+            expr = promql(q.expr, seen.range_s)
+            if q.instant:
+                asked = query_instant(http, prom, expr, end)
+            else:
+                asked = query_range(http, prom, expr, start, end)
+            seen.results[q.id], error = await asked
+            if error is not None:
+                seen.errors[q.id] = error
+        body = await _api(
+            http, f"{prom}/api/v1/label/instance/values", {"match[]": "smsproxy_build_info"}
+        )
+        seen.instances = list(body["data"])
+        body = await _api(http, f"{prom}/api/v1/rules", {})
+        seen.rules = [rule for group in body["data"]["groups"] for rule in group["rules"]]
+        seen.alerts, _ = await query_range(http, prom, "ALERTS", start, end)
+    return seen
