@@ -1,0 +1,142 @@
+"""The table: smsproxy beside its baseline, each figure with its target and verdict."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+
+from proxy.bench import wrk
+from proxy.bench.procs import ROOT
+from proxy.bench.workloads import Row, Workload
+
+HEADER = ("figure", "smsproxy", "baseline", "ratio", "direct", "target", "result")
+WIDTHS = (34, 10, 10, 6, 10, 26, 6)
+
+
+def machine() -> dict[str, str]:
+    model = "unknown"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    try:
+        aiohttp_version = metadata.version("aiohttp")
+    except metadata.PackageNotFoundError:
+        aiohttp_version = "?"
+    return {
+        "cpus": str(os.cpu_count()),
+        "cpu": model,
+        "python": platform.python_version(),
+        "aiohttp": aiohttp_version,
+        "kernel": platform.release(),
+        "wrk": wrk.version() or "not installed",
+        "commit": _commit(),
+    }
+
+
+def _commit() -> str:
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607 - read-only git query
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=10,
+            check=False,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],  # noqa: S607
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=10,
+            check=False,
+        ).stdout.strip()
+    except OSError:
+        return "?"
+    return (head or "?") + (" (with uncommitted changes)" if dirty else "")
+
+
+def fmt(value: float | None, decimals: int = 0) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.{decimals}f}"
+
+
+def verdict(row: Row) -> str:
+    if row.passed is None:
+        return "" if not row.target else "n/a"
+    return "PASS" if row.passed else "FAIL"
+
+
+def render_row(row: Row) -> str:
+    ratio = ""
+    if row.ratio and row.proxy is not None and row.baseline:
+        ratio = f"{row.proxy / row.baseline:.2f}"
+    cells = (
+        row.label,
+        fmt(row.proxy, row.decimals),
+        fmt(row.baseline, row.decimals),
+        ratio,
+        fmt(row.direct, row.decimals) if row.direct is not None else "",
+        row.target,
+        verdict(row),
+    )
+    return _line(cells)
+
+
+def _line(cells: Sequence[str]) -> str:
+    first = cells[0].ljust(WIDTHS[0])
+    rest = [
+        c.rjust(w) if i < 4 else c.ljust(w)
+        for i, (c, w) in enumerate(zip(cells[1:], WIDTHS[1:], strict=True))
+    ]
+    return "  ".join([first, *rest]).rstrip()
+
+
+def render(workloads: list[Workload], info: dict[str, str], *, quick: bool, command: str) -> str:
+    out = [
+        "smsproxy benchmark" + (" (QUICK MODE: timing targets not checked)" if quick else ""),
+        f"  command: {command}",
+        f"  machine: {info['cpus']} CPUs, {info['cpu']}; Python {info['python']}, "
+        f"aiohttp {info['aiohttp']}, Linux {info['kernel']}; {info['wrk']}",
+        f"  smsproxy at {info['commit']}",
+        "  baseline: a bare aiohttp pass-through to the same stub vendor; "
+        "direct: load straight to the stub",
+        "",
+        _line(HEADER),
+        _line(tuple("-" * w for w in WIDTHS)),
+    ]
+    for i, w in enumerate(workloads, 1):
+        out.append(f"{i}. {w.title}")
+        if w.error:
+            out.append(f"   ERROR: {w.error}")
+        out += [render_row(r) for r in w.rows]
+        out += [f"   note: {n}" for n in w.notes]
+        out.append("")
+    verdicts = [v for w in workloads for v in w.verdicts()]
+    passed = sum(verdicts)
+    out.append(
+        f"targets: {passed} of {len(verdicts)} passed"
+        + ("" if all(verdicts) else " -- FAILED: " + ", ".join(_failed(workloads)))
+    )
+    return "\n".join(out)
+
+
+def _failed(workloads: list[Workload]) -> list[str]:
+    names = []
+    for w in workloads:
+        if w.error:
+            names.append(f"{w.key} (error)")
+        label = ""
+        for r in w.rows:
+            label = r.label.strip() or label
+            if r.passed is False:
+                names.append(f"{w.key}: {label}")
+    return names
