@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -156,6 +157,7 @@ class Metrics:
         )
         self.build_info.labels(VERSION, platform.python_version()).set(1)
         self._vendors: list[str] = []
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         for endpoint in ENDPOINTS:
             self.legacy_duration.labels(endpoint)
             for code in CODES:
@@ -195,6 +197,19 @@ class Metrics:
             for status in REPORT_STATUSES:
                 self.reports.labels(vendor, status)
 
+    def legacy_request(self, endpoint: str, code: str, seconds: float) -> None:
+        self._child(self.legacy_requests, endpoint, code).inc()
+        self._child(self.legacy_duration, endpoint).observe(seconds)
+
+    def _child(self, family: Any, *labels: str) -> Any:
+        # labels() takes a lock and builds a key on every call; on the send
+        # path the same few children come back thousands of times a second.
+        key = (id(family), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = family.labels(*labels)
+        return found
+
     # --- proxy.ingest observer ------------------------------------------------------
 
     def report_matched(self, vendor: str, status: int) -> None:
@@ -218,15 +233,16 @@ class Metrics:
         cost: float,
     ) -> None:
         o = outcome.value
-        self.recipients.labels(vendor, o).inc(recipients)
-        self.segments.labels(vendor, o).inc(segments)
+        child = self._child
+        child(self.recipients, vendor, o).inc(recipients)
+        child(self.segments, vendor, o).inc(segments)
         if latency_s >= 0:
-            self.vendor_requests.labels(vendor, o).inc()
-            self.vendor_duration.labels(vendor).observe(latency_s)
+            child(self.vendor_requests, vendor, o).inc()
+            child(self.vendor_duration, vendor).observe(latency_s)
         if outcome is Outcome.ACCEPTED:
-            self.cost.labels(vendor).inc(cost)
+            child(self.cost, vendor).inc(cost)
         elif outcome is Outcome.AMBIGUOUS:
-            self.ambiguous.labels(vendor).inc()
+            child(self.ambiguous, vendor).inc()
 
     def failover(self, from_vendor: str, to_vendor: str, reason: Outcome) -> None:
         self.failovers.labels(from_vendor, to_vendor, reason.value).inc()

@@ -152,12 +152,15 @@ class Router:
             vendor = self.vendors[name]
             vendor_text = text_for_vendor(text, vendor.signature, vendor.signature_text)
             assert vendor_text is not None  # the plan drops vendors that cannot take it
-            attempts = await asyncio.gather(
-                *(
-                    self._attempt(vendor, chunk, vendor_text, deadline)
-                    for chunk in split_chunks(pending, vendor.chunk_size)
+            chunks = list(split_chunks(pending, vendor.chunk_size))
+            if len(chunks) == 1:
+                attempts = [await self._attempt(vendor, chunks[0], vendor_text, deadline)]
+            else:
+                attempts = list(
+                    await asyncio.gather(
+                        *(self._attempt(vendor, c, vendor_text, deadline) for c in chunks)
+                    )
                 )
-            )
             pending = []
             for attempt in attempts:
                 result.attempts.append(attempt)

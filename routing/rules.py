@@ -41,7 +41,8 @@ def _in_hours(window: str, minute: int) -> bool:
     return minute >= start or minute < end  # wraps midnight
 
 
-def matches(rule: RuleSettings, ctx: SendContext, phone: str) -> bool:
+def matches_send(rule: RuleSettings, ctx: SendContext) -> bool:
+    """The conditions that hold or fail for a whole send, whatever the number."""
     m = rule.match
     return (
         (m.clients is None or ctx.cpid in m.clients)
@@ -49,9 +50,22 @@ def matches(rule: RuleSettings, ctx: SendContext, phone: str) -> bool:
         and (m.min_recipients is None or ctx.recipients >= m.min_recipients)
         and (m.max_recipients is None or ctx.recipients <= m.max_recipients)
         and (m.hours is None or _in_hours(m.hours, ctx.minute_of_day))
-        and (m.prefixes is None or phone.startswith(tuple(m.prefixes)))
-        and (m.carriers is None or carrier_of(phone).value in m.carriers)
     )
+
+
+def matches_phone(rule: RuleSettings, phone: str) -> bool:
+    m = rule.match
+    return (m.prefixes is None or phone.startswith(tuple(m.prefixes))) and (
+        m.carriers is None or carrier_of(phone).value in m.carriers
+    )
+
+
+def _by_number(rule: RuleSettings) -> bool:
+    return rule.match.prefixes is not None or rule.match.carriers is not None
+
+
+def matches(rule: RuleSettings, ctx: SendContext, phone: str) -> bool:
+    return matches_send(rule, ctx) and matches_phone(rule, phone)
 
 
 def assign(
@@ -62,11 +76,23 @@ def assign(
     Recipients no rule matches are left out: with the implicit catch-all
     (``Settings.effective_rules``) that happens only when no vendor is enabled.
     """
+    # Send-wide conditions are decided once; the rules after the first one
+    # that does not look at numbers can never be reached.
+    eligible: list[RuleSettings] = []
+    for rule in rules:
+        if matches_send(rule, ctx):
+            eligible.append(rule)
+            if not _by_number(rule):
+                break
+    if not eligible:
+        return []
+    if not _by_number(eligible[0]):
+        return [(eligible[0], list(phones))]
     groups: dict[str, tuple[RuleSettings, list[str]]] = {}
-    order = {rule.name: i for i, rule in enumerate(rules)}
     for phone in phones:
-        for rule in rules:
-            if matches(rule, ctx, phone):
+        for rule in eligible:
+            if matches_phone(rule, phone):
                 groups.setdefault(rule.name, (rule, []))[1].append(phone)
                 break
+    order = {rule.name: i for i, rule in enumerate(eligible)}
     return sorted(groups.values(), key=lambda g: order[g[0].name])

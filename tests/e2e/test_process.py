@@ -69,6 +69,9 @@ async def test_sigterm_finishes_in_flight_sends_and_exits_0(tmp_path: Path) -> N
             sys.executable,
             "-m",
             "proxy.cli",
+            # debug: every line a send can log must still carry no secret
+            "--log-level",
+            "debug",
             "run",
             "--config",
             str(config),
