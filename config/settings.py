@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from adapters.registry import VENDOR_KINDS
@@ -32,6 +32,7 @@ else:
     )
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 HostPort = Annotated[str, Field(pattern=r"^[^\s:]*:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$")]
 
 
@@ -49,7 +50,27 @@ class ListenSettings(BaseModel):
 
 class StateSettings(BaseModel):
     model_config = _STRICT
+    engine: Literal["sqlite", "redis"] = Field(
+        "sqlite", description="sqlite: one daemon; redis: several daemons sharing the state"
+    )
     path: Path = Field(Path("smsproxy.sqlite3"), description="SQLite state file")
+    # A secret: the URL may carry the Redis password (redis://:PASSWORD@host:6379/0).
+    redis_url: Secret | None = Field(None, description="the Redis server, when engine is redis")
+    redis_prefix: str = Field(
+        "smsproxy:",
+        min_length=1,
+        max_length=100,
+        pattern=r"^\S+$",
+        description="every key starts with it: daemons sharing state use the same",
+    )
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        # The message must not echo the value: it may hold the password.
+        if value is not None and not value.get_secret_value().startswith(REDIS_SCHEMES):
+            raise ValueError(f"must start with {', '.join(REDIS_SCHEMES)}")
+        return value
 
 
 class LegacySettings(BaseModel):
@@ -217,6 +238,12 @@ class Settings(BaseSettings):
         if not enabled:
             return list(self.rules)
         return [*self.rules, RuleSettings(name="default", vendors=enabled)]
+
+    @model_validator(mode="after")
+    def _check_state(self) -> Settings:
+        if self.state.engine == "redis" and self.state.redis_url is None:
+            raise ValueError('state.redis_url: required when state.engine is "redis"')
+        return self
 
     @model_validator(mode="after")
     def _check_reports(self) -> Settings:

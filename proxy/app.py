@@ -29,7 +29,7 @@ from proxy.metrics import Metrics, VendorStateCollector
 from proxy.recorder import SendRecorder
 from proxy.reload import Reloader
 from proxy.store.base import Store
-from proxy.store.sqlite import SqliteStore
+from proxy.store.open import open_store
 
 log = structlog.get_logger("smsproxy.app")
 
@@ -57,7 +57,7 @@ async def watch_queues(store: Store, metrics: Metrics) -> None:
 async def daemon_state(app: web.Application) -> AsyncIterator[None]:
     live = app[LIVE]
     settings = live.settings
-    store = await SqliteStore.open(settings.state.path)
+    store = await open_store(settings.state)
     app[STORE] = store
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=200, ttl_dns_cache=300)
     session = aiohttp.ClientSession(connector=connector, auto_decompress=False)

@@ -10,6 +10,7 @@ from pathlib import Path
 from prometheus_client import disable_created_metrics
 
 from config.loader import ConfigError, load_settings
+from config.settings import StateSettings
 from proxy.logging import configure_logging
 
 
@@ -94,7 +95,7 @@ def check_config(path: Path) -> int:
         return 2
     print(f"{path}: OK")
     print(f"  legacy listens on {settings.listen.legacy}, admin on {settings.listen.admin}")
-    print(f"  state file {settings.state.path}")
+    print(f"  state {describe_state(settings.state)}")
     print(f"  {len(settings.clients)} client(s): {', '.join(c.cpid for c in settings.clients)}")
     for v in settings.vendors:
         state = "" if v.enabled else " (disabled)"
@@ -105,6 +106,16 @@ def check_config(path: Path) -> int:
     for rule in settings.effective_rules():
         print(f"  rule {rule.name}: {rule.strategy} over {', '.join(rule.vendors)}")
     return 0
+
+
+def describe_state(state: StateSettings) -> str:
+    if state.engine == "redis" and state.redis_url is not None:
+        from proxy.store.redis import server_of
+
+        # Never the URL itself: it may carry the password.
+        where = server_of(state.redis_url.get_secret_value())
+        return f"in redis at {where}, keys {state.redis_prefix}*"
+    return f"file {state.path}"
 
 
 if __name__ == "__main__":

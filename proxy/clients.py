@@ -2,20 +2,29 @@
 
 The password check compares ``cppwd`` (uppercase MD5 of the password) in
 constant time.  A password changed through ``/ent/`` is kept in the store
-and overrides the configured one, so it survives a restart.
+and overrides the configured one, so it survives a restart.  Daemons that
+share a store see each other's changes: a password that does not match is
+looked up again in the store (the new one works at once on every daemon),
+and every :data:`REFRESH_S` all are (the old one stops working soon).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from dataclasses import dataclass
 from ipaddress import ip_address
 
+import structlog
 from aiolimiter import AsyncLimiter
 
 from adapters.esms100.wire import password_digest
 from config.settings import ClientSettings
 from proxy.store.base import Store
+
+log = structlog.get_logger("smsproxy.clients")
+
+REFRESH_S = 5.0
 
 
 @dataclass
@@ -74,6 +83,37 @@ class ClientBook:
         if client is None or not ok or not client.allows_ip(remote):
             return None
         return client
+
+    async def verify(self, cpid: str, cppwd: str, remote: str | None) -> Client | None:
+        """:meth:`authenticate`, looking the password up again when it does not match."""
+        client = self.authenticate(cpid, cppwd, remote)
+        if client is None:
+            # Unknown cpids are looked up too, so timing does not tell them apart.
+            try:
+                stored = await self._store.password_digest(cpid)
+            except Exception:  # a store away answers -1, as the password known here says
+                log.warning("password_lookup_failed", exc_info=True)
+                return None
+            known = self._clients.get(cpid)
+            if known is not None and stored is not None and stored != known.digest:
+                known.digest = stored
+                client = self.authenticate(cpid, cppwd, remote)
+        return client
+
+    async def refresh(self) -> None:
+        """Take up passwords another daemon changed in the shared store."""
+        for client in self._clients.values():
+            stored = await self._store.password_digest(client.cpid)
+            if stored is not None:
+                client.digest = stored
+
+    async def refresh_forever(self, every_s: float = REFRESH_S) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await self.refresh()
+            except Exception:  # the store may be away for a while: try again later
+                log.exception("password_refresh_failed")
 
     async def change_password(self, client: Client, new_password: str) -> None:
         digest = password_digest(new_password)

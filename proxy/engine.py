@@ -101,7 +101,13 @@ class Engine:
             router=router,
             clients=await ClientBook.load(settings.clients, store),
             sender=SendService(router, recorder, store, settings, metrics),
-            ingest=Ingest(settings, store, session, metrics),
+            ingest=Ingest(
+                settings,
+                store,
+                session,
+                metrics,
+                holder=previous.ingest.holder if previous is not None else None,
+            ),
         )
 
     def start(self) -> None:
@@ -109,6 +115,9 @@ class Engine:
             asyncio.create_task(watch_balance(v), name=f"balance-{v.name}")
             for v in self.router.vendors.values()
         ]
+        self._tasks.append(
+            asyncio.create_task(self.clients.refresh_forever(), name="client-passwords")
+        )
         self.ingest.start()
 
     async def stop(self) -> None:

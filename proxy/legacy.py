@@ -99,8 +99,7 @@ async def legacy_metrics(request: web.Request, handler: Handler) -> web.StreamRe
             metrics.sends_in_flight.dec()
     body = response.body if isinstance(response, web.Response) else b""
     code = _answer_code(body if isinstance(body, bytes) else b"")
-    metrics.legacy_requests.labels(endpoint, code).inc()
-    metrics.legacy_duration.labels(endpoint).observe(time.perf_counter() - started)
+    metrics.legacy_request(endpoint, code, time.perf_counter() - started)
     return response
 
 
@@ -123,7 +122,7 @@ async def authenticate(request: web.Request, params: wire.Params) -> Client:
         raise Refused(-2)
     if cppwd is None:
         raise Refused(-3)
-    client = request.app[LIVE].engine.clients.authenticate(cpid, cppwd, request.remote)
+    client = await request.app[LIVE].engine.clients.verify(cpid, cppwd, request.remote)
     if client is None:
         log.info("auth_failed", cpid=cpid[:64], remote=request.remote)
         raise Refused(-1)
@@ -188,7 +187,7 @@ async def ent(request: web.Request) -> web.Response:
     if cpid is None or oldpwd is None or newpwd is None or len(newpwd) > 20:
         return code(-1)
     book = request.app[LIVE].engine.clients
-    client = book.authenticate(cpid, oldpwd, request.remote)
+    client = await book.verify(cpid, oldpwd, request.remote)
     if client is None:
         return code(-1)
     await book.change_password(client, newpwd)

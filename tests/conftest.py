@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ from adapters.esms100.simulator import Esms100Simulator
 from adapters.simulator import SimulatorServer
 from config.loader import settings_from
 from proxy.serve import Daemon
+from tests.redis_server import RedisServer, start_redis_server
 
 ADMIN_TOKEN = "admin-token-for-tests"
 ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -19,6 +20,14 @@ CPID = "acme"
 PASSWORD = "acme-pass"
 
 DaemonFactory = Callable[..., Awaitable[Daemon]]
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One private redis-server for the session; tests keep apart by key prefix."""
+    server = start_redis_server(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -12,6 +12,9 @@ What a poll returns the vendor will not give again, so the poller hands it
 to the inbox before it polls anew, retrying the store if it must; and on
 shutdown a poll in flight is let finish and be stored rather than cancelled
 half-way.
+
+With a :class:`~proxy.ingest.lease.Lease`, a poller polls only while it
+holds it: of several daemons sharing one store, one polls each account.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import structlog
 from adapters.base import PollResult
 from adapters.client import VendorClient
 from proxy.ingest.accounts import Account
+from proxy.ingest.lease import Lease
 from routing.outcome import Outcome
 
 log = structlog.get_logger("smsproxy.ingest")
@@ -39,22 +43,31 @@ STORE_RETRY_S = (0.2, 1.0, 5.0)
 
 class Poller:
     def __init__(
-        self, account: Account, client: VendorClient, what: What, interval_s: float, sink: Sink
+        self,
+        account: Account,
+        client: VendorClient,
+        what: What,
+        interval_s: float,
+        sink: Sink,
+        lease: Lease | None = None,
     ) -> None:
         self.account = account
         self.client = client
         self.what = what
         self.interval_s = interval_s
         self._sink = sink
+        self.lease = lease
         self._stop = asyncio.Event()
         self.polls = 0
+        self.standby = 0  # intervals another daemon held the lease
         self.received = 0
         self.last_outcome: str | None = None
 
     def __repr__(self) -> str:
         return (
             f"<Poller {self.account.name} {self.what} every {self.interval_s}s "
-            f"polls={self.polls} received={self.received} last={self.last_outcome}>"
+            f"polls={self.polls} received={self.received} last={self.last_outcome} "
+            f"standby={self.standby}>"
         )
 
     def stop(self) -> None:
@@ -72,6 +85,9 @@ class Poller:
                 await asyncio.wait_for(self._stop.wait(), max(0.0, wait))
 
     async def poll_once(self) -> None:
+        if self.lease is not None and not await self.lease.hold():
+            self.standby += 1
+            return
         if self.what == "reports":
             result = await self.client.poll_reports()
         else:

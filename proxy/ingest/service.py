@@ -22,6 +22,7 @@ from adapters.transport import VendorTransport
 from config.settings import Settings
 from proxy.ingest.accounts import Account, AccountBook
 from proxy.ingest.inbox import reply_rows, report_rows
+from proxy.ingest.lease import new_holder, poll_lease
 from proxy.ingest.matcher import Matcher, wall_ms
 from proxy.ingest.observer import IngestObserver
 from proxy.ingest.pollers import Poller, PollerSet, intervals
@@ -38,9 +39,12 @@ class Ingest:
         store: Store,
         session: aiohttp.ClientSession,
         observer: IngestObserver | None = None,
+        holder: str | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
+        # Kept across reloads (see Engine.build): a new name would wait out its own lease.
+        self.holder = holder or new_holder()
         self.accounts = AccountBook(settings.vendors)
         self.matcher = Matcher(store, self.accounts, settings.reports, observer=observer)
         # Every configured vendor may push, enabled or not: reports of what it
@@ -64,8 +68,10 @@ class Ingest:
             )
             client = VendorClient(vs.name, make_adapter(vs), transport)
             override = self.settings.reports.poll_interval_override_s
+            poll_s = vs.connect_timeout_s + vs.timeout_s
             for what, every in intervals(client, override).items():
-                pollers.append(Poller(account, client, what, every, self.take_poll))
+                lease = poll_lease(self.store, self.holder, account.name, what, every, poll_s)
+                pollers.append(Poller(account, client, what, every, self.take_poll, lease))
         return pollers
 
     def push_target(self, vendor: str) -> tuple[Account, Adapter] | None:

@@ -247,3 +247,8 @@ class Store(Protocol):
         """Forget send records, settled inbox rows and queued reports and
         replies older than ``before_ms``; returns the rows removed."""
         ...
+
+    async def acquire_lease(self, name: str, holder: str, ttl_ms: int) -> bool:
+        """Hold the lease ``name`` for ``ttl_ms`` from now: True when it was free,
+        had expired, or was already ``holder``'s (then it is renewed)."""
+        ...

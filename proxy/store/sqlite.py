@@ -117,6 +117,11 @@ CREATE TABLE IF NOT EXISTS reply_inbox (
     UNIQUE (account, dedupe_key)
 );
 CREATE INDEX IF NOT EXISTS reply_inbox_pending ON reply_inbox (id) WHERE state = 'pending';
+CREATE TABLE IF NOT EXISTS leases (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires_ms INTEGER NOT NULL
+);
 """
 
 # Retention deletes in slices, each its own transaction, so a large purge
@@ -640,6 +645,22 @@ class SqliteStore:
                 if n < PURGE_SLICE:
                     break
         return removed
+
+    async def acquire_lease(self, name: str, holder: str, ttl_ms: int) -> bool:
+        now = _now_ms()
+
+        def write() -> bool:
+            # One statement: taken when absent, expired or already ours.
+            cur = self._conn().execute(
+                "INSERT INTO leases (name, holder, expires_ms) VALUES (?,?,?)"
+                " ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,"
+                " expires_ms = excluded.expires_ms"
+                " WHERE leases.holder = excluded.holder OR leases.expires_ms <= ?",
+                (name, holder, now + ttl_ms, now),
+            )
+            return cur.rowcount == 1
+
+        return await self._run(write)
 
 
 def _ms(t: datetime) -> int:

@@ -1,16 +1,21 @@
 """The contract every store engine passes: one suite, parametrised over the engines.
 
-Enrolling an engine (Redis next) is one line in :data:`ENGINES`: a function
-that opens the engine's store on the state a test owns (here a directory;
-for Redis, a key prefix or a database of the test's own) and opens it again
-on the same state after :meth:`Store.close`, which the durability tests do.
-Every engine is exercised for real: SQLite on a file, never in memory.
+Enrolling an engine is one line in :data:`ENGINES`: a function that opens
+the engine's store on the state a test owns (:class:`State`: a directory
+for SQLite, a key prefix of its own on the session's private redis-server
+for Redis) and opens it again on the same state after :meth:`Store.close`,
+which the durability tests do, or a second time beside the first, as a
+second daemon would, which the concurrency tests do.  Every engine is
+exercised for real: SQLite on a file, never in memory; Redis in a real
+redis-server.
 """
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -30,12 +35,31 @@ from proxy.store.base import (
     Settled,
     Store,
 )
+from proxy.store.redis import RedisStore
 from proxy.store.sqlite import SqliteStore
+from tests.redis_server import RedisServer
 
-Opener = Callable[[Path], Awaitable[Store]]
+
+@dataclass(frozen=True)
+class State:
+    """The state one test owns, for every engine."""
+
+    dir: Path
+    prefix: str  # keys of this test's own on a shared server
+    request: pytest.FixtureRequest
+
+    @property
+    def redis_url(self) -> str:
+        # Asked for only by the Redis engine: the server starts when first needed.
+        server: RedisServer = self.request.getfixturevalue("redis_server")
+        return server.url
+
+
+Opener = Callable[[State], Awaitable[Store]]
 
 ENGINES: dict[str, Opener] = {
-    "sqlite": lambda state: SqliteStore.open(state / "state.sqlite3"),
+    "sqlite": lambda state: SqliteStore.open(state.dir / "state.sqlite3"),
+    "redis": lambda state: RedisStore.open(state.redis_url, prefix=state.prefix),
 }
 
 T0 = 1_700_000_000_000  # ms
@@ -44,9 +68,10 @@ T0 = 1_700_000_000_000  # ms
 @pytest.fixture(params=list(ENGINES))
 async def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Awaitable[Store]]:
     engine = ENGINES[request.param]
+    state = State(tmp_path, f"test-{uuid.uuid4().hex[:12]}:", request)
 
     async def open_() -> Store:
-        return await engine(tmp_path)
+        return await engine(state)
 
     return open_
 
@@ -323,3 +348,73 @@ async def test_everything_survives_a_reopen(opener: Callable[[], Awaitable[Store
         assert len(await second.take_reports("acme", 10)) == 1
     finally:
         await second.close()
+
+
+# --- two daemons on one state -----------------------------------------------------------
+
+
+@pytest.fixture
+async def two(opener: Callable[[], Awaitable[Store]]) -> AsyncIterator[tuple[Store, Store]]:
+    """Two stores on one state, as two daemons sharing it have."""
+    first = await opener()
+    second = await opener()
+    yield first, second
+    await second.close()
+    await first.close()
+
+
+async def test_two_takers_hand_out_each_queued_report_once(two: tuple[Store, Store]) -> None:
+    a, b = two
+    phones = [f"138{i:08d}" for i in range(60)]
+    for phone in phones:
+        await a.enqueue_report("acme", QueuedReport(phone, 1, at(T0)))
+
+    async def drain(store: Store) -> list[str]:
+        got: list[str] = []
+        while batch := await store.take_reports("acme", 4):
+            got += [r.phone for r in batch]
+        return got
+
+    first, second = await asyncio.gather(drain(a), drain(b))
+    assert sorted(first + second) == phones
+    assert first == sorted(first) and second == sorted(second)  # each in order
+
+
+async def test_concurrent_reservations_never_pass_the_quota(two: tuple[Store, Store]) -> None:
+    a, b = two
+    granted = await asyncio.gather(*(s.reserve_quota("acme", 3, 50) for s in (a, b) * 20))
+    assert sum(granted) == 16
+    assert await b.quota_used("acme") == 48
+
+
+async def test_concurrent_adds_and_settlements_count_once(two: tuple[Store, Store]) -> None:
+    a, b = two
+    rows = [inbox_report(f"k{i}") for i in range(30)]
+    assert sum(await asyncio.gather(a.add_reports(rows), b.add_reports(rows))) == 30
+    await a.record_sends([record("13800138000")])
+    [candidate] = await a.send_candidates(["v1"], "13800138000", None)
+    pending = await b.pending_reports(T0, 100)
+    assert len(pending) == 30
+    queued = QueuedReport("13800138000", 1, at(T0))
+    first = [ReportMatched(pending[0].id, candidate.key, "acme", queued)]
+    results = await asyncio.gather(a.settle_reports(first), b.settle_reports(first))
+    assert sorted(r.queued for r in results) == [0, 1]
+    assert sorted(r.skipped for r in results) == [0, 1]
+    assert await b.take_reports("acme", 10) == [queued]
+
+
+async def test_a_lease_has_one_holder_until_it_expires(two: tuple[Store, Store]) -> None:
+    a, b = two
+    ttl = 600  # ms; the waits below leave 300 ms either side of it
+    assert await a.acquire_lease("poll:v1:reports", "daemon-a", ttl)
+    assert not await b.acquire_lease("poll:v1:reports", "daemon-b", ttl)
+    assert await b.acquire_lease("poll:v2:reports", "daemon-b", ttl)  # one per name
+    assert await a.acquire_lease("poll:v1:reports", "daemon-a", ttl)  # renewed
+    await asyncio.sleep(0.3)
+    assert not await b.acquire_lease("poll:v1:reports", "daemon-b", ttl)
+    await asyncio.sleep(0.4)  # past the renewed lease: the holder went away
+    assert await b.acquire_lease("poll:v1:reports", "daemon-b", ttl)
+    assert not await a.acquire_lease("poll:v1:reports", "daemon-a", ttl)
+    pairs = ((a, "a"), (b, "b")) * 5
+    held = await asyncio.gather(*(s.acquire_lease("x", name, 10_000) for s, name in pairs))
+    assert held in ([True, False] * 5, [False, True] * 5)  # one holder, however they race

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
 from adapters.base import DeliveryStatus, HttpRequest, PollResult, Report, VendorLimits
 from adapters.client import VendorClient
 from proxy.ingest.accounts import Account
+from proxy.ingest.lease import poll_lease
 from proxy.ingest.pollers import Poller, PollerSet, intervals
+from proxy.store.sqlite import SqliteStore
 from routing.outcome import Outcome
 
 ACCOUNT = Account("v", "fake", ("v",), ("v",))
@@ -124,3 +127,38 @@ async def test_stopping_lets_a_poll_in_flight_finish() -> None:
     await asyncio.sleep(0.05)
     await pollers.stop(grace_s=1.0)
     assert len(fake.started) == 1 and len(stored) == 1
+
+
+async def test_of_two_daemons_only_the_lease_holder_polls(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "state.sqlite3")
+    try:
+        fakes = [FakeClient(), FakeClient()]
+
+        async def sink(account: Account, result: PollResult) -> int:
+            return 1
+
+        pollers = [
+            Poller(
+                ACCOUNT,
+                client(fake),
+                "reports",
+                0.05,
+                sink,
+                # A 0.4 s lease: renewed every 0.05 s, however slow the machine.
+                poll_lease(store, holder, ACCOUNT.name, "reports", 0.05, 0.3),
+            )
+            for fake, holder in zip(fakes, ("daemon-a", "daemon-b"), strict=True)
+        ]
+        tasks = [asyncio.create_task(p.run()) for p in pollers]
+        await asyncio.sleep(0.3)
+        pollers[0].stop()  # the holder goes away: its lease runs out, the other takes over
+        await tasks[0]
+        polled_before = len(fakes[1].started)
+        await asyncio.sleep(0.8)
+        pollers[1].stop()
+        await tasks[1]
+    finally:
+        await store.close()
+    assert len(fakes[0].started) >= 3 and polled_before == 0, pollers
+    assert pollers[1].standby >= 3 and len(fakes[1].started) >= 1, pollers
+    assert "standby=" in repr(pollers[1])

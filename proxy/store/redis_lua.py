@@ -1,0 +1,441 @@
+"""The Lua scripts of :class:`proxy.store.redis.RedisStore`, one per store method.
+
+Redis runs a script whole before any other command, so a method that reads
+then writes is one script and as atomic as the SQLite engine's transaction.
+Every script takes the key prefix as ``ARGV[1]`` and builds its key names
+from it (see the key layout in :mod:`proxy.store.redis`); lists of rows come
+as one JSON argument whose numbers are strings, so no time or id ever passes
+through a Lua float on its way in.  A script is not rolled back when it fails
+half-way, so the Python side validates and encodes everything first and the
+scripts only do what cannot fail on well-formed input.
+"""
+
+from __future__ import annotations
+
+# Members of the sorted sets that must order like numbers are ids padded to a
+# fixed width: for equal scores Redis orders members as strings.
+_COMMON = """
+local p = ARGV[1]
+local function pad(id) return string.format('%016d', tonumber(id)) end
+-- payload: a JSON array built by Python, the client first (purge reads it).
+local function enqueue(kind, cpid, payload, at_ms)
+  local id = redis.call('HINCRBY', p .. 'seq', 'queue.' .. kind, 1)
+  redis.call('ZADD', p .. 'queue:' .. kind .. ':' .. cpid, id, id)
+  redis.call('HSET', p .. 'queue:' .. kind .. '.items', id, payload)
+  redis.call('ZADD', p .. 'queue:' .. kind .. '.age', at_ms, id)
+end
+"""
+
+RECORD_SENDS = (
+    _COMMON
+    + """
+-- ARGV[2]: [[send_id, cpid, vendor, phone, outcome, code, message_id|null,
+--            digest, segments, created_ms, recent_member], ...]
+local rows = cjson.decode(ARGV[2])
+local id = redis.call('HINCRBY', p .. 'seq', 'record', #rows) - #rows
+for _, r in ipairs(rows) do
+  id = id + 1
+  local key = p .. 'record:' .. id
+  redis.call('HSET', key, 'send', r[1], 'cpid', r[2], 'vendor', r[3], 'phone', r[4],
+    'outcome', r[5], 'code', r[6], 'digest', r[8], 'seg', r[9], 'ms', r[10])
+  if r[7] ~= cjson.null then redis.call('HSET', key, 'mid', r[7]) end
+  redis.call('ZADD', p .. 'records', r[10], id)
+  redis.call('ZADD', p .. 'to:' .. r[4], r[10], pad(id))
+  -- GT keeps the newest time: a retry is checked against the latest send.
+  redis.call('ZADD', p .. 'sent:' .. r[2], 'GT', r[10], r[11])
+  redis.call('SADD', p .. 'sent.clients', r[2])
+end
+return #rows
+"""
+)
+
+# Shared by send_candidates and last_sender: walk one phone's records newest
+# first (what SQLite's index on (phone, created_ms) gives), keep those that
+# pass ``keep``, stop at ``limit``.
+_WALK = """
+local function walk(phone, limit, keep)
+  local key = p .. 'to:' .. phone
+  local found, start = {}, 0
+  while #found < limit do
+    local ids = redis.call('ZREVRANGE', key, start, start + 99)
+    if #ids == 0 then break end
+    for _, m in ipairs(ids) do
+      local id = tonumber(m)
+      local f = redis.call('HMGET', p .. 'record:' .. id, 'cpid', 'vendor', 'mid', 'ms')
+      if f[2] and keep(f) then
+        found[#found + 1] = {id, f}
+        if #found >= limit then break end
+      end
+    end
+    start = start + 100
+  end
+  return found
+end
+local function vendor_set(first)
+  local set = {}
+  for i = first, #ARGV do set[ARGV[i]] = true end
+  return set
+end
+"""
+
+SEND_CANDIDATES = (
+    _COMMON
+    + _WALK
+    + """
+-- ARGV[2] phone, ARGV[3] limit, ARGV[4] '1' when a message id is given,
+-- ARGV[5] the id, ARGV[6..] vendors
+local with_id, mid = ARGV[4] == '1', ARGV[5]
+local vendors = vendor_set(6)
+local found = walk(ARGV[2], tonumber(ARGV[3]), function(f)
+  -- With an id, a record without one is a candidate too: an ambiguous
+  -- attempt never learnt its id.
+  return vendors[f[2]] and (not with_id or not f[3] or f[3] == mid)
+end)
+local out = {}
+for _, c in ipairs(found) do
+  local f = c[2]
+  out[#out + 1] = {c[1], f[1], f[2], f[3] and ('=' .. f[3]) or '', f[4],
+    redis.call('SMEMBERS', p .. 'reported:' .. c[1])}
+end
+return out
+"""
+)
+
+LAST_SENDER = (
+    _COMMON
+    + _WALK
+    + """
+-- ARGV[2] phone, ARGV[3] '1' to filter by the vendors in ARGV[4..]
+local any = ARGV[3] ~= '1'
+local vendors = vendor_set(4)
+local found = walk(ARGV[2], 1, function(f) return any or vendors[f[2]] end)
+if #found == 0 then return false end
+return found[1][2][1]
+"""
+)
+
+RESERVE_QUOTA = """
+-- KEYS[1] the usage hash; ARGV: cpid, segments, limit
+local used = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if used + tonumber(ARGV[2]) > tonumber(ARGV[3]) then return 0 end
+redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+
+RELEASE_QUOTA = """
+-- KEYS[1] the usage hash; ARGV: cpid, segments
+local used = redis.call('HGET', KEYS[1], ARGV[1])
+if used then
+  redis.call('HSET', KEYS[1], ARGV[1], math.max(0, tonumber(used) - tonumber(ARGV[2])))
+end
+return 0
+"""
+
+ENQUEUE = (
+    _COMMON
+    + """
+-- ARGV[2] kind ('reports' or 'replies'), ARGV[3] cpid, ARGV[4] payload, ARGV[5] time (ms)
+enqueue(ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+return 1
+"""
+)
+
+TAKE = """
+-- KEYS: the client's queue, the items hash, the age index; ARGV[1] limit.
+-- Read and removed in one script: two daemons polling for one client never
+-- hand out one item twice.
+local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+local out = {}
+for _, id in ipairs(ids) do
+  out[#out + 1] = redis.call('HGET', KEYS[2], id)
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('HDEL', KEYS[2], id)
+  redis.call('ZREM', KEYS[3], id)
+end
+return out
+"""
+
+ADD_REPORTS = (
+    _COMMON
+    + """
+-- ARGV[2]: [[account, key, phone, status, raw_status, message_id|null,
+--            reported_ms|null, received_ms], ...]
+local new = 0
+for _, r in ipairs(cjson.decode(ARGV[2])) do
+  local keys = p .. 'inbox:reports.keys:' .. r[1]
+  if redis.call('HEXISTS', keys, r[2]) == 0 then
+    local id = redis.call('HINCRBY', p .. 'seq', 'inbox.reports', 1)
+    redis.call('HSET', keys, r[2], id)
+    local row = p .. 'inbox:reports:' .. id
+    redis.call('HSET', row, 'account', r[1], 'key', r[2], 'phone', r[3], 'status', r[4],
+      'raw', r[5], 'recv', r[8], 'state', 'pending', 'tries', 0)
+    if r[6] ~= cjson.null then redis.call('HSET', row, 'mid', r[6]) end
+    if r[7] ~= cjson.null then redis.call('HSET', row, 'rms', r[7]) end
+    redis.call('ZADD', p .. 'inbox:reports.due', r[8], pad(id))
+    new = new + 1
+  end
+end
+if new > 0 then redis.call('HINCRBY', p .. 'inbox:counts', 'reports.pending', new) end
+return new
+"""
+)
+
+ADD_REPLIES = (
+    _COMMON
+    + """
+-- ARGV[2]: [[account, key, phone, text, sent_ms|null, dest, part_ref|null,
+--            part_total|null, part_index|null, received_ms], ...]
+local new = 0
+local optional = {[5] = 'sent', [7] = 'pref', [8] = 'ptotal', [9] = 'pindex'}
+for _, r in ipairs(cjson.decode(ARGV[2])) do
+  local keys = p .. 'inbox:replies.keys:' .. r[1]
+  if redis.call('HEXISTS', keys, r[2]) == 0 then
+    local id = redis.call('HINCRBY', p .. 'seq', 'inbox.replies', 1)
+    redis.call('HSET', keys, r[2], id)
+    local row = p .. 'inbox:replies:' .. id
+    redis.call('HSET', row, 'account', r[1], 'key', r[2], 'phone', r[3], 'text', r[4],
+      'dest', r[6], 'recv', r[10], 'state', 'pending')
+    for i, field in pairs(optional) do
+      if r[i] ~= cjson.null then redis.call('HSET', row, field, r[i]) end
+    end
+    redis.call('ZADD', p .. 'inbox:replies.pending', id, pad(id))
+    new = new + 1
+  end
+end
+if new > 0 then redis.call('HINCRBY', p .. 'inbox:counts', 'replies.pending', new) end
+return new
+"""
+)
+
+_REPORT_FIELDS = "'account', 'key', 'phone', 'status', 'raw', 'mid', 'rms', 'recv'"
+_REPLY_FIELDS = (
+    "'account', 'key', 'phone', 'text', 'sent', 'dest', 'pref', 'ptotal', 'pindex', 'recv'"
+)
+
+PENDING_REPORTS = (
+    _COMMON
+    + f"""
+-- ARGV[2] now (ms), ARGV[3] limit.  Due first, then oldest: a retried row
+-- waits behind rows that came after it but were due before it.
+local ids = redis.call('ZRANGEBYSCORE', p .. 'inbox:reports.due', '-inf', ARGV[2],
+  'LIMIT', 0, tonumber(ARGV[3]))
+local out = {{}}
+for _, m in ipairs(ids) do
+  local id = tonumber(m)
+  local f = redis.call('HMGET', p .. 'inbox:reports:' .. id, {_REPORT_FIELDS})
+  f[#f + 1] = id
+  out[#out + 1] = f
+end
+return out
+"""
+)
+
+UNMATCHED_REPORTS = (
+    _COMMON
+    + f"""
+-- ARGV[2] limit; newest first
+local ids = redis.call('ZREVRANGE', p .. 'inbox:reports.unmatched', 0, tonumber(ARGV[2]) - 1)
+local out = {{}}
+for _, m in ipairs(ids) do
+  local id = tonumber(m)
+  local f = redis.call('HMGET', p .. 'inbox:reports:' .. id, {_REPORT_FIELDS})
+  f[#f + 1] = id
+  out[#out + 1] = f
+end
+return out
+"""
+)
+
+PENDING_REPLIES = (
+    _COMMON
+    + f"""
+-- ARGV[2] limit; oldest first
+local ids = redis.call('ZRANGE', p .. 'inbox:replies.pending', 0, tonumber(ARGV[2]) - 1)
+local out = {{}}
+for _, m in ipairs(ids) do
+  local id = tonumber(m)
+  local f = redis.call('HMGET', p .. 'inbox:replies:' .. id, {_REPLY_FIELDS})
+  f[#f + 1] = id
+  out[#out + 1] = f
+end
+return out
+"""
+)
+
+SETTLE_REPORTS = (
+    _COMMON
+    + """
+-- ARGV[2]: [["m", inbox id, record key, cpid, payload, sent_ms]
+--          | ["r", inbox id, next_try_ms] | ["u", inbox id], ...]
+local queued, duplicates, retried, unmatched, skipped = 0, 0, 0, 0, 0
+local due, settled = p .. 'inbox:reports.due', p .. 'inbox:reports.settled'
+for _, s in ipairs(cjson.decode(ARGV[2])) do
+  local row = p .. 'inbox:reports:' .. s[2]
+  local f = redis.call('HMGET', row, 'state', 'status', 'recv')
+  local member = pad(s[2])
+  -- A row no longer pending was settled by another matcher: settling twice
+  -- must queue once.
+  if f[1] ~= 'pending' then
+    skipped = skipped + 1
+  elseif s[1] == 'r' then
+    redis.call('HINCRBY', row, 'tries', 1)
+    redis.call('ZADD', due, s[3], member)
+    retried = retried + 1
+  else
+    redis.call('ZREM', due, member)
+    redis.call('ZADD', settled, f[3], member)
+    if s[1] == 'u' then
+      redis.call('HSET', row, 'state', 'unmatched')
+      redis.call('HINCRBY', row, 'tries', 1)
+      redis.call('ZADD', p .. 'inbox:reports.unmatched', s[2], member)
+      unmatched = unmatched + 1
+    -- One report of each status per send record: a report polled twice, or
+    -- re-pushed under another key, is a duplicate.
+    elseif redis.call('SADD', p .. 'reported:' .. s[3], f[2]) == 1 then
+      redis.call('HSET', row, 'state', 'matched', 'record', s[3], 'cpid', s[4])
+      enqueue('reports', s[4], s[5], s[6])
+      queued = queued + 1
+    else
+      redis.call('HSET', row, 'state', 'duplicate', 'cpid', s[4])
+      duplicates = duplicates + 1
+    end
+  end
+end
+local counts = p .. 'inbox:counts'
+local done = queued + duplicates + unmatched
+if done > 0 then redis.call('HINCRBY', counts, 'reports.pending', -done) end
+if queued > 0 then redis.call('HINCRBY', counts, 'reports.matched', queued) end
+if duplicates > 0 then redis.call('HINCRBY', counts, 'reports.duplicate', duplicates) end
+if unmatched > 0 then redis.call('HINCRBY', counts, 'reports.unmatched', unmatched) end
+return {queued, duplicates, retried, unmatched, skipped}
+"""
+)
+
+SETTLE_REPLIES = (
+    _COMMON
+    + """
+-- ARGV[2]: [["d", [inbox ids], cpid, payload, received_ms] | ["u", [inbox ids]], ...]
+local queued, unmatched, skipped = 0, 0, 0
+local delivered_rows, unmatched_rows = 0, 0
+for _, s in ipairs(cjson.decode(ARGV[2])) do
+  local ids = s[2]
+  local whole = #ids > 0
+  for _, id in ipairs(ids) do
+    if redis.call('HGET', p .. 'inbox:replies:' .. id, 'state') ~= 'pending' then
+      whole = false
+      break
+    end
+  end
+  if not whole then
+    skipped = skipped + 1
+  else
+    local state = s[1] == 'd' and 'delivered' or 'unmatched'
+    for _, id in ipairs(ids) do
+      local row = p .. 'inbox:replies:' .. id
+      redis.call('HSET', row, 'state', state)
+      if s[1] == 'd' then redis.call('HSET', row, 'cpid', s[3]) end
+      redis.call('ZREM', p .. 'inbox:replies.pending', pad(id))
+      redis.call('ZADD', p .. 'inbox:replies.settled', redis.call('HGET', row, 'recv'), pad(id))
+    end
+    if s[1] == 'd' then
+      enqueue('replies', s[3], s[4], s[5])
+      queued = queued + 1
+      delivered_rows = delivered_rows + #ids
+    else
+      unmatched = unmatched + 1
+      unmatched_rows = unmatched_rows + #ids
+    end
+  end
+end
+local counts = p .. 'inbox:counts'
+local done = delivered_rows + unmatched_rows
+if done > 0 then redis.call('HINCRBY', counts, 'replies.pending', -done) end
+if delivered_rows > 0 then
+  redis.call('HINCRBY', counts, 'replies.delivered', delivered_rows)
+end
+if unmatched_rows > 0 then
+  redis.call('HINCRBY', counts, 'replies.unmatched', unmatched_rows)
+end
+return {queued, unmatched, skipped}
+"""
+)
+
+# Retention works in slices, one script each, so a large purge never holds
+# the server (and every daemon's sends behind it) for long.
+PURGE_RECORDS = (
+    _COMMON
+    + """
+-- ARGV[2] before (ms, exclusive), ARGV[3] slice
+local before = '(' .. ARGV[2]
+local ids = redis.call('ZRANGEBYSCORE', p .. 'records', '-inf', before, 'LIMIT', 0,
+  tonumber(ARGV[3]))
+for _, id in ipairs(ids) do
+  local phone = redis.call('HGET', p .. 'record:' .. id, 'phone')
+  if phone then redis.call('ZREM', p .. 'to:' .. phone, pad(id)) end
+  redis.call('DEL', p .. 'record:' .. id, p .. 'reported:' .. id)
+  redis.call('ZREM', p .. 'records', id)
+end
+-- The retry index holds each (text, phone)'s newest send time: older than
+-- ``before`` means every record behind it is gone too.
+for _, cpid in ipairs(redis.call('SMEMBERS', p .. 'sent.clients')) do
+  local key = p .. 'sent:' .. cpid
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', before)
+  if redis.call('EXISTS', key) == 0 then redis.call('SREM', p .. 'sent.clients', cpid) end
+end
+return #ids
+"""
+)
+
+PURGE_INBOX = (
+    _COMMON
+    + """
+-- ARGV[2] kind ('reports' or 'replies'), ARGV[3] before (ms, exclusive), ARGV[4] slice.
+-- Only settled rows are indexed by time here: pending rows are never purged.
+local kind = ARGV[2]
+local settled = p .. 'inbox:' .. kind .. '.settled'
+local members = redis.call('ZRANGEBYSCORE', settled, '-inf', '(' .. ARGV[3], 'LIMIT', 0,
+  tonumber(ARGV[4]))
+for _, m in ipairs(members) do
+  local id = tonumber(m)
+  local row = p .. 'inbox:' .. kind .. ':' .. id
+  local f = redis.call('HMGET', row, 'account', 'key', 'state', 'record', 'status')
+  if f[1] then redis.call('HDEL', p .. 'inbox:' .. kind .. '.keys:' .. f[1], f[2]) end
+  if f[3] then redis.call('HINCRBY', p .. 'inbox:counts', kind .. '.' .. f[3], -1) end
+  -- The record no longer has this report (as in SQLite, where the row goes).
+  if f[3] == 'matched' then redis.call('SREM', p .. 'reported:' .. f[4], f[5]) end
+  redis.call('DEL', row)
+  redis.call('ZREM', settled, m)
+  if kind == 'reports' then redis.call('ZREM', p .. 'inbox:reports.unmatched', m) end
+end
+return #members
+"""
+)
+
+PURGE_QUEUE = (
+    _COMMON
+    + """
+-- ARGV[2] kind ('reports' or 'replies'), ARGV[3] before (ms, exclusive), ARGV[4] slice
+local kind = ARGV[2]
+local age, items = p .. 'queue:' .. kind .. '.age', p .. 'queue:' .. kind .. '.items'
+local ids = redis.call('ZRANGEBYSCORE', age, '-inf', '(' .. ARGV[3], 'LIMIT', 0,
+  tonumber(ARGV[4]))
+for _, id in ipairs(ids) do
+  local item = redis.call('HGET', items, id)
+  if item then
+    redis.call('ZREM', p .. 'queue:' .. kind .. ':' .. cjson.decode(item)[1], id)
+  end
+  redis.call('HDEL', items, id)
+  redis.call('ZREM', age, id)
+end
+return #ids
+"""
+)
+
+ACQUIRE_LEASE = """
+-- KEYS[1] the lease; ARGV: holder, ttl (ms).  Taken when free or expired,
+-- renewed when the holder asks again, refused to anyone else.
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""

@@ -1,0 +1,78 @@
+"""What the Redis engine promises beyond the contract: its keys, its secrets."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from config.settings import StateSettings
+from proxy.store.base import InboxReply, InboxReport, QueuedReply, QueuedReport, SendRecord
+from proxy.store.open import open_store
+from proxy.store.redis import RedisStore, StoreUnavailable, server_of
+from proxy.store.sqlite import SqliteStore
+from tests.redis_server import RedisServer
+
+T0 = 1_700_000_000_000
+
+
+async def test_every_key_is_under_the_prefix(redis_server: RedisServer) -> None:
+    prefix = f"keys-{uuid.uuid4().hex[:8]}:"
+    store = await RedisStore.open(redis_server.url, prefix=prefix)
+    try:
+        record = SendRecord("s", "a:b", "v", "13800138000", "accepted", "0", "m", "d:1", 1, T0)
+        await store.record_sends([record])
+        await store.set_password_digest("a:b", "X" * 32)
+        await store.reserve_quota("a:b", 1, 10)
+        await store.enqueue_report("a:b", QueuedReport("13800138000", 1, datetime.now()))
+        await store.enqueue_reply("a:b", QueuedReply("13800138000", "hi", datetime.now()))
+        await store.add_reports([InboxReport("v", "k", "13800138000", 1, "D", "m", None, T0)])
+        await store.add_replies(
+            [InboxReply("v", "k", "13800138000", "hi", None, "", None, None, None, T0)]
+        )
+        await store.acquire_lease("poll:v:reports", "me", 1000)
+        assert await store.recent_recipients("a:b", "d:1", ["13800138000"], T0) == {"13800138000"}
+    finally:
+        await store.close()
+    raw = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
+    try:
+        keys = [k async for k in raw.scan_iter(match=f"{prefix}*")]
+        everything = [k async for k in raw.scan_iter()]
+    finally:
+        await raw.aclose()
+    assert len(keys) > 10
+    # Other tests share the server, each under a prefix of its own: none bare.
+    assert all(":" in k and not k.startswith(("record", "queue", "inbox")) for k in everything)
+
+
+def test_the_server_is_named_without_credentials() -> None:
+    assert server_of("redis://user:s3cret@cache.local:6380/2") == "redis://cache.local:6380/2"
+    assert server_of("rediss://:s3cret@cache.local") == "rediss://cache.local:6379"
+    assert server_of("unix:///run/redis.sock?password=s3cret") == "unix:/run/redis.sock"
+
+
+async def test_an_unreachable_server_is_named_without_the_password() -> None:
+    with pytest.raises(StoreUnavailable) as info:
+        await RedisStore.open("redis://:s3cret@127.0.0.1:1/0")
+    assert "127.0.0.1:1" in str(info.value) and "s3cret" not in str(info.value)
+
+
+async def test_open_store_opens_the_configured_engine(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    sqlite = await open_store(StateSettings(path=tmp_path / "s.sqlite3"))
+    assert isinstance(sqlite, SqliteStore)
+    await sqlite.close()
+    settings = StateSettings.model_validate(
+        {"engine": "redis", "redis_url": redis_server.url, "redis_prefix": "open-test:"}
+    )
+    store = await open_store(settings)
+    try:
+        assert isinstance(store, RedisStore) and await store.ping()
+        assert repr(store) == f"<RedisStore {redis_server.url} prefix='open-test:' open=True>"
+    finally:
+        await store.close()
+    assert not await store.ping()
