@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -28,6 +29,7 @@ from proxy.clients import ClientBook
 from proxy.ingest.service import Ingest
 from proxy.metrics import Metrics
 from proxy.recorder import SendRecorder
+from proxy.retries import RecentTexts
 from proxy.sending import SendService
 from proxy.store.base import Store
 from routing.health import VendorHealth
@@ -68,6 +70,20 @@ def build_router(
     return Router(vendors, rate_wait_s=settings.routing.rate_wait_s, observer=observer)
 
 
+async def recent_texts(settings: Settings, store: Store) -> RecentTexts | None:
+    """What was sent within the dedup window, from the store: restarts forget nothing."""
+    window_s = settings.routing.dedup_window_s
+    if not window_s:
+        return None
+    since_ms = int((time.time() - window_s) * 1000)
+    known = await store.recent_texts(since_ms)
+    if known is None:
+        return None
+    recent = RecentTexts(window_s, time.monotonic)
+    recent.add_all(known)
+    return recent
+
+
 @dataclass
 class Engine:
     settings: Settings
@@ -100,7 +116,9 @@ class Engine:
             settings=settings,
             router=router,
             clients=await ClientBook.load(settings.clients, store),
-            sender=SendService(router, recorder, store, settings, metrics),
+            sender=SendService(
+                router, recorder, store, settings, metrics, await recent_texts(settings, store)
+            ),
             ingest=Ingest(
                 settings,
                 store,

@@ -3,36 +3,95 @@
 A legacy client that timed out (or got an error for part of its numbers)
 resends the same text to the same numbers.  Within ``routing.dedup_window_s``
 the numbers a vendor already accepted — or may have, after an ambiguous
-answer — are left out.  Identical sends of one client are serialised, so a
-retry that arrives while the first attempt is still in flight waits for it
-and then sees its records, instead of racing it.
+answer — are left out.
+
+Two pieces keep that cheap.  :class:`SendLocks` makes a resend that arrives
+while the first send of the same text to the same number is still in
+flight wait for it (and then see its records), without holding up sends
+that share no number.  :class:`RecentTexts` remembers, in a few megabytes,
+which (client, text) pairs were sent lately, so the first send of a text —
+every verification code — needs no database look-up at all.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import hashlib
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
+
+Key = tuple[str, str]  # (cpid, text digest)
 
 
 class SendLocks:
     def __init__(self) -> None:
-        self._locks: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
+        self._in_flight: dict[tuple[Key, str], asyncio.Future[None]] = {}
 
     def __repr__(self) -> str:
-        return f"<SendLocks held={len(self._locks)}>"
+        return f"<SendLocks in_flight={len(self._in_flight)}>"
 
     @asynccontextmanager
-    async def hold(self, cpid: str, text_digest: str) -> AsyncIterator[None]:
-        key = (cpid, text_digest)
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
+    async def hold(self, key: Key, phones: Sequence[str]) -> AsyncIterator[None]:
+        while busy := {f for p in phones if (f := self._in_flight.get((key, p))) is not None}:
+            await asyncio.wait(busy)
+        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        for phone in phones:
+            self._in_flight[(key, phone)] = mine
         try:
-            async with lock:
-                yield
+            yield
         finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
+            for phone in phones:
+                if self._in_flight.get((key, phone)) is mine:
+                    del self._in_flight[(key, phone)]
+            mine.set_result(None)
+
+
+class RecentTexts:
+    """A Bloom filter of (client, text) pairs sent within the window.
+
+    "No" is certain, "maybe" means ask the store.  Two generations, each at
+    most one window old, are kept, so nothing sent within the window is
+    ever forgotten; a false "maybe" only costs a look-up.
+    """
+
+    BITS = 1 << 24  # 2 MiB a generation: about 1% false "maybe" at 1.7 M texts
+    HASHES = 7
+
+    def __init__(self, window_s: float, clock: Callable[[], float]) -> None:
+        self._window_s = window_s
+        self._clock = clock
+        self._current = bytearray(self.BITS // 8)
+        self._previous = bytearray(self.BITS // 8)
+        self._started = clock()
+        self.added = 0
+
+    def __repr__(self) -> str:
+        return f"<RecentTexts added={self.added} window={self._window_s}s>"
+
+    def _positions(self, key: Key) -> list[int]:
+        h = hashlib.blake2b(f"{key[0]}\x00{key[1]}".encode(), digest_size=4 * self.HASHES).digest()
+        return [int.from_bytes(h[i : i + 4], "little") % self.BITS for i in range(0, len(h), 4)]
+
+    def _rotate(self) -> None:
+        now = self._clock()
+        if now - self._started >= self._window_s:
+            self._previous, self._current = self._current, bytearray(self.BITS // 8)
+            self._started = now
+
+    def add(self, key: Key) -> None:
+        self._rotate()
+        for p in self._positions(key):
+            self._current[p >> 3] |= 1 << (p & 7)
+        self.added += 1
+
+    def add_all(self, keys: Iterable[Key]) -> None:
+        for key in keys:
+            self.add(key)
+
+    def maybe(self, key: Key) -> bool:
+        self._rotate()
+        positions = self._positions(key)
+        return any(
+            all(gen[p >> 3] & (1 << (p & 7)) for p in positions)
+            for gen in (self._current, self._previous)
+        )

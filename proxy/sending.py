@@ -14,7 +14,7 @@ from config.settings import Settings
 from proxy.clients import Client
 from proxy.metrics import Metrics
 from proxy.recorder import SendRecorder
-from proxy.retries import SendLocks
+from proxy.retries import RecentTexts, SendLocks
 from proxy.store.base import SendRecord, Store
 from routing.answer import legacy_code
 from routing.outcome import Outcome
@@ -38,8 +38,11 @@ class SendService:
         store: Store,
         settings: Settings,
         metrics: Metrics | None = None,
+        recent: RecentTexts | None = None,
     ) -> None:
         self.router = router
+        # None: the store is shared with other daemons, only it knows.
+        self.recent = recent
         self.recorder = recorder
         self.store = store
         self.rulebook = RuleBook(settings)
@@ -55,9 +58,14 @@ class SendService:
         digest = text_digest(text)
         if not self.dedup_window_ms:
             return await self._send(client, send_id, phones, text, digest)
-        async with self.locks.hold(client.cpid, digest):
-            since = int(time.time() * 1000) - self.dedup_window_ms
-            done = await self.store.recent_recipients(client.cpid, digest, phones, since)
+        key = (client.cpid, digest)
+        async with self.locks.hold(key, phones):
+            done: set[str] = set()
+            if self.recent is None or self.recent.maybe(key):
+                since = int(time.time() * 1000) - self.dedup_window_ms
+                done = await self.store.recent_recipients(client.cpid, digest, phones, since)
+            if self.recent is not None:
+                self.recent.add(key)
             if done:
                 log.info("retry_deduplicated", recipients=len(done))
                 if self.metrics is not None:

@@ -163,6 +163,11 @@ class Store(Protocol):
         """
         ...
 
+    async def recent_texts(self, since_ms: int) -> list[tuple[str, str]] | None:
+        """Every (cpid, text digest) sent since ``since_ms``, or None when other daemons
+        share this store (then only :meth:`recent_recipients` can tell)."""
+        ...
+
     async def password_digest(self, cpid: str) -> str | None:
         """The cppwd set through /ent/, overriding the configured password."""
         ...

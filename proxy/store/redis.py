@@ -189,6 +189,9 @@ class RedisStore:
         ]
         await self._record_sends(args=[self.prefix, json.dumps(rows)])
 
+    async def recent_texts(self, since_ms: int) -> list[tuple[str, str]] | None:
+        return None  # other daemons write here too: ask recent_recipients every time
+
     async def recent_recipients(
         self, cpid: str, text_digest: str, phones: Sequence[str], since_ms: int
     ) -> set[str]:

@@ -48,7 +48,9 @@ CREATE TABLE IF NOT EXISTS send_records (
     created_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS send_records_phone ON send_records (phone, created_ms);
-CREATE INDEX IF NOT EXISTS send_records_retry ON send_records (cpid, text_digest, created_ms);
+DROP INDEX IF EXISTS send_records_retry;
+CREATE INDEX IF NOT EXISTS send_records_resend
+    ON send_records (cpid, text_digest, phone, created_ms);
 CREATE INDEX IF NOT EXISTS send_records_message ON send_records (vendor, message_id);
 CREATE TABLE IF NOT EXISTS client_passwords (
     cpid TEXT PRIMARY KEY,
@@ -237,15 +239,28 @@ class SqliteStore:
     async def recent_recipients(
         self, cpid: str, text_digest: str, phones: Sequence[str], since_ms: int
     ) -> set[str]:
-        wanted = set(phones)
+        wanted = json.dumps(list(phones))
 
         def read() -> set[str]:
+            # One index probe per number of this send, however many others
+            # the client sent the same text to.
             rows = self._conn().execute(
-                "SELECT DISTINCT phone FROM send_records WHERE cpid = ? AND text_digest = ?"
-                " AND created_ms >= ?",
-                (cpid, text_digest, since_ms),
+                "SELECT DISTINCT s.phone FROM json_each(?) AS j JOIN send_records AS s"
+                " ON s.cpid = ? AND s.text_digest = ? AND s.phone = j.value"
+                " AND s.created_ms >= ?",
+                (wanted, cpid, text_digest, since_ms),
             )
-            return {row[0] for row in rows if row[0] in wanted}
+            return {row[0] for row in rows}
+
+        return await self._run(read)
+
+    async def recent_texts(self, since_ms: int) -> list[tuple[str, str]] | None:
+        def read() -> list[tuple[str, str]]:
+            rows = self._conn().execute(
+                "SELECT DISTINCT cpid, text_digest FROM send_records WHERE created_ms >= ?",
+                (since_ms,),
+            )
+            return [(row[0], row[1]) for row in rows]
 
         return await self._run(read)
 

@@ -257,3 +257,16 @@ async def test_answers_are_bare_gbk_text(daemon: Daemon) -> None:
         assert resp.status == 200
         assert resp.headers["Content-Type"] == "text/plain; charset=gbk"
         assert await resp.read() == b"-3"
+
+
+async def test_a_retry_after_a_restart_is_not_sent_again(
+    start_daemon: DaemonFactory, esms100: SimulatorServer, tmp_path: Path
+) -> None:
+    config = base_config(tmp_path, vendors=[esms100_vendor(esms100)])
+    daemon = await start_daemon(config)
+    query = f"{auth()}&phone=13800138000,13900139000&msgtext=otp+4711"
+    assert await call(daemon, "/mt/", query) == (200, b"0")
+    await daemon.stop()
+    again = await start_daemon(config)
+    assert await call(again, "/mt/", query) == (200, b"0")
+    assert sorted(esms100.simulator.phones_of("otp 4711")) == ["13800138000", "13900139000"]

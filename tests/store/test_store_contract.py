@@ -157,6 +157,22 @@ async def test_queues_hand_out_once_in_order_per_client(store: Store) -> None:
     assert [r.status for r in await store.take_reports("globex", 10)] == [2]
 
 
+async def test_recent_texts_are_known_or_left_to_recent_recipients(store: Store) -> None:
+    await store.record_sends(
+        [
+            record("13800138000", digest="d1"),
+            record("13800138001", digest="d1"),
+            record("13800138000", cpid="globex", digest="d2"),
+        ]
+    )
+    texts = await store.recent_texts(0)
+    # A shared store says None: only recent_recipients can tell, every time.
+    assert texts is None or sorted(texts) == [("acme", "d1"), ("globex", "d2")]
+    assert await store.recent_recipients("acme", "d1", ["13800138001", "13900000000"], 0) == {
+        "13800138001"
+    }
+
+
 async def test_queue_stats_count_what_waits_and_how_old_the_oldest_is(store: Store) -> None:
     assert await store.queue_stats() == {"reports": (0, 0.0), "replies": (0, 0.0)}
     now = datetime.now()
