@@ -124,26 +124,30 @@ class SendService:
         results: Sequence[RouteResult],
     ) -> None:
         now = int(time.time() * 1000)
-        records = [
-            SendRecord(
-                send_id,
-                client.cpid,
-                a.vendor,
-                phone,
-                a.outcome.value,
-                a.raw_code,
-                a.message_ids.get(phone),
-                digest,
-                per_recipient,
-                now,
-            )
-            for result in results
-            for a in result.attempts
-            # An ambiguous attempt may have been delivered: it is kept so that
-            # reports can still match it and a retry does not send it twice.
-            if a.outcome in (Outcome.ACCEPTED, Outcome.AMBIGUOUS)
-            for phone in a.phones
-        ]
+        cpid = client.cpid
+        records: list[SendRecord] = []
+        for result in results:
+            for a in result.attempts:
+                # An ambiguous attempt may have been delivered: it is kept so that
+                # reports can still match it and a retry does not send it twice.
+                if a.outcome is not Outcome.ACCEPTED and a.outcome is not Outcome.AMBIGUOUS:
+                    continue
+                vendor, outcome, code, ids = a.vendor, a.outcome.value, a.raw_code, a.message_ids
+                records += [
+                    SendRecord(
+                        send_id,
+                        cpid,
+                        vendor,
+                        phone,
+                        outcome,
+                        code,
+                        ids.get(phone),
+                        digest,
+                        per_recipient,
+                        now,
+                    )
+                    for phone in a.phones
+                ]
         try:
             await self.recorder.record(records)
         except Exception as exc:

@@ -48,10 +48,12 @@ CREATE TABLE IF NOT EXISTS send_records (
     created_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS send_records_phone ON send_records (phone, created_ms);
+-- A resend is looked up through send_records_phone too (a number has few
+-- records): every index more is one more B-tree insert per recipient.
 DROP INDEX IF EXISTS send_records_retry;
-CREATE INDEX IF NOT EXISTS send_records_resend
-    ON send_records (cpid, text_digest, phone, created_ms);
-CREATE INDEX IF NOT EXISTS send_records_message ON send_records (vendor, message_id);
+-- Reports are matched by number first (send_candidates), so no index on the
+-- vendor's message id is needed.
+DROP INDEX IF EXISTS send_records_message;
 CREATE TABLE IF NOT EXISTS client_passwords (
     cpid TEXT PRIMARY KEY,
     digest TEXT NOT NULL,
@@ -244,11 +246,12 @@ class SqliteStore:
         def read() -> set[str]:
             # One index probe per number of this send, however many others
             # the client sent the same text to.
-            # (A join on json_each makes SQLite scan the text's records per value.)
+            # (A join on json_each would make SQLite scan instead of probe.)
             rows = self._conn().execute(
-                "SELECT DISTINCT phone FROM send_records WHERE cpid = ? AND text_digest = ?"
-                " AND phone IN (SELECT value FROM json_each(?)) AND created_ms >= ?",
-                (cpid, text_digest, wanted, since_ms),
+                "SELECT DISTINCT phone FROM send_records"
+                " WHERE phone IN (SELECT value FROM json_each(?)) AND created_ms >= ?"
+                " AND cpid = ? AND text_digest = ?",
+                (wanted, since_ms, cpid, text_digest),
             )
             return {row[0] for row in rows}
 
@@ -256,11 +259,17 @@ class SqliteStore:
 
     async def recent_texts(self, since_ms: int) -> list[tuple[str, str]] | None:
         def read() -> list[tuple[str, str]]:
+            # Newest first by rowid, stopping at the window's start: only the
+            # window's records are read, with no index on the time.
+            found: set[tuple[str, str]] = set()
             rows = self._conn().execute(
-                "SELECT DISTINCT cpid, text_digest FROM send_records WHERE created_ms >= ?",
-                (since_ms,),
+                "SELECT cpid, text_digest, created_ms FROM send_records ORDER BY id DESC"
             )
-            return [(row[0], row[1]) for row in rows]
+            for cpid, digest, created_ms in rows:
+                if created_ms < since_ms:
+                    break
+                found.add((cpid, digest))
+            return sorted(found)
 
         return await self._run(read)
 
