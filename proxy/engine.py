@@ -91,6 +91,7 @@ class Engine:
     clients: ClientBook
     sender: SendService
     ingest: Ingest
+    admission: asyncio.Semaphore
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def __repr__(self) -> str:
@@ -116,6 +117,7 @@ class Engine:
             settings=settings,
             router=router,
             clients=await ClientBook.load(settings.clients, store),
+            admission=asyncio.Semaphore(settings.legacy.max_sends_in_flight),
             sender=SendService(
                 router, recorder, store, settings, metrics, await recent_texts(settings, store)
             ),

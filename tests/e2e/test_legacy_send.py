@@ -270,3 +270,19 @@ async def test_a_retry_after_a_restart_is_not_sent_again(
     again = await start_daemon(config)
     assert await call(again, "/mt/", query) == (200, b"0")
     assert sorted(esms100.simulator.phones_of("otp 4711")) == ["13800138000", "13900139000"]
+
+
+async def test_sends_beyond_max_in_flight_wait_their_turn(
+    start_daemon: DaemonFactory, esms100: SimulatorServer, tmp_path: Path
+) -> None:
+    config = base_config(tmp_path, vendors=[esms100_vendor(esms100)])
+    config["legacy"] = {"max_sends_in_flight": 1}
+    daemon = await start_daemon(config)
+    esms100.simulator.faults.latency_s = 0.3
+    started = asyncio.get_running_loop().time()
+    answers = await asyncio.gather(
+        *(call(daemon, "/mt/", f"{auth()}&phone=13800138000&msgtext=turn{i}") for i in range(3))
+    )
+    assert answers == [(200, b"0")] * 3
+    # one at a time: three vendor round trips of 0.3 s, not one
+    assert asyncio.get_running_loop().time() - started >= 0.85
