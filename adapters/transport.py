@@ -40,6 +40,7 @@ class VendorTransport:
     ) -> None:
         self._session = session
         self._base = base_url.rstrip("/")
+        self._urls: dict[str, URL] = {}
         self._timeout = aiohttp.ClientTimeout(
             total=connect_timeout_s + timeout_s, sock_connect=connect_timeout_s
         )
@@ -48,14 +49,19 @@ class VendorTransport:
         return f"<VendorTransport {self._base} timeout={self._timeout.total}s>"
 
     async def exchange(self, request: HttpRequest) -> HttpResponse | TransportFailure:
-        url = self._base + request.path
         if request.query:
-            url += "?" + request.query
+            url = URL(f"{self._base}{request.path}?{request.query}", encoded=True)
+        else:
+            # Parsing a URL costs more than the rest of building the request,
+            # and a POST send's URL never changes.
+            url = self._urls.get(request.path) or self._urls.setdefault(
+                request.path, URL(self._base + request.path, encoded=True)
+            )
         headers = {"Content-Type": request.content_type} if request.content_type else None
         try:
             async with self._session.request(
                 request.method,
-                URL(url, encoded=True),
+                url,
                 data=request.body or None,
                 headers=headers,
                 timeout=self._timeout,

@@ -21,8 +21,8 @@ Codes (from ``esms100.txt``) and when we answer them:
 
 from __future__ import annotations
 
+import secrets
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -157,7 +157,7 @@ async def _mt(request: web.Request) -> web.Response:
         raise Refused(-8)
     if not recipients.valid:
         raise Refused(-16)
-    send_id = uuid.uuid4().hex[:16]
+    send_id = secrets.token_hex(8)  # a uuid4 costs twice as much for nothing more
     structlog.contextvars.bind_contextvars(send_id=send_id)
     if recipients.invalid:
         log.info("invalid_numbers_dropped", count=len(recipients.invalid))
