@@ -24,6 +24,9 @@ _ESCAPE_RUN = re.compile(rb"(?:%[0-9A-Fa-f]{2})+")
 _BROKEN_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 
 
+FORM = "application/x-www-form-urlencoded"
+
+
 class MalformedForm(ValueError):
     pass
 

@@ -49,7 +49,7 @@ from adapters.base import (
 )
 from adapters.c123 import wire
 from adapters.c123.codes import delivery_status, outcome_of
-from adapters.form import parse_pairs
+from adapters.form import FORM, parse_pairs
 from config.secret import Secret
 from config.vendor import VendorSettings
 from routing.outcome import Outcome
@@ -85,7 +85,7 @@ class C123Adapter:
 
     def _request(self, path: str, action: str, *fields: tuple[str, str]) -> HttpRequest:
         body = wire.encode_form([("action", action), *self._auth, *fields])
-        return HttpRequest("POST", path, body=body, content_type=wire.FORM)
+        return HttpRequest("POST", path, body=body, content_type=FORM)
 
     def build_send(self, chunk: Chunk, now_ms: int) -> PreparedSend:
         fields = [("cgid", self.settings.cgid)]

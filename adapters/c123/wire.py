@@ -30,7 +30,6 @@ from xml.sax.saxutils import quoteattr
 
 from adapters.form import parse_pairs, urlencode
 
-FORM = "application/x-www-form-urlencoded"
 OPEN_API = "/OpenPlatform/OpenApi"  # sending, balance
 DATA_API = "/DataPlatform/DataApi"  # reports, replies
 AC_PATTERN = r"^[^@\s]+@[^@\s]+$"  # staff number @ enterprise number

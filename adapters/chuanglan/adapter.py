@@ -55,6 +55,7 @@ from adapters.base import (
 )
 from adapters.chuanglan import wire
 from adapters.chuanglan.codes import SEND_CODES, balance_outcome, delivery_status, send_outcome
+from adapters.form import FORM
 from config.secret import Secret
 from config.vendor import VendorSettings
 from routing.outcome import Outcome
@@ -98,7 +99,7 @@ class ChuanglanAdapter:
     def build_send(self, chunk: Chunk, now_ms: int) -> PreparedSend:
         s = self.settings
         body = wire.encode_send(s.account, self._pswd, chunk.phones, chunk.text, s.product, s.extno)
-        request = HttpRequest("POST", wire.SEND_PATH, body=body, content_type=wire.FORM)
+        request = HttpRequest("POST", wire.SEND_PATH, body=body, content_type=FORM)
         return PreparedSend(chunk, request)
 
     def parse_send(self, prepared: PreparedSend, response: HttpResponse) -> SendResult:

@@ -28,7 +28,6 @@ from urllib.parse import unquote_to_bytes
 
 from adapters.form import urlencode
 
-FORM = "application/x-www-form-urlencoded"
 SEND_PATH = "/msg/HttpBatchSendSM"
 BALANCE_PATH = "/msg/QueryBalance"
 

@@ -31,11 +31,10 @@ from adapters.base import (
 )
 from adapters.esms100 import wire
 from adapters.esms100.codes import outcome_of
+from adapters.form import FORM
 from config.secret import Secret
 from config.vendor import VendorSettings
 from routing.outcome import Outcome
-
-FORM = "application/x-www-form-urlencoded"
 
 
 class Esms100Settings(VendorSettings):

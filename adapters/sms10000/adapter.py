@@ -51,13 +51,13 @@ from adapters.base import (
     SendResult,
     VendorLimits,
 )
+from adapters.form import FORM
 from adapters.sms10000 import wire
 from adapters.sms10000.codes import delivery_status, outcome_of
 from config.secret import Secret
 from config.vendor import VendorSettings
 from routing.outcome import Outcome
 
-FORM = "application/x-www-form-urlencoded"
 MAX_MSG_ID = 2**31 - 1
 # A push is a few hundred bytes an item; more than this is not one.
 MAX_PUSH_BYTES = 1024 * 1024

@@ -54,13 +54,13 @@ from adapters.base import (
     VendorLimits,
 )
 from adapters.esms100.wire import decode_params
+from adapters.form import FORM
 from adapters.smscn import wire
 from adapters.smscn.codes import outcome_of
 from config.secret import Secret
 from config.vendor import VendorSettings
 from routing.outcome import Outcome
 
-FORM = "application/x-www-form-urlencoded"
 GET_MAX_NUMBERS = 50
 GET_MAX_QUERY = 2048
 DELIVERED = "100"

@@ -400,17 +400,22 @@ class SqliteStore:
             for r in reports
         ]
 
+        return await self._insert_new(
+            "INSERT OR IGNORE INTO report_inbox (account, dedupe_key, phone, status,"
+            " raw_status, message_id, reported_ms, received_ms, next_try_ms)"
+            " VALUES (?,?,?,?,?,?,?,?,?)",
+            rows,
+        )
+
+    async def _insert_new(self, sql: str, rows: Sequence[tuple[object, ...]]) -> int:
+        """Insert, skipping rows whose key is known; how many were new."""
+
         def write() -> int:
             db = self._conn()
             with db:
                 db.execute("BEGIN IMMEDIATE")
                 before = db.total_changes
-                db.executemany(
-                    "INSERT OR IGNORE INTO report_inbox (account, dedupe_key, phone, status,"
-                    " raw_status, message_id, reported_ms, received_ms, next_try_ms)"
-                    " VALUES (?,?,?,?,?,?,?,?,?)",
-                    rows,
-                )
+                db.executemany(sql, rows)
                 return db.total_changes - before
 
         return await self._run(write) if rows else 0
@@ -432,20 +437,12 @@ class SqliteStore:
             for r in replies
         ]
 
-        def write() -> int:
-            db = self._conn()
-            with db:
-                db.execute("BEGIN IMMEDIATE")
-                before = db.total_changes
-                db.executemany(
-                    "INSERT OR IGNORE INTO reply_inbox (account, dedupe_key, phone, text,"
-                    " sent_ms, dest, part_ref, part_total, part_index, received_ms)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    rows,
-                )
-                return db.total_changes - before
-
-        return await self._run(write) if rows else 0
+        return await self._insert_new(
+            "INSERT OR IGNORE INTO reply_inbox (account, dedupe_key, phone, text,"
+            " sent_ms, dest, part_ref, part_total, part_index, received_ms)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?)",
+            rows,
+        )
 
     async def pending_reports(self, now_ms: int, limit: int) -> list[InboxReport]:
         def read() -> list[InboxReport]:
