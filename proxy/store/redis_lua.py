@@ -212,54 +212,49 @@ _REPLY_FIELDS = (
     "'account', 'key', 'phone', 'text', 'sent', 'dest', 'pref', 'ptotal', 'pindex', 'recv'"
 )
 
-PENDING_REPORTS = (
-    _COMMON
-    + f"""
+
+def _read_rows(select_ids: str, kind: str, fields: str) -> str:
+    """A script that picks inbox ids (``select_ids`` sets ``ids``) and returns their rows."""
+    return (
+        _COMMON
+        + select_ids
+        + f"""
+local out = {{}}
+for _, m in ipairs(ids) do
+  local id = tonumber(m)
+  local f = redis.call('HMGET', p .. 'inbox:{kind}:' .. id, {fields})
+  f[#f + 1] = id
+  out[#out + 1] = f
+end
+return out
+"""
+    )
+
+
+PENDING_REPORTS = _read_rows(
+    """
 -- ARGV[2] now (ms), ARGV[3] limit.  Due first, then oldest: a retried row
 -- waits behind rows that came after it but were due before it.
 local ids = redis.call('ZRANGEBYSCORE', p .. 'inbox:reports.due', '-inf', ARGV[2],
-  'LIMIT', 0, tonumber(ARGV[3]))
-local out = {{}}
-for _, m in ipairs(ids) do
-  local id = tonumber(m)
-  local f = redis.call('HMGET', p .. 'inbox:reports:' .. id, {_REPORT_FIELDS})
-  f[#f + 1] = id
-  out[#out + 1] = f
-end
-return out
-"""
+  'LIMIT', 0, tonumber(ARGV[3]))""",
+    "reports",
+    _REPORT_FIELDS,
 )
 
-UNMATCHED_REPORTS = (
-    _COMMON
-    + f"""
+UNMATCHED_REPORTS = _read_rows(
+    """
 -- ARGV[2] limit; newest first
-local ids = redis.call('ZREVRANGE', p .. 'inbox:reports.unmatched', 0, tonumber(ARGV[2]) - 1)
-local out = {{}}
-for _, m in ipairs(ids) do
-  local id = tonumber(m)
-  local f = redis.call('HMGET', p .. 'inbox:reports:' .. id, {_REPORT_FIELDS})
-  f[#f + 1] = id
-  out[#out + 1] = f
-end
-return out
-"""
+local ids = redis.call('ZREVRANGE', p .. 'inbox:reports.unmatched', 0, tonumber(ARGV[2]) - 1)""",
+    "reports",
+    _REPORT_FIELDS,
 )
 
-PENDING_REPLIES = (
-    _COMMON
-    + f"""
+PENDING_REPLIES = _read_rows(
+    """
 -- ARGV[2] limit; oldest first
-local ids = redis.call('ZRANGE', p .. 'inbox:replies.pending', 0, tonumber(ARGV[2]) - 1)
-local out = {{}}
-for _, m in ipairs(ids) do
-  local id = tonumber(m)
-  local f = redis.call('HMGET', p .. 'inbox:replies:' .. id, {_REPLY_FIELDS})
-  f[#f + 1] = id
-  out[#out + 1] = f
-end
-return out
-"""
+local ids = redis.call('ZRANGE', p .. 'inbox:replies.pending', 0, tonumber(ARGV[2]) - 1)""",
+    "replies",
+    _REPLY_FIELDS,
 )
 
 SETTLE_REPORTS = (
