@@ -209,31 +209,16 @@ class SqliteStore:
             return False
 
     async def record_sends(self, records: Sequence[SendRecord]) -> None:
-        rows = [
-            (
-                r.send_id,
-                r.cpid,
-                r.vendor,
-                r.phone,
-                r.outcome,
-                r.vendor_code,
-                r.message_id,
-                r.text_digest,
-                r.segments,
-                r.created_ms,
-            )
-            for r in records
-        ]
-
         def write() -> None:
             db = self._conn()
             with db:
                 db.execute("BEGIN")
+                # SendRecord is a tuple in the table's column order.
                 db.executemany(
                     "INSERT INTO send_records (send_id, cpid, vendor, phone, outcome,"
                     " vendor_code, message_id, text_digest, segments, created_ms)"
                     " VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    rows,
+                    records,
                 )
 
         await self._run(write)
