@@ -25,24 +25,31 @@ Key = tuple[str, str]  # (cpid, text digest)
 
 class SendLocks:
     def __init__(self) -> None:
-        self._in_flight: dict[tuple[Key, str], asyncio.Future[None]] = {}
+        # Per (client, text): the number sets of the sends in flight.  Sets, so
+        # a 1000-number send is one disjointness test, not a thousand look-ups.
+        self._in_flight: dict[Key, list[tuple[frozenset[str], asyncio.Future[None]]]] = {}
 
     def __repr__(self) -> str:
-        return f"<SendLocks in_flight={len(self._in_flight)}>"
+        return f"<SendLocks in_flight={sum(len(v) for v in self._in_flight.values())}>"
 
     @asynccontextmanager
     async def hold(self, key: Key, phones: Sequence[str]) -> AsyncIterator[None]:
-        while busy := {f for p in phones if (f := self._in_flight.get((key, p))) is not None}:
+        numbers = frozenset(phones)
+        while busy := [
+            f for others, f in self._in_flight.get(key, ()) if not numbers.isdisjoint(others)
+        ]:
             await asyncio.wait(busy)
         mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        for phone in phones:
-            self._in_flight[(key, phone)] = mine
+        entry = (numbers, mine)
+        self._in_flight.setdefault(key, []).append(entry)
         try:
             yield
         finally:
-            for phone in phones:
-                if self._in_flight.get((key, phone)) is mine:
-                    del self._in_flight[(key, phone)]
+            sends = self._in_flight[key]
+            # By identity: equal-looking entries would cost a set comparison each.
+            sends[:] = [e for e in sends if e is not entry]
+            if not sends:
+                del self._in_flight[key]
             mine.set_result(None)
 
 
