@@ -10,7 +10,6 @@ applications, on ports of their own, reach it through
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from proxy.recorder import SendRecorder
 from proxy.reload import Reloader
 from proxy.store.base import Store
 from proxy.store.open import open_store
+from proxy.tasks import cancel_all
 
 log = structlog.get_logger("smsproxy.app")
 
@@ -85,9 +85,7 @@ async def daemon_state(app: web.Application) -> AsyncIterator[None]:
     queues = asyncio.create_task(watch_queues(store, metrics), name="queue-stats")
     log.info("daemon_ready", vendors=list(engine.router.vendors), clients=len(settings.clients))
     yield
-    queues.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await queues
+    await cancel_all([queues])
     old = live.swap(None)
     if old is not None:
         await old.stop()

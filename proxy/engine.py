@@ -12,7 +12,6 @@ settings did not change keeps what its health had learnt.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from dataclasses import dataclass, field
 
@@ -32,6 +31,7 @@ from proxy.recorder import SendRecorder
 from proxy.retries import RecentTexts
 from proxy.sending import SendService
 from proxy.store.base import Store
+from proxy.tasks import cancel_all
 from routing.health import VendorHealth
 from routing.observer import RouteObserver
 from routing.router import Router, VendorRuntime
@@ -141,11 +141,7 @@ class Engine:
         self.ingest.start()
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(self._tasks)
         self._tasks = []
         await self.ingest.stop()
 

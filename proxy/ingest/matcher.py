@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Callable
 from datetime import datetime
 
 import structlog
 
+from adapters.client import wall_ms
 from config.settings import ReportsSettings
 from proxy.ingest import correlate, parts
 from proxy.ingest.accounts import AccountBook
@@ -42,10 +42,6 @@ from proxy.store.base import (
 log = structlog.get_logger("smsproxy.ingest")
 
 BATCH = 500
-
-
-def wall_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class Matcher:

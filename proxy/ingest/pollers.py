@@ -31,6 +31,7 @@ from adapters.base import PollResult
 from adapters.client import VendorClient
 from proxy.ingest.accounts import Account
 from proxy.ingest.lease import Lease
+from proxy.tasks import cancel_all
 from routing.outcome import Outcome
 
 log = structlog.get_logger("smsproxy.ingest")
@@ -160,9 +161,5 @@ class PollerSet:
         if not self._tasks:
             return
         _, late = await asyncio.wait(self._tasks, timeout=grace_s)
-        for task in late:
-            task.cancel()
-        for task in late:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(late)
         self._tasks = []

@@ -10,24 +10,24 @@ polling does not depend on how routing holds its vendors.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import aiohttp
 import structlog
 
 from adapters.base import Adapter, PollResult, Reply, Report
-from adapters.client import VendorClient
+from adapters.client import VendorClient, wall_ms
 from adapters.registry import make_adapter
 from adapters.transport import VendorTransport
 from config.settings import Settings
 from proxy.ingest.accounts import Account, AccountBook
 from proxy.ingest.inbox import reply_rows, report_rows
 from proxy.ingest.lease import new_holder, poll_lease
-from proxy.ingest.matcher import Matcher, wall_ms
+from proxy.ingest.matcher import Matcher
 from proxy.ingest.observer import IngestObserver
 from proxy.ingest.pollers import Poller, PollerSet, intervals
 from proxy.ingest.retention import purge_forever
 from proxy.store.base import Store
+from proxy.tasks import cancel_all
 
 log = structlog.get_logger("smsproxy.ingest")
 
@@ -122,9 +122,5 @@ class Ingest:
             (vs.connect_timeout_s + vs.timeout_s for vs in self.settings.vendors), default=0
         )
         await self.pollers.stop(grace_s=min(grace, self.settings.shutdown.grace_s) + 1.0)
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(self._tasks)
         self._tasks = []
