@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from proxy.keys import LEGACY_APP, LIVE, RELOADER
-from proxy.legacy import Handler
 from routing.router import VendorRuntime
 
 OPEN = frozenset({"/metrics", "/healthz", "/readyz"})
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @web.middleware

@@ -1,10 +1,11 @@
-"""Wire the daemon: three aiohttp applications and everything that lives on them.
+"""Wire the daemon: its applications and everything that lives on them.
 
 The legacy application owns the state through one ``cleanup_ctx``: the
-process-wide pieces (store, HTTP session, send recorder, metrics) and the
-:class:`~proxy.engine.Engine` built from the config.  The admin and push
-applications, on ports of their own, reach it through
-:data:`proxy.keys.LEGACY_APP`.
+process-wide pieces (store, vendor HTTP client, send recorder, metrics) and the
+:class:`~proxy.engine.Engine` built from the config.  Its port is served by
+:mod:`proxy.legacy_http` with :class:`proxy.legacy.Legacy`'s endpoints; the
+admin and push applications, aiohttp on ports of their own, reach it
+through :data:`proxy.keys.LEGACY_APP`.
 """
 
 from __future__ import annotations
@@ -13,17 +14,16 @@ import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp
 import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from adapters.http1 import VendorHttp
 from config.settings import Settings
 from proxy.admin import admin_routes, bearer_token
 from proxy.engine import Engine, Live
 from proxy.ingest.inspect import admin_routes as ingest_admin_routes
-from proxy.keys import LEGACY_APP, LIVE, METRICS, RECORDER, RELOADER, SESSION, STORE
-from proxy.legacy import Handler, esms100_errors, legacy_metrics, legacy_routes
+from proxy.keys import LEGACY_APP, LIVE, METRICS, RECORDER, RELOADER, STORE, VENDOR_HTTP
 from proxy.metrics import Metrics, VendorStateCollector
 from proxy.recorder import SendRecorder
 from proxy.reload import Reloader
@@ -34,12 +34,6 @@ from proxy.tasks import cancel_all
 log = structlog.get_logger("smsproxy.app")
 
 QUEUE_STATS_EVERY_S = 5.0
-
-
-@web.middleware
-async def fresh_context(request: web.Request, handler: Handler) -> web.StreamResponse:
-    structlog.contextvars.clear_contextvars()
-    return await handler(request)
 
 
 async def watch_queues(store: Store, metrics: Metrics) -> None:
@@ -59,16 +53,15 @@ async def daemon_state(app: web.Application) -> AsyncIterator[None]:
     settings = live.settings
     store = await open_store(settings.state)
     app[STORE] = store
-    connector = aiohttp.TCPConnector(limit=0, limit_per_host=200, ttl_dns_cache=300)
-    session = aiohttp.ClientSession(connector=connector, auto_decompress=False)
-    app[SESSION] = session
+    http = VendorHttp(limit_per_host=200)
+    app[VENDOR_HTTP] = http
     recorder = SendRecorder(store)
     recorder.start()
     app[RECORDER] = recorder
     metrics = app[METRICS]
 
     async def build(new: Settings, previous: Engine | None) -> Engine:
-        return await Engine.build(new, store, session, recorder, metrics, previous)
+        return await Engine.build(new, store, http, recorder, metrics, previous)
 
     async def apply(new: Settings) -> list[str]:
         old = live.engine
@@ -90,7 +83,7 @@ async def daemon_state(app: web.Application) -> AsyncIterator[None]:
     if old is not None:
         await old.stop()
     await recorder.stop()
-    await session.close()
+    await http.close()
     await store.close()
 
 
@@ -103,10 +96,9 @@ def describe_changes(old: Settings, new: Settings) -> list[str]:
 
 
 def build_legacy_app(settings: Settings, config_path: Path | None = None) -> web.Application:
-    app = web.Application(
-        middlewares=[fresh_context, legacy_metrics, esms100_errors],
-        client_max_size=settings.legacy.max_body_bytes,
-    )
+    # Routes none: proxy.legacy_http serves the legacy port.  The application
+    # holds the daemon's state and runs its start-up and clean-up.
+    app = web.Application()
     live = Live(settings)
     app[LIVE] = live
     metrics = Metrics(
@@ -119,7 +111,6 @@ def build_legacy_app(settings: Settings, config_path: Path | None = None) -> web
     )
     app[METRICS] = metrics
     app[RELOADER] = Reloader(config_path)
-    app.add_routes(legacy_routes())
     app.cleanup_ctx.append(daemon_state)
     return app
 

@@ -1,6 +1,6 @@
 """Everything the daemon builds from one config, swapped whole on a reload.
 
-The process keeps what outlives a config — the store, the HTTP session, the
+The process keeps what outlives a config — the store, the vendor HTTP client, the
 send recorder, the metrics registry — on the application.  What a config
 decides — vendors and their health, client accounts, rules, pollers,
 balance watchers — lives in an :class:`Engine`.  A reload builds a new
@@ -15,11 +15,11 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
-import aiohttp
 import structlog
 from aiolimiter import AsyncLimiter
 
 from adapters.client import VendorClient
+from adapters.http1 import VendorHttp
 from adapters.registry import make_adapter
 from adapters.transport import VendorTransport
 from config.settings import Settings
@@ -41,7 +41,7 @@ log = structlog.get_logger("smsproxy.engine")
 
 def build_router(
     settings: Settings,
-    session: aiohttp.ClientSession,
+    http: VendorHttp,
     observer: RouteObserver | None = None,
     previous: Router | None = None,
 ) -> Router:
@@ -50,7 +50,7 @@ def build_router(
         if not vs.enabled:
             continue
         transport = VendorTransport(
-            session, vs.base, connect_timeout_s=vs.connect_timeout_s, timeout_s=vs.timeout_s
+            http, vs.base, connect_timeout_s=vs.connect_timeout_s, timeout_s=vs.timeout_s
         )
         old = previous.vendors.get(vs.name) if previous else None
         unchanged = old is not None and old.settings == vs
@@ -102,7 +102,7 @@ class Engine:
         cls,
         settings: Settings,
         store: Store,
-        session: aiohttp.ClientSession,
+        http: VendorHttp,
         recorder: SendRecorder,
         metrics: Metrics,
         previous: Engine | None = None,
@@ -111,7 +111,7 @@ class Engine:
             [v.name for v in settings.vendors if v.enabled], [c.cpid for c in settings.clients]
         )
         router = build_router(
-            settings, session, metrics, previous.router if previous is not None else None
+            settings, http, metrics, previous.router if previous is not None else None
         )
         return cls(
             settings=settings,
@@ -124,7 +124,7 @@ class Engine:
             ingest=Ingest(
                 settings,
                 store,
-                session,
+                http,
                 metrics,
                 holder=previous.ingest.holder if previous is not None else None,
             ),

@@ -8,9 +8,8 @@ ejections.  The plan then differs only where that state says so.)
 
 from __future__ import annotations
 
-import aiohttp
-
 from adapters.base import segments
+from adapters.http1 import VendorHttp
 from config.settings import Settings
 from proxy.engine import build_router
 from proxy.numbers import normalise
@@ -25,8 +24,8 @@ async def explain(settings: Settings, cpid: str, phone: str, text: str) -> list[
         f"{len(recipients.valid)} valid recipient(s)"
         + (f", dropped as invalid: {', '.join(recipients.invalid)}" if recipients.invalid else "")
     ]
-    async with aiohttp.ClientSession() as session:
-        router = build_router(settings, session)
+    async with VendorHttp() as http:
+        router = build_router(settings, http)
         rulebook = RuleBook(settings)
         ctx = rulebook.context(cpid, text, len(recipients.valid))
         lines.append(

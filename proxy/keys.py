@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import aiohttp
 from aiohttp import web
 
+from adapters.http1 import VendorHttp
 from proxy.engine import Live
 from proxy.metrics import Metrics
 from proxy.recorder import SendRecorder
@@ -13,7 +13,7 @@ from proxy.store.base import Store
 
 # What outlives a config, for the life of the process:
 STORE = web.AppKey("store", Store)
-SESSION = web.AppKey("session", aiohttp.ClientSession)
+VENDOR_HTTP = web.AppKey("vendor_http", VendorHttp)
 RECORDER = web.AppKey("recorder", SendRecorder)
 METRICS = web.AppKey("metrics", Metrics)
 RELOADER = web.AppKey("reloader", Reloader)

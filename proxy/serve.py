@@ -8,6 +8,7 @@ written, and the process exits 0.
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from proxy.app import build_admin_app, build_legacy_app
 from proxy.engine import Engine
 from proxy.ingest.pushes import build_push_app
 from proxy.keys import LIVE, RELOADER
+from proxy.legacy import Legacy
+from proxy.legacy_http import LegacyServer
 from proxy.reload import ReloadOutcome
 
 log = structlog.get_logger("smsproxy")
@@ -29,14 +32,12 @@ class Daemon:
         self.settings = settings
         self.legacy_app = build_legacy_app(settings, config_path)
         self.admin_app = build_admin_app(self.legacy_app)
-        limit = settings.legacy.max_body_bytes
-        self._legacy = web.AppRunner(
-            self.legacy_app,
-            access_log=None,
-            shutdown_timeout=settings.shutdown.grace_s,
-            # A GET with 1000 numbers is a long request line; esms100 takes it.
-            max_line_size=limit,
-            max_field_size=16 * 1024,
+        # Runs the legacy application's start-up and clean-up; its port is
+        # served by the LegacyServer, not by aiohttp.
+        self._legacy = web.AppRunner(self.legacy_app, access_log=None)
+        # A GET with 1000 numbers is a long request line; esms100 takes it.
+        self.legacy_server = LegacyServer(
+            Legacy(self.legacy_app).respond, max_body_bytes=settings.legacy.max_body_bytes
         )
         self._admin = web.AppRunner(self.admin_app, access_log=None, shutdown_timeout=1.0)
         # Vendors' report and reply pushes: a chuanglan reply is a long GET line.
@@ -80,7 +81,10 @@ class Daemon:
         return f"http://{_url_host(host)}:{self.push_port}"
 
     async def start(self) -> None:
-        self.legacy_port = await _listen(self._legacy, self.settings.listen.legacy)
+        await self._legacy.setup()
+        self.legacy_port = await self.legacy_server.listen(
+            *split_host_port(self.settings.listen.legacy)
+        )
         self.admin_port = await _listen(self._admin, self.settings.listen.admin)
         self.push_port = await _listen(self._push, self.settings.listen.push)
         log.info("listening", legacy=self.legacy_url, admin=self.admin_url, push=self.push_url)
@@ -92,6 +96,7 @@ class Daemon:
         log.info("stopping", grace_s=self.settings.shutdown.grace_s)
         await self._push.cleanup()  # first: no push is taken once the store may close
         await self._admin.cleanup()
+        await self.legacy_server.close(self.settings.shutdown.grace_s)
         await self._legacy.cleanup()
         log.info("stopped")
 
@@ -109,6 +114,9 @@ class Daemon:
             loop.add_signal_handler(sig, stop.set)
         loop.add_signal_handler(signal.SIGHUP, on_sighup)
         await self.start()
+        # What start-up built lives as long as the process: frozen, a full
+        # collection no longer walks it, and sends stop paying for its pauses.
+        gc.freeze()
         try:
             await stop.wait()
         finally:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import asyncio
 
-import aiohttp
 import structlog
 
 from adapters.base import Adapter, PollResult, Reply, Report
 from adapters.client import VendorClient, wall_ms
+from adapters.http1 import VendorHttp
 from adapters.registry import make_adapter
 from adapters.transport import VendorTransport
 from config.settings import Settings
@@ -37,7 +37,7 @@ class Ingest:
         self,
         settings: Settings,
         store: Store,
-        session: aiohttp.ClientSession,
+        http: VendorHttp,
         observer: IngestObserver | None = None,
         holder: str | None = None,
     ) -> None:
@@ -50,13 +50,13 @@ class Ingest:
         # Every configured vendor may push, enabled or not: reports of what it
         # sent before it was disabled still come.
         self._adapters: dict[str, Adapter] = {vs.name: make_adapter(vs) for vs in settings.vendors}
-        self.pollers = PollerSet(self._pollers(session))
+        self.pollers = PollerSet(self._pollers(http))
         self._tasks: list[asyncio.Task[None]] = []
 
     def __repr__(self) -> str:
         return f"<Ingest {self.accounts!r} {self.matcher!r} {self.pollers!r}>"
 
-    def _pollers(self, session: aiohttp.ClientSession) -> list[Poller]:
+    def _pollers(self, http: VendorHttp) -> list[Poller]:
         by_name = {vs.name: vs for vs in self.settings.vendors}
         pollers: list[Poller] = []
         for account in self.accounts.accounts:
@@ -64,7 +64,7 @@ class Ingest:
                 continue  # a disabled account is not polled: its vendor keeps the reports
             vs = by_name[account.enabled[0]]
             transport = VendorTransport(
-                session, vs.base, connect_timeout_s=vs.connect_timeout_s, timeout_s=vs.timeout_s
+                http, vs.base, connect_timeout_s=vs.connect_timeout_s, timeout_s=vs.timeout_s
             )
             client = VendorClient(vs.name, make_adapter(vs), transport)
             override = self.settings.reports.poll_interval_override_s

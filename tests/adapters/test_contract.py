@@ -6,12 +6,12 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import aiohttp
 import pytest
 from aiohttp import web
 
 from adapters.base import Chunk, DeliveryStatus, Reply, Report, split_chunks
 from adapters.client import VendorClient
+from adapters.http1 import VendorHttp
 from adapters.http_in import incoming
 from adapters.registry import make_adapter
 from adapters.simulator import Simulator, SimulatorServer
@@ -69,11 +69,11 @@ async def rig(request: pytest.FixtureRequest) -> AsyncIterator[Rig]:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
-    async with SimulatorServer(sim) as server, aiohttp.ClientSession() as session:
+    async with SimulatorServer(sim) as server, VendorHttp() as http:
         sim.faults.push_url = f"http://127.0.0.1:{port}/push/{case.kind}"
         sim.faults.report_delay_s = 0.05
         settings = case.settings(server.url)
-        transport = VendorTransport(session, server.url, connect_timeout_s=1, timeout_s=1)
+        transport = VendorTransport(http, server.url, connect_timeout_s=1, timeout_s=1)
         yield Rig(
             case,
             sim,
@@ -213,8 +213,8 @@ async def test_no_answer_is_ambiguous(rig: Rig) -> None:
 
 
 async def test_nobody_listening_is_unreachable(rig: Rig) -> None:
-    async with aiohttp.ClientSession() as session:
-        transport = VendorTransport(session, "http://127.0.0.1:9", connect_timeout_s=1, timeout_s=1)
+    async with VendorHttp() as http:
+        transport = VendorTransport(http, "http://127.0.0.1:9", connect_timeout_s=1, timeout_s=1)
         client = VendorClient("x", rig.client.adapter, transport)
         result = await client.send(chunk(1))
     assert result.outcome is Outcome.UNREACHABLE

@@ -154,6 +154,27 @@ async def test_10_mb_body_and_the_daemon_keeps_serving(
     assert await call(daemon, "/mt/", f"{auth()}&phone=13800138000&msgtext=hi") == (200, b"0")
 
 
+async def test_a_request_line_beyond_max_body_bytes_is_minus_8(
+    daemon: Daemon, esms100: SimulatorServer
+) -> None:
+    # 1000 numbers fit in the default 256 KiB; a megabyte of them does not.
+    phones = "13800138000," * (1024 * 1024 // 12)
+    assert await call(daemon, "/mt/", f"{auth()}&msgtext=hi&phone={phones}") == (200, b"-8")
+    assert await call(daemon, "/mt/", f"{auth()}&phone=13800138000&msgtext=hi") == (200, b"0")
+    assert esms100.simulator.phones_of("hi") == ["13800138000"]
+
+
+async def test_unknown_paths_and_methods(daemon: Daemon, esms100: SimulatorServer) -> None:
+    assert (await call(daemon, "/nope/", auth()))[0] == 404
+    url = f"{daemon.legacy_url}/mt/?{auth()}&phone=13800138000&msgtext=hi"
+    async with aiohttp.ClientSession() as session:
+        for method in ("HEAD", "PUT", "DELETE"):
+            async with session.request(method, url) as resp:
+                assert resp.status == 405, method
+    # HEAD would have sent an SMS and thrown the answer away.
+    assert esms100.simulator.accepted == []
+
+
 async def test_client_rate_limit(
     start_daemon: DaemonFactory, esms100: SimulatorServer, tmp_path: Path
 ) -> None:

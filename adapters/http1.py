@@ -1,0 +1,575 @@
+"""An HTTP/1.1 keep-alive client for vendors: one connection pool per origin.
+
+Vendor calls are the daemon's busiest I/O, and a general-purpose client
+(URL objects, header multidicts, a task and a stream reader per response)
+cost more CPU than the rest of a send's handling together.  What a vendor
+call needs is small: a request built from cached bytes, a response parsed
+by llhttp (``httptools``), and a pool of kept-alive connections.
+
+:class:`VendorHttp` is owned by the application and closed on shutdown; it
+holds one :class:`Origin` per (scheme, host, port), which holds at most
+``limit_per_host`` connections: extra callers queue first come, first
+served.  Idle connections are reused newest first, so under light load the
+oldest go idle long enough to be closed after ``idle_s``; a connection the
+peer closed is never handed out.
+
+Failures are exceptions, split by whether the request can have reached the
+peer: :class:`ConnectError` (nothing sent) against the others (bytes left).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections import deque
+from types import TracebackType
+from urllib.parse import urlsplit
+
+import httptools
+
+from adapters.base import HttpResponse
+
+# Bodies larger than this are not a vendor answer we could use.
+MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+DEFAULT_LIMIT_PER_HOST = 200
+# Below common servers' keep-alive time-outs (nginx: 75 s); a server that
+# closes sooner is seen closing (EOF) and its connection is not reused.
+DEFAULT_IDLE_S = 15.0
+_USER_AGENT = b"User-Agent: smsproxy\r\n"
+
+
+class HttpError(Exception):
+    """An exchange failed: after a :class:`ConnectError` nothing was sent, after the rest
+    the request may have reached the peer."""
+
+
+class ConnectError(HttpError):
+    """No connection: nothing was sent (refused, DNS, TLS handshake, pool closed)."""
+
+
+class ConnectTimeout(ConnectError):
+    """No connection, or no free pooled one, in time: nothing was sent."""
+
+
+class ResponseTimeout(HttpError):
+    """The request was written and no complete answer came in time."""
+
+
+class Disconnected(HttpError):
+    """The peer closed or reset the connection before a complete answer."""
+
+
+class ProtocolError(HttpError):
+    """The answer was not HTTP we accept: unparseable, or its body too large."""
+
+
+class InvalidRequest(ValueError):
+    """A request target that would not be one line of HTTP; never sent."""
+
+
+class _Conn(asyncio.Protocol):
+    """One connection; at most one exchange in flight on it."""
+
+    __slots__ = (
+        "_body",
+        "_body_size",
+        "_content_type",
+        "_framed",
+        "_gone",
+        "_headers_done",
+        "_idle_since",
+        "_keep_alive",
+        "_loop",
+        "_lost",
+        "_origin",
+        "_parser",
+        "_status",
+        "_timer",
+        "_transport",
+        "_waiter",
+    )
+
+    def __init__(self, origin: Origin, loop: asyncio.AbstractEventLoop) -> None:
+        self._origin = origin
+        self._loop = loop
+        self._transport: asyncio.Transport | None = None
+        self._parser = httptools.HttpResponseParser(self)
+        self._waiter: asyncio.Future[HttpResponse] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        # True once the peer closed, the connection broke, or we closed it.
+        self._gone = False
+        # True only between a complete answer the peer lets us follow up and the next request.
+        self._keep_alive = False
+        self._idle_since = 0.0
+        self._lost: asyncio.Future[None] | None = None
+        self._status = 0
+        self._headers_done = False
+        self._framed = False
+        self._content_type = ""
+        self._body: list[bytes] = []
+        self._body_size = 0
+
+    # -- the pool's side -------------------------------------------------
+
+    @property
+    def reusable(self) -> bool:
+        return self._keep_alive and not self._gone and self._waiter is None
+
+    def exchange(self, data: bytes, deadline: float) -> asyncio.Future[HttpResponse]:
+        waiter: asyncio.Future[HttpResponse] = self._loop.create_future()
+        self._keep_alive = False
+        if self._gone or self._transport is None:
+            # The peer closed it between our check and now: nothing was written.
+            waiter.set_exception(ConnectError("connection closed before the request"))
+            return waiter
+        self._waiter = waiter
+        self._timer = self._loop.call_at(deadline, self._timed_out)
+        self._transport.write(data)
+        return waiter
+
+    def close(self) -> None:
+        if self._waiter is not None:
+            self._fail(Disconnected("connection closed by the client"))
+        self._gone = True
+        self._keep_alive = False
+        if self._transport is not None:
+            # Abort, not close: an unfinished exchange must not be answered
+            # later, and a vendor needs no graceful goodbye.
+            self._transport.abort()
+
+    def lost(self) -> asyncio.Future[None]:
+        """Done once the transport is gone (at once if there never was one)."""
+        if self._lost is None:
+            self._lost = self._loop.create_future()
+            if self._transport is None:
+                self._lost.set_result(None)
+        return self._lost
+
+    # -- asyncio.Protocol ------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if self._waiter is None:
+            # Bytes nobody asked for: the stream can no longer be trusted.
+            self.close()
+            return
+        try:
+            self._parser.feed_data(data)
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
+            self._fail(ProtocolError(f"bad response: {exc}"))
+            self.close()
+
+    def eof_received(self) -> bool | None:
+        self._peer_gone(None)
+        return None  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._peer_gone(exc)
+        self._transport = None
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(None)
+
+    def _peer_gone(self, exc: Exception | None) -> None:
+        was_idle = not self._gone and self._waiter is None and self._keep_alive
+        self._gone = True
+        self._keep_alive = False
+        if self._waiter is not None:
+            if self._headers_done and not self._framed:
+                # A body delimited by the end of the connection ends here.
+                self._finish()
+            else:
+                self._fail(Disconnected(str(exc) if exc else "connection closed by peer"))
+        elif was_idle:
+            self._origin._forget_idle(self)
+
+    def _timed_out(self) -> None:
+        self._timer = None
+        self._fail(ResponseTimeout("no complete answer in time"))
+        self.close()
+
+    def _fail(self, exc: HttpError) -> None:
+        waiter = self._waiter
+        self._waiter = None
+        self._keep_alive = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+
+    def _finish(self) -> None:
+        waiter = self._waiter
+        self._waiter = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(HttpResponse(self._status, b"".join(self._body), self._content_type))
+
+    # -- httptools callbacks --------------------------------------------
+
+    def on_message_begin(self) -> None:
+        if self._waiter is None:
+            raise ProtocolError("a response nobody asked for")
+        self._status = 0
+        self._headers_done = False
+        self._framed = False
+        self._content_type = ""
+        self._body = []
+        self._body_size = 0
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._headers_done:
+            return  # a chunked trailer: nothing we use
+        size = len(name)
+        if size == 12:
+            if name.lower() == b"content-type":
+                self._content_type = value.decode("latin-1")
+        elif size == 14:
+            if name.lower() == b"content-length":
+                self._framed = True
+        elif size == 17 and name.lower() == b"transfer-encoding" and b"chunked" in value.lower():
+            self._framed = True
+
+    def on_headers_complete(self) -> None:
+        self._headers_done = True
+        self._status = self._parser.get_status_code()
+        self._keep_alive = self._parser.should_keep_alive()
+
+    def on_body(self, body: bytes) -> None:
+        self._body_size += len(body)
+        if self._body_size > MAX_RESPONSE_BYTES:
+            self._fail(ProtocolError(f"response body over {MAX_RESPONSE_BYTES} bytes"))
+            self.close()
+            raise ProtocolError("body too large")  # stops the parser
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        if self._status < 200:
+            # An interim answer (100 Continue, 103): the real one follows.
+            self._headers_done = False
+            return
+        keep_alive = self._keep_alive
+        self._finish()
+        # _finish clears the waiter; the answer's own keep-alive verdict stands.
+        self._keep_alive = keep_alive and not self._gone
+
+
+class Origin:
+    """The connections to one (scheme, host, port), and how to address it."""
+
+    __slots__ = (
+        "_closed",
+        "_conns",
+        "_host",
+        "_host_lines",
+        "_idle",
+        "_idle_s",
+        "_limit",
+        "_port",
+        "_size",
+        "_ssl",
+        "_sweeper",
+        "_waiters",
+        "key",
+    )
+
+    def __init__(
+        self,
+        scheme: str,
+        host: str,
+        port: int,
+        *,
+        limit: int,
+        idle_s: float,
+        ssl_context: ssl.SSLContext | None,
+    ) -> None:
+        self.key = (scheme, host, port)
+        self._host = host
+        self._port = port
+        self._ssl = ssl_context
+        self._limit = limit
+        self._idle_s = idle_s
+        host_part = f"[{host}]" if ":" in host else host
+        default_port = 443 if scheme == "https" else 80
+        if port != default_port:
+            host_part = f"{host_part}:{port}"
+        self._host_lines = b"Host: " + host_part.encode("ascii") + b"\r\n" + _USER_AGENT
+        self._idle: list[_Conn] = []  # oldest first: reuse pops the newest
+        self._conns: set[_Conn] = set()
+        self._size = 0  # connections open, being opened, or promised to a waiter
+        self._waiters: deque[asyncio.Future[_Conn | None]] = deque()
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        scheme, host, port = self.key
+        return (
+            f"<Origin {scheme}://{host}:{port} open={self.open_connections} "
+            f"idle={self.idle_connections} waiting={len(self._waiters)}>"
+        )
+
+    @property
+    def open_connections(self) -> int:
+        return len(self._conns)
+
+    @property
+    def idle_connections(self) -> int:
+        return len(self._idle)
+
+    def head(self, method: str, target: str, content_type: str | None) -> bytes:
+        """A request's head up to its ``Content-Length`` value: callers may cache it."""
+        if not target.isprintable() or " " in target or not target.isascii():
+            raise InvalidRequest(f"request target is not one line of ASCII: {target!r}")
+        line = f"{method} {target} HTTP/1.1\r\n".encode("ascii")
+        if content_type is None:
+            return line + self._host_lines
+        if not content_type.isprintable() or not content_type.isascii():
+            raise InvalidRequest(f"content type is not one line of ASCII: {content_type!r}")
+        return line + self._host_lines + f"Content-Type: {content_type}\r\n".encode("ascii")
+
+    async def request(
+        self, data: bytes, connect_timeout_s: float, timeout_s: float
+    ) -> HttpResponse:
+        """Send ``data``, a whole request, and wait for its answer.
+
+        Waiting for a free connection and connecting must end within the
+        total time-out (connect_timeout_s + timeout_s), connecting also within
+        ``connect_timeout_s``: either raises :class:`ConnectTimeout`.
+        """
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        deadline = now + connect_timeout_s + timeout_s
+        idle = self._idle
+        conn = None
+        while idle:
+            candidate = idle.pop()
+            if candidate.reusable and now - candidate._idle_since < self._idle_s:
+                conn = candidate
+                break
+            self._drop(candidate)
+        if conn is None:
+            conn = await self._acquire(loop, connect_timeout_s, deadline)
+        try:
+            return await conn.exchange(data, deadline)
+        finally:
+            self._release(conn)
+
+    async def _acquire(
+        self, loop: asyncio.AbstractEventLoop, connect_timeout_s: float, deadline: float
+    ) -> _Conn:
+        if self._closed:
+            raise ConnectError("client closed")
+        if self._size < self._limit and not self._waiters:
+            self._size += 1
+            return await self._connect(loop, connect_timeout_s, deadline)
+        waiter: asyncio.Future[_Conn | None] = loop.create_future()
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout_at(deadline):
+                handed = await waiter
+        except BaseException as exc:
+            if not waiter.done():
+                waiter.cancel()
+            elif not waiter.cancelled() and waiter.exception() is None:
+                # Handed a connection or a slot just as time ran out or we were
+                # cancelled: pass it on, or it is lost to the pool for good.
+                handed = waiter.result()
+                if handed is None:
+                    self._free_slot()
+                else:
+                    self._release(handed)
+            if isinstance(exc, TimeoutError):
+                raise ConnectTimeout(f"no free connection of {self._limit} in time") from None
+            raise
+        if handed is not None:
+            if handed.reusable:
+                return handed
+            # It died on the way to us; its slot is ours to connect with.
+            self._conns.discard(handed)
+            handed.close()
+        return await self._connect(loop, connect_timeout_s, deadline)
+
+    async def _connect(
+        self, loop: asyncio.AbstractEventLoop, connect_timeout_s: float, deadline: float
+    ) -> _Conn:
+        """Open a connection in a slot already counted in ``_size``."""
+        conn = _Conn(self, loop)
+        try:
+            async with asyncio.timeout_at(min(loop.time() + connect_timeout_s, deadline)):
+                await loop.create_connection(
+                    lambda: conn,
+                    self._host,
+                    self._port,
+                    ssl=self._ssl,
+                    server_hostname=self._host if self._ssl is not None else None,
+                )
+        except TimeoutError:
+            self._free_slot()
+            conn.close()
+            raise ConnectTimeout(f"connect to {self._host}:{self._port} timed out") from None
+        except OSError as exc:  # refused, DNS, TLS (ssl.SSLError is an OSError)
+            self._free_slot()
+            conn.close()
+            raise ConnectError(f"connect to {self._host}:{self._port}: {exc}") from exc
+        except BaseException:
+            self._free_slot()
+            conn.close()
+            raise
+        if self._closed or conn._gone:
+            self._free_slot()
+            conn.close()
+            raise ConnectError("client closed" if self._closed else "closed on connect")
+        self._conns.add(conn)
+        return conn
+
+    def _release(self, conn: _Conn) -> None:
+        if not conn.reusable or self._closed:
+            self._drop(conn)
+            return
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(conn)
+                return
+        loop = conn._loop
+        conn._idle_since = loop.time()
+        self._idle.append(conn)
+        if self._sweeper is None:
+            self._sweeper = loop.call_at(conn._idle_since + self._idle_s, self._sweep, loop)
+
+    def _drop(self, conn: _Conn) -> None:
+        """Close a connection that is not idle; its slot goes to the next waiter."""
+        conn.close()
+        if conn in self._conns:
+            self._conns.remove(conn)
+            self._free_slot()
+
+    def _free_slot(self) -> None:
+        waiters = self._waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # the slot passes on: _size stays
+                return
+        self._size -= 1
+
+    def _forget_idle(self, conn: _Conn) -> None:
+        """An idle connection the peer closed."""
+        try:
+            self._idle.remove(conn)
+        except ValueError:
+            return  # already taken off by request() or the sweeper, which drop it
+        self._drop(conn)
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._sweeper = None
+        idle = self._idle
+        cutoff = loop.time() - self._idle_s
+        stale = 0
+        while stale < len(idle) and idle[stale]._idle_since <= cutoff:
+            stale += 1
+        if stale:
+            expired = idle[:stale]
+            del idle[:stale]
+            for conn in expired:
+                self._drop(conn)
+        if idle:
+            self._sweeper = loop.call_at(idle[0]._idle_since + self._idle_s, self._sweep, loop)
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(ConnectError("client closed"))
+        self._idle.clear()
+        lost = [conn.lost() for conn in self._conns]
+        for conn in list(self._conns):
+            conn.close()
+        self._conns.clear()
+        if lost:
+            await asyncio.wait(lost, timeout=1.0)
+
+
+class VendorHttp:
+    """The daemon's HTTP client for vendors; use ``async with`` or :meth:`close`."""
+
+    def __init__(
+        self,
+        *,
+        limit_per_host: int = DEFAULT_LIMIT_PER_HOST,
+        idle_s: float = DEFAULT_IDLE_S,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        if limit_per_host < 1:
+            raise ValueError("limit_per_host must be at least 1")
+        self.limit_per_host = limit_per_host
+        self.idle_s = idle_s
+        self._ssl_context = ssl_context
+        self._origins: dict[tuple[str, str, int], Origin] = {}
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<VendorHttp origins={len(self._origins)} limit_per_host={self.limit_per_host}>"
+
+    def origin(self, base_url: str) -> tuple[Origin, str]:
+        """The pool for ``base_url``'s origin, and its path (no trailing slash)."""
+        if self._closed:
+            raise RuntimeError("VendorHttp is closed")
+        parts = urlsplit(base_url)
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https"):
+            raise ValueError(f"not an http(s) URL: {base_url!r}")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError(f"credentials in a vendor URL are not supported: {base_url!r}")
+        host = parts.hostname
+        if not host:
+            raise ValueError(f"no host in {base_url!r}")
+        if not host.isascii():
+            host = host.encode("idna").decode("ascii")
+        port = parts.port or (443 if scheme == "https" else 80)
+        key = (scheme, host, port)
+        origin = self._origins.get(key)
+        if origin is None:
+            origin = Origin(
+                scheme,
+                host,
+                port,
+                limit=self.limit_per_host,
+                idle_s=self.idle_s,
+                ssl_context=self._tls() if scheme == "https" else None,
+            )
+            self._origins[key] = origin
+        return origin, parts.path.rstrip("/")
+
+    def _tls(self) -> ssl.SSLContext:
+        # Loading the CA store takes milliseconds: only once, and only for https.
+        if self._ssl_context is None:
+            self._ssl_context = ssl.create_default_context()
+        return self._ssl_context
+
+    async def close(self) -> None:
+        self._closed = True
+        origins = list(self._origins.values())
+        self._origins.clear()
+        for origin in origins:
+            await origin.close()
+
+    async def __aenter__(self) -> VendorHttp:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
