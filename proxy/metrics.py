@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -34,6 +34,14 @@ FAILOVER_REASONS = tuple(
     for o in Outcome
     if o not in (Outcome.ACCEPTED, Outcome.RECIPIENT_INVALID, Outcome.REQUEST_INVALID)
 )
+
+
+class _AttemptSeries(NamedTuple):
+    recipients: Counter
+    segments: Counter
+    requests: Counter
+    duration: Histogram
+    extra: Counter | None  # accepted: the cost; ambiguous: the ambiguous count
 
 
 class Metrics:
@@ -158,6 +166,9 @@ class Metrics:
         self.build_info.labels(VERSION, platform.python_version()).set(1)
         self._vendors: list[str] = []
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        # Every series an attempt counts in, by (vendor, outcome): one look-up
+        # per attempt instead of one per series.
+        self._attempt_series: dict[tuple[str, Outcome], _AttemptSeries] = {}
         for endpoint in ENDPOINTS:
             self.legacy_duration.labels(endpoint)
             for code in CODES:
@@ -232,17 +243,33 @@ class Metrics:
         latency_s: float,
         cost: float,
     ) -> None:
-        o = outcome.value
-        child = self._child
-        child(self.recipients, vendor, o).inc(recipients)
-        child(self.segments, vendor, o).inc(segments)
+        series = self._attempt_series.get((vendor, outcome))
+        if series is None:
+            series = self._attempt_series[(vendor, outcome)] = self._series_of(vendor, outcome)
+        series.recipients.inc(recipients)
+        series.segments.inc(segments)
         if latency_s >= 0:
-            child(self.vendor_requests, vendor, o).inc()
-            child(self.vendor_duration, vendor).observe(latency_s)
-        if outcome is Outcome.ACCEPTED:
-            child(self.cost, vendor).inc(cost)
-        elif outcome is Outcome.AMBIGUOUS:
-            child(self.ambiguous, vendor).inc()
+            series.requests.inc()
+            series.duration.observe(latency_s)
+        if series.extra is not None:
+            series.extra.inc(cost if outcome is Outcome.ACCEPTED else 1.0)
+
+    def _series_of(self, vendor: str, outcome: Outcome) -> _AttemptSeries:
+        o = outcome.value
+        extra = (
+            self.cost.labels(vendor)
+            if outcome is Outcome.ACCEPTED
+            else self.ambiguous.labels(vendor)
+            if outcome is Outcome.AMBIGUOUS
+            else None
+        )
+        return _AttemptSeries(
+            self.recipients.labels(vendor, o),
+            self.segments.labels(vendor, o),
+            self.vendor_requests.labels(vendor, o),
+            self.vendor_duration.labels(vendor),
+            extra,
+        )
 
     def failover(self, from_vendor: str, to_vendor: str, reason: Outcome) -> None:
         self.failovers.labels(from_vendor, to_vendor, reason.value).inc()

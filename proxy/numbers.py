@@ -8,7 +8,7 @@ They arrive with trailing commas, spaces, full-width commas, duplicates and
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 _SEPARATORS = re.compile(r"[,，;；\s]+")
 _NOISE = re.compile(r"[-()（）]")
@@ -18,8 +18,7 @@ _MOBILE = re.compile(r"^1[3-9]\d{9}$")
 _CLEAN = re.compile(r"(?:1[3-9]\d{9},)*1[3-9]\d{9},?")
 
 
-@dataclass(frozen=True, slots=True)
-class Recipients:
+class Recipients(NamedTuple):  # one per send: a tuple costs a third of a frozen dataclass
     valid: tuple[str, ...]
     invalid: tuple[str, ...]
     given: int  # entries as the client sent them, before removing duplicates

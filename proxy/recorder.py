@@ -55,10 +55,12 @@ class SendRecorder:
         if self._task is None:
             raise RuntimeError("recorder is not running")
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.extend(records)
+        self._pending += records
         self._waiters.append(waiter)
         self._wake.set()
-        await asyncio.shield(waiter)
+        # Not shielded: a send cancelled here cancels only its waiter, which the
+        # flusher then skips; its records are written all the same.
+        await waiter
 
     async def _run(self) -> None:
         while not (self._closing and not self._pending):

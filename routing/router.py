@@ -13,11 +13,12 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import structlog
 from aiolimiter import AsyncLimiter
 
-from adapters.base import Chunk, SendResult, segments, split_chunks
+from adapters.base import NO_IDS, Chunk, SendResult, segments, split_chunks
 from adapters.client import VendorClient
 from config.vendor import VendorSettings
 from routing.health import VendorHealth, VendorState
@@ -27,6 +28,12 @@ from routing.plan import Plan, VendorView, make_plan
 from routing.signature import text_for_vendor
 
 log = structlog.get_logger("smsproxy.router")
+
+# An attempt runs under a timer of its own only when the vendor's transport
+# may still be waiting at the send's deadline.  Its own time-outs (connect
+# plus answer) end every exchange sooner otherwise, so a timer would never
+# fire and only cost its scheduling; this much slack covers a late event loop.
+TIMER_SLACK_S = 1.0
 
 
 @dataclass
@@ -46,19 +53,26 @@ class VendorRuntime:
         cap = self.client.adapter.limits.max_numbers
         return min(cap, self.max_numbers) if self.max_numbers else cap
 
+    @property
+    def answers_within_s(self) -> float | None:
+        """How long the transport lets an exchange take at most; None: not known."""
+        s = self.settings
+        return None if s is None else s.connect_timeout_s + s.timeout_s
+
     def view(self) -> VendorView:
         h = self.health
+        state = h.state
         return VendorView(
-            name=self.name,
-            price_per_segment=self.price_per_segment,
-            max_text_chars=self.client.adapter.limits.max_text_chars,
-            available=h.available(),
-            state=h.state.value,
-            reason=h.reason,
-            latency_s=h.latency_ewma_s,
-            balance_segments=h.balance_segments,
-            signature=self.signature,
-            signature_text=self.signature_text,
+            self.name,
+            self.price_per_segment,
+            self.client.adapter.limits.max_text_chars,
+            state is VendorState.ROUTABLE or h.available(),
+            state.value,
+            h.reason,
+            h.latency_ewma_s,
+            h.balance_segments,
+            self.signature,
+            self.signature_text,
         )
 
 
@@ -81,17 +95,16 @@ class RoutePolicy:
         return decide(outcome).fail_over
 
 
-@dataclass(frozen=True, slots=True)
-class Attempt:
+class Attempt(NamedTuple):  # one or more per send: a tuple is the cheapest to build
     vendor: str
     phones: tuple[str, ...]
     outcome: Outcome
     raw_code: str
     latency_s: float
-    message_ids: Mapping[str, str] = field(default_factory=dict)
+    message_ids: Mapping[str, str] = NO_IDS
 
 
-@dataclass
+@dataclass(slots=True)
 class RouteResult:
     plan: Plan
     attempts: list[Attempt] = field(default_factory=list)
@@ -127,7 +140,8 @@ class Router:
         return RoutePolicy(tuple(self.vendors))
 
     def plan(self, text: str, recipients: int, policy: RoutePolicy) -> Plan:
-        candidates = [self.vendors[n].view() for n in policy.vendors if n in self.vendors]
+        vendors = self.vendors
+        candidates = [vendors[n].view() for n in policy.vendors if n in vendors]
         return make_plan(text, recipients, candidates, policy.strategy, policy.weights, self._rng())
 
     def any_routable(self) -> bool:
@@ -138,27 +152,31 @@ class Router:
     ) -> RouteResult:
         plan = self.plan(text, len(phones), policy)
         result = RouteResult(plan)
-        pending: list[str] = list(phones)
-        last: Outcome = _why_none(plan)
+        pending: Sequence[str] = phones  # replaced, never changed
+        last: Outcome | None = None  # why the pending left the last vendor
         moved: dict[tuple[str, Outcome], None] = {}  # (from vendor, why) of the pending
         for name in plan.order:
             if not pending:
                 break
             if time.monotonic() >= deadline:
                 break
-            for from_vendor, why in moved:
-                self.observer.failover(from_vendor, name, why)
-            moved = {}
+            if moved:
+                for from_vendor, why in moved:
+                    self.observer.failover(from_vendor, name, why)
+                moved = {}
             vendor = self.vendors[name]
             vendor_text = text_for_vendor(text, vendor.signature, vendor.signature_text)
             assert vendor_text is not None  # the plan drops vendors that cannot take it
-            chunks = list(split_chunks(pending, vendor.chunk_size))
-            if len(chunks) == 1:
-                attempts = [await self._attempt(vendor, chunks[0], vendor_text, deadline)]
+            size = vendor.chunk_size
+            if len(pending) <= size:  # the common case: no task and no gather for one chunk
+                attempts = [await self._attempt(vendor, tuple(pending), vendor_text, deadline)]
             else:
                 attempts = list(
                     await asyncio.gather(
-                        *(self._attempt(vendor, c, vendor_text, deadline) for c in chunks)
+                        *(
+                            self._attempt(vendor, c, vendor_text, deadline)
+                            for c in split_chunks(pending, size)
+                        )
                     )
                 )
             pending = []
@@ -175,19 +193,23 @@ class Router:
                         result.failed[phone] = attempt.outcome
         for from_vendor, why in moved:
             self.observer.failover(from_vendor, "none", why)
-        for phone in pending:
-            result.failed[phone] = last
+        if pending:
+            # Only now, and rarely: recipients no vendor was even tried for.
+            why_left = last if last is not None else _why_none(plan)
+            for phone in pending:
+                result.failed[phone] = why_left
         return result
 
     async def _attempt(
         self, vendor: VendorRuntime, phones: tuple[str, ...], text: str, deadline: float
     ) -> Attempt:
-        if not vendor.limiter.has_capacity():
+        limiter = vendor.limiter
+        if not limiter.has_capacity():
             started = time.monotonic()
             wait = min(self.rate_wait_s, deadline - started)
             try:
                 async with asyncio.timeout(max(0.0, wait)):
-                    await vendor.limiter.acquire()
+                    await limiter.acquire()
             except TimeoutError:
                 # Our own limit: the vendor never saw it, so its health is untouched.
                 self.observer.rate_wait(vendor.name, time.monotonic() - started, gave_up=True)
@@ -195,37 +217,37 @@ class Router:
                 return Attempt(vendor.name, phones, Outcome.RATE_LIMITED, "local_rate_limit", 0.0)
             self.observer.rate_wait(vendor.name, time.monotonic() - started, gave_up=False)
         else:
-            await vendor.limiter.acquire()  # has capacity: returns at once
+            await limiter.acquire()  # has capacity: returns at once
         chunk = Chunk(phones, text, next(self._attempt_ids) % 2_000_000_000)
-        vendor.health.begin_attempt()
+        health = vendor.health
+        health.begin_attempt()
         sent = time.monotonic()
-        try:
-            async with asyncio.timeout(max(0.001, deadline - sent)):
-                answer = await vendor.client.send(chunk)
-        except TimeoutError:
-            answer = SendResult(Outcome.AMBIGUOUS, "deadline")
+        within = vendor.answers_within_s
+        if within is not None and sent + within + TIMER_SLACK_S < deadline:
+            answer = await vendor.client.send(chunk)
+        else:
+            try:
+                async with asyncio.timeout(max(0.001, deadline - sent)):
+                    answer = await vendor.client.send(chunk)
+            except TimeoutError:
+                answer = SendResult(Outcome.AMBIGUOUS, "deadline")
         latency = time.monotonic() - sent
-        vendor.health.record(answer.outcome, latency)
-        billed = segments(text) * len(phones)
+        outcome = answer.outcome
+        health.record(outcome, latency)
+        recipients = len(phones)
+        billed = segments(text) * recipients
         self.observer.attempt(
-            vendor.name,
-            answer.outcome,
-            len(phones),
-            billed,
-            latency,
-            billed * vendor.price_per_segment,
+            vendor.name, outcome, recipients, billed, latency, billed * vendor.price_per_segment
         )
-        if answer.outcome is not Outcome.ACCEPTED:
+        if outcome is not Outcome.ACCEPTED:
             log.info(
                 "attempt_refused",
                 vendor=vendor.name,
-                outcome=answer.outcome.value,
+                outcome=outcome.value,
                 code=answer.raw_code,
-                recipients=len(phones),
+                recipients=recipients,
             )
-        return Attempt(
-            vendor.name, phones, answer.outcome, answer.raw_code, latency, answer.message_ids
-        )
+        return Attempt(vendor.name, phones, outcome, answer.raw_code, latency, answer.message_ids)
 
 
 def _why_none(plan: Plan) -> Outcome:

@@ -31,15 +31,15 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
-from adapters.form import parse_pairs, urlencode
+from adapters.form import parse_pairs, quote, urlencode
 
 GBK = "gbk"
 _GBK_IN = "gb18030"
 
 
-@dataclass(frozen=True, slots=True)
-class Params:
+class Params(NamedTuple):  # one per request: a tuple costs a third of a frozen dataclass
     """Decoded request fields, and the names of those that could not be read."""
 
     values: Mapping[str, str]
@@ -56,18 +56,23 @@ class Params:
 
 
 def decode_params(query: bytes, body: bytes = b"") -> Params:
-    pairs = parse_pairs(query) + parse_pairs(body)
+    pairs = parse_pairs(query)
+    if body:
+        pairs += parse_pairs(body)
     raw: dict[str, bytes | None] = {}
     for name, value in pairs:
         raw[name.decode("latin-1").strip().lower()] = value
     encode = raw.get("encode") or b""
     utf8 = encode.strip().lower() in (b"utf8", b"utf-8")
     values: dict[str, str] = {}
-    unreadable: set[str] = set()
+    unreadable: list[str] = []
     for key, value in raw.items():
+        if value is not None and value.isascii():  # every field but the text, most often
+            values[key] = value.decode("ascii")
+            continue
         text = None if value is None else _decode(value, utf8)
         if text is None:
-            unreadable.add(key)
+            unreadable.append(key)
         else:
             values[key] = text
     return Params(values, frozenset(unreadable), utf8)
@@ -201,15 +206,17 @@ def decode_replies(body: bytes) -> list[ReplyRecord] | int | None:
 
 def encode_send(cpid: str, cppwd: str, phones: Iterable[str], text: str) -> bytes:
     """A ``/mt/`` form, UTF-8 with ``encode=utf8`` so any character survives."""
-    return urlencode(
-        [
-            ("cpid", cpid),
-            ("cppwd", cppwd),
-            ("phone", ",".join(phones)),
-            ("msgtext", text),
-            ("encode", "utf8"),
-        ]
-    ).encode("ascii")
+    return send_form(send_form_head(cpid, cppwd), phones, text).encode("ascii")
+
+
+def send_form_head(cpid: str, cppwd: str) -> str:
+    """How every ``/mt/`` form of one account begins, up to the numbers."""
+    return f"{encode_auth(cpid, cppwd)}&phone="
+
+
+def send_form(head: str, phones: Iterable[str], text: str) -> str:
+    """:func:`encode_send` as text, after a :func:`send_form_head` made once per account."""
+    return f"{head}{quote(','.join(phones))}&msgtext={quote(text)}&encode=utf8"
 
 
 def encode_auth(cpid: str, cppwd: str) -> str:

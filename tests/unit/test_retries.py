@@ -56,3 +56,61 @@ def test_false_maybes_are_rare() -> None:
     assert all(recent.maybe(("acme", f"text-{i}")) for i in range(0, 20_000, 97))
     false = sum(recent.maybe(("acme", f"other-{i}")) for i in range(20_000))
     assert false < 20
+
+
+async def test_try_hold_holds_at_once_or_not_at_all() -> None:
+    locks = SendLocks()
+    key = ("acme", "d1")
+    first = locks.try_hold(key, ["1", "2"])
+    assert first is not None
+    assert locks.try_hold(key, ["2", "3"]) is None  # shares "2"
+    other = locks.try_hold(key, ["3"])
+    assert other is not None
+    assert locks.try_hold(("acme", "d2"), ["2"]) is not None  # another text
+    waiting = asyncio.create_task(locks.acquire(key, ["2", "3"]))
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    locks.release(first)
+    await asyncio.sleep(0.01)
+    assert not waiting.done()  # "3" is still held
+    locks.release(other)
+    locks.release(await waiting)
+    assert locks.try_hold(key, ["1", "2", "3"]) is not None
+
+
+def test_remember_is_maybe_then_add() -> None:
+    clock = Clock()
+    recent = RecentTexts(window_s=10, clock=clock)
+    assert not recent.remember(("acme", "otp-1"))
+    assert recent.remember(("acme", "otp-1"))
+    assert recent.maybe(("acme", "otp-1"))
+    assert not recent.maybe(("acme", "otp-2"))
+    clock.now = 10.0  # rotated: known from the previous generation only
+    assert recent.remember(("acme", "otp-1"))
+    clock.now = 20.0  # rotated again, but remember() put it in the current one
+    assert recent.maybe(("acme", "otp-1"))
+    assert recent.added == 3
+
+
+def test_nothing_added_within_the_window_is_ever_missed() -> None:
+    clock = Clock()
+    recent = RecentTexts(window_s=10, clock=clock)
+    keys = [(f"c{i % 7}", f"{i:024x}") for i in range(30_000)]
+    for i, key in enumerate(keys):
+        clock.now = i * 9.0 / len(keys)  # all within one window, no rotation
+        if i % 2:
+            recent.add(key)
+        else:
+            recent.remember(key)
+    clock.now = 15.0  # one rotation: all in the previous generation
+    assert all(recent.maybe(key) for key in keys)
+    assert all(recent.remember(key) for key in keys[::3])
+
+
+def test_a_keys_bits_are_distinct_and_share_one_cache_line() -> None:
+    recent = RecentTexts(window_s=10, clock=Clock())
+    for i in range(2_000):
+        positions = recent._positions(("acme", f"text-{i}"))
+        assert len(set(positions)) == RecentTexts.HASHES
+        assert len({p // 512 for p in positions}) == 1
+        assert all(0 <= p < RecentTexts.BITS for p in positions)
