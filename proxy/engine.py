@@ -80,7 +80,7 @@ async def recent_texts(settings: Settings, store: Store) -> RecentTexts | None:
     if known is None:
         return None
     recent = RecentTexts(window_s, time.monotonic)
-    recent.add_all(known)
+    recent.preload(known)
     return recent
 
 

@@ -64,7 +64,7 @@ class SendService:
         held = locks.try_hold(key, phones) or await locks.acquire(key, phones)
         try:
             # A text the filter has surely not seen needs no look-up: every OTP.
-            if self.recent is None or self.recent.remember(key):
+            if self.recent is None or self.recent.seen(client.cpid, digest, phones):
                 since = int(time.time() * 1000) - self.dedup_window_ms
                 done = await self.store.recent_recipients(client.cpid, digest, phones, since)
                 if done:

@@ -114,3 +114,33 @@ def test_a_keys_bits_are_distinct_and_share_one_cache_line() -> None:
         assert len(set(positions)) == RecentTexts.HASHES
         assert len({p // 512 for p in positions}) == 1
         assert all(0 <= p < RecentTexts.BITS for p in positions)
+
+
+def test_a_code_sent_to_someone_else_is_no_reason_to_ask() -> None:
+    recent = RecentTexts(window_s=600, clock=Clock())
+    assert not recent.seen("acme", "code-123456", ["13800000001"])
+    # The same code, by chance, to another number: nothing to look up.
+    assert not recent.seen("acme", "code-123456", ["13800000002"])
+    # The client retrying the first send: ask the store.
+    assert recent.seen("acme", "code-123456", ["13800000001"])
+    assert not recent.seen("globex", "code-123456", ["13800000001"])
+
+
+def test_campaigns_are_remembered_by_text_in_both_directions() -> None:
+    recent = RecentTexts(window_s=600, clock=Clock())
+    many = [f"139{i:08d}" for i in range(RecentTexts.FEW + 1)]
+    assert not recent.seen("acme", "sale", many)
+    # A retry of one number of the campaign: its number was never hashed.
+    assert recent.seen("acme", "sale", [many[5]])
+    # A text first sent to few numbers, then as a campaign: ask.
+    assert not recent.seen("acme", "news", ["13700000001"])
+    assert recent.seen("acme", "news", many)
+    assert not recent.seen("acme", "other", many)
+
+
+def test_preloaded_texts_count_as_campaigns() -> None:
+    recent = RecentTexts(window_s=600, clock=Clock())
+    recent.preload([("acme", "before-restart")])
+    assert recent.seen("acme", "before-restart", ["13800000009"])
+    assert recent.seen("acme", "before-restart", [f"139{i:08d}" for i in range(100)])
+    assert not recent.seen("acme", "after-restart", ["13800000009"])
