@@ -174,10 +174,6 @@ class RecentTexts:
             current[p >> 3] |= 1 << (p & 7)
         self.added += 1
 
-    def add_all(self, keys: Iterable[Remembered]) -> None:
-        for key in keys:
-            self.add(key)
-
     # Up to this many numbers a send is remembered number by number; beyond,
     # a campaign, by its text alone (hashing a thousand numbers costs more
     # than the look-up it might save).
