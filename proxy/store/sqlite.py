@@ -1,8 +1,9 @@
 """The store in one SQLite file: the default, needing nothing installed.
 
 WAL mode, one connection owned by one worker thread, so statements never
-interleave and the event loop never blocks on disk.  All SQL of the project
-lives in this module.
+interleave and the event loop never blocks on disk; the log is copied into
+the database by a thread of its own (:mod:`proxy.store.wal_checkpoint`).
+All SQL of the project lives in this module.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
+
+import structlog
 
 from proxy.store.base import (
     InboxReply,
@@ -30,8 +33,14 @@ from proxy.store.base import (
     SendRecord,
     Settled,
 )
+from proxy.store.wal_checkpoint import WalCheckpointer
+
+log = structlog.get_logger("smsproxy.store")
 
 T = TypeVar("T")
+# The log is not cut back below this when it starts over: regrowing it costs
+# more than the disk it holds (WRAP_FRAMES pages are about 40 MB).
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS send_records (
@@ -158,18 +167,21 @@ PURGE = {
 
 
 class SqliteStore:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, checkpointer: WalCheckpointer | None = None) -> None:
         self.path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         self._db: sqlite3.Connection | None = None
+        self.checkpointer = checkpointer or WalCheckpointer(path)
+        self._wrap_queued = False
 
     def __repr__(self) -> str:
         return f"<SqliteStore {self.path} open={self._db is not None}>"
 
     @classmethod
-    async def open(cls, path: Path) -> SqliteStore:
-        store = cls(path)
+    async def open(cls, path: Path, checkpointer: WalCheckpointer | None = None) -> SqliteStore:
+        store = cls(path, checkpointer)
         await store._run(store._connect)
+        store.checkpointer.start()
         return store
 
     def _connect(self) -> None:
@@ -179,11 +191,33 @@ class SqliteStore:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA busy_timeout=5000")
+        db.execute("PRAGMA wal_autocheckpoint=0")
+        db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         db.executescript(SCHEMA)
         self._db = db
 
     async def _run(self, fn: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+        result = await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+        if self.checkpointer.wrap_due.is_set() and not self._wrap_queued:
+            # Queued behind the writes already waiting, so only writes that
+            # arrive while it runs wait for it (a millisecond or two).
+            self._wrap_queued = True
+            self._executor.submit(self._wrap_log)
+        return result
+
+    def _wrap_log(self) -> None:
+        self._wrap_queued = False
+        if self._db is None:
+            return
+        try:
+            busy, log_frames, copied = self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error as exc:
+            log.warning("wal_wrap_failed", path=str(self.path), error=repr(exc))
+            return
+        # Not all copied (the checkpointer was copying at that moment, or a
+        # reader holds old pages): the next write asks again.
+        if not busy and log_frames == copied:
+            self.checkpointer.wrap_due.clear()
 
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
@@ -192,6 +226,7 @@ class SqliteStore:
 
     async def close(self) -> None:
         def shut() -> None:
+            self.checkpointer.stop()
             if self._db is not None:
                 self._db.close()
                 self._db = None

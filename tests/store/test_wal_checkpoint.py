@@ -1,0 +1,106 @@
+"""The SQLite log is copied off the writer's path and still kept small."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from pathlib import Path
+
+from proxy.store.base import SendRecord
+from proxy.store.sqlite import SqliteStore
+from proxy.store.wal_checkpoint import WalCheckpointer
+
+T0 = 1_700_000_000_000
+
+
+def record(n: int) -> SendRecord:
+    return SendRecord(
+        f"send{n}", "acme", "v1", f"138{n:08d}", "accepted", "0", None, "d1", 1, T0 + n
+    )
+
+
+def log_size(db: Path) -> int:
+    wal = db.with_name(db.name + "-wal")
+    return wal.stat().st_size if wal.exists() else 0
+
+
+def rows(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        count: int = conn.execute("SELECT count(*) FROM send_records").fetchone()[0]
+    return count
+
+
+async def test_the_log_stays_small_while_writes_never_pause(tmp_path: Path) -> None:
+    db = tmp_path / "state.sqlite3"
+    checkpointer = WalCheckpointer(db, interval_s=0.01, wrap_frames=100)
+    store = await SqliteStore.open(db, checkpointer)
+    largest = 0
+    try:
+        # Back to back: a copy running beside the writer never finds the log
+        # all copied, so without the writer's wrap it would grow with every write.
+        for n in range(5000):
+            await store.record_sends([record(n)])
+            largest = max(largest, log_size(db))
+    finally:
+        await store.close()
+    assert checkpointer.checkpoints > 0
+    # 100 pages of 4 KiB, plus what was written while the checkpointer's copy
+    # kept the writer's from running; unwrapped, it grows past 40 MB.
+    assert largest < 8 * 1024 * 1024, largest
+    assert rows(db) == 5000
+
+
+async def test_the_checkpointer_copies_the_log_into_the_database(tmp_path: Path) -> None:
+    db = tmp_path / "state.sqlite3"
+    checkpointer = WalCheckpointer(db, interval_s=0.01)
+    store = await SqliteStore.open(db, checkpointer)
+    try:
+        before = db.stat().st_size
+        await store.record_sends([record(n) for n in range(2000)])
+        # The writer no longer checkpoints: the records reach the database
+        # file itself only through the checkpointer.
+        for _ in range(300):
+            if checkpointer.checkpoints >= 1 and db.stat().st_size > before + 64 * 1024:
+                break
+            await asyncio.sleep(0.01)
+        assert checkpointer.checkpoints >= 1
+        assert db.stat().st_size > before + 64 * 1024
+    finally:
+        await store.close()
+
+
+async def test_close_stops_the_checkpointer_and_leaves_everything_in_the_database(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "state.sqlite3"
+    checkpointer = WalCheckpointer(db, interval_s=0.01)
+    store = await SqliteStore.open(db, checkpointer)
+    await store.record_sends([record(n) for n in range(50)])
+    await store.close()
+    assert not [t for t in threading.enumerate() if t.name == "sqlite-checkpoint"]
+    assert log_size(db) == 0
+    assert rows(db) == 50
+    reopened = await SqliteStore.open(db)
+    try:
+        assert await reopened.recent_recipients("acme", "d1", ["13800000007"], T0) == {
+            "13800000007"
+        }
+    finally:
+        await reopened.close()
+
+
+async def test_a_commit_never_copies_the_log_itself(tmp_path: Path) -> None:
+    # SQLite's own checkpoint would run inside the commit crossing 1000 pages
+    # and make the sends waiting behind it wait for two fsyncs.
+    db = tmp_path / "state.sqlite3"
+    store = await SqliteStore.open(db, WalCheckpointer(db, interval_s=3600))
+    try:
+        before = db.stat().st_size
+        for n in range(0, 6000, 20):
+            await store.record_sends([record(n + i) for i in range(20)])
+        assert log_size(db) > 1000 * 4096
+        assert db.stat().st_size == before
+    finally:
+        await store.close()
+    assert rows(db) == 6000
