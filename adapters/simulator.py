@@ -85,6 +85,8 @@ class Simulator:
         self.faults = Faults()
         self.accepted: list[Accepted] = []
         self.requests = 0
+        # Sends only: requests also counts balance queries and report polls.
+        self.sends = 0
         self.reports: list[PendingReport] = []
         self.replies: list[InjectedReply] = []
         self._window_start = 0.0
@@ -143,8 +145,9 @@ class Simulator:
     def refusal(self, phones: int, text: str) -> str | None:
         """The code a send must be refused with under the current knobs, or None.
 
-        Charges the balance when the send goes through.
+        Counts the send, and charges the balance when it goes through.
         """
+        self.sends += 1
         if self.faults.forced_code is not None:
             return self.faults.forced_code
         if self.faults.forced_outcome is not None:
