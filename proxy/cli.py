@@ -11,6 +11,7 @@ from prometheus_client import disable_created_metrics
 
 from config.loader import ConfigError, load_settings
 from config.settings import StateSettings
+from proxy import event_loop
 from proxy.logging import configure_logging
 
 
@@ -55,13 +56,15 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         from proxy.serve import Daemon
 
-        asyncio.run(Daemon(settings, args.config).run_until_signalled())
+        event_loop.run(Daemon(settings, args.config).run_until_signalled())
         return 0
     if args.command == "demo":
         from proxy.demo import run_demo
 
         try:
-            asyncio.run(run_demo(args.listen, args.admin, args.push, args.state, args.vendor_port))
+            event_loop.run(
+                run_demo(args.listen, args.admin, args.push, args.state, args.vendor_port)
+            )
         except OSError as exc:
             print(
                 f"smsproxy demo: {exc.strerror or exc}: is another demo running? "

@@ -87,7 +87,14 @@ class Daemon:
         )
         self.admin_port = await _listen(self._admin, self.settings.listen.admin)
         self.push_port = await _listen(self._push, self.settings.listen.push)
-        log.info("listening", legacy=self.legacy_url, admin=self.admin_url, push=self.push_url)
+        log.info(
+            "listening",
+            legacy=self.legacy_url,
+            admin=self.admin_url,
+            push=self.push_url,
+            # "uvloop" or "asyncio": a tenth of a send's CPU apart.
+            loop=type(asyncio.get_running_loop()).__module__.partition(".")[0],
+        )
 
     async def stop(self) -> None:
         if self._stopped:

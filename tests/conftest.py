@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import uvloop
 
 from adapters.esms100.simulator import Esms100Simulator
 from adapters.simulator import SimulatorServer
@@ -77,3 +79,17 @@ async def start_daemon() -> AsyncIterator[DaemonFactory]:
     yield start
     for daemon in started:
         await daemon.stop()
+
+
+# The daemon runs on uvloop (proxy/event_loop.py), and so do the tests; the
+# modules that own sockets through asyncio's protocol API run on the
+# standard loop as well, which is what runs where uvloop is not installed.
+BOTH_LOOPS = {"tests.unit.test_legacy_http", "tests.adapters.test_http1"}
+
+
+def pytest_asyncio_loop_factories(
+    config: pytest.Config, item: pytest.Item
+) -> dict[str, Callable[[], asyncio.AbstractEventLoop]]:
+    if item.module is not None and item.module.__name__ in BOTH_LOOPS:
+        return {"uvloop": uvloop.new_event_loop, "asyncio": asyncio.new_event_loop}
+    return {"uvloop": uvloop.new_event_loop}

@@ -25,6 +25,8 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
+from proxy import event_loop
+
 UPSTREAM = web.AppKey("upstream", str)
 SESSION = web.AppKey("session", aiohttp.ClientSession)
 MAX_LINE = 256 * 1024  # the daemon's default legacy.max_body_bytes
@@ -97,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--upstream", required=True, help="vendor base URL")
     args = parser.parse_args(argv)
-    asyncio.run(serve(args.host, args.port, args.upstream))
+    # The daemon's own loop: the baseline differs from it only in what it does.
+    event_loop.run(serve(args.host, args.port, args.upstream))
     return 0
 
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
+from proxy import event_loop
 from proxy.bench import wrk
 from proxy.bench.procs import ROOT
 from proxy.bench.workloads import Row, Workload
@@ -36,6 +37,7 @@ def machine() -> dict[str, str]:
         "aiohttp": aiohttp_version,
         "kernel": platform.release(),
         "wrk": wrk.version() or "not installed",
+        "loop": event_loop.loop_name(),
         "commit": _commit(),
     }
 
@@ -106,7 +108,7 @@ def render(workloads: list[Workload], info: dict[str, str], *, quick: bool, comm
         f"  command: {command}",
         f"  machine: {info['cpus']} CPUs, {info['cpu']}; Python {info['python']}, "
         f"aiohttp {info['aiohttp']}, Linux {info['kernel']}; {info['wrk']}",
-        f"  smsproxy at {info['commit']}",
+        f"  smsproxy at {info['commit']}; daemon and baseline on {info['loop']}",
         "  baseline: a bare aiohttp pass-through to the same stub vendor; "
         "direct: load straight to the stub",
         "",

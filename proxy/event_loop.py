@@ -1,0 +1,38 @@
+"""The event loop the daemon runs on: uvloop where it is installed.
+
+With the legacy port and the vendor calls on our own protocols
+(:mod:`proxy.legacy_http`, :mod:`adapters.http1`), asyncio's pure-Python
+transports and callbacks became a fifth of a send's CPU; uvloop's, in C,
+took a tenth off a send (``python -m proxy.bench --only saturation``).
+Where uvloop cannot be installed, the standard loop runs the same code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from importlib import metadata
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop
+    return uvloop.new_event_loop
+
+
+def loop_name() -> str:
+    """What the daemon runs on, for the benchmark's header."""
+    try:
+        return f"uvloop {metadata.version('uvloop')}"
+    except metadata.PackageNotFoundError:
+        return "asyncio"
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        return runner.run(main)
