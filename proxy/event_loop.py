@@ -27,10 +27,9 @@ def loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
 
 def loop_name() -> str:
     """What the daemon runs on, for the benchmark's header."""
-    try:
-        return f"uvloop {metadata.version('uvloop')}"
-    except metadata.PackageNotFoundError:
+    if loop_factory() is asyncio.new_event_loop:
         return "asyncio"
+    return f"uvloop {metadata.version('uvloop')}"
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:

@@ -62,7 +62,7 @@ class WalCheckpointer:
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
             # The writer opened the same file, so this is all but impossible;
-            # were it to happen, the log would only grow until the writer wraps it.
+            # were it to happen, the log would grow until the daemon stops.
             log.error("wal_checkpointer_not_started", path=str(self.path), error=repr(exc))
             return
         try:
