@@ -39,6 +39,7 @@ class WalCheckpointer:
         self.checkpoints = 0
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._db: sqlite3.Connection | None = None
 
     def __repr__(self) -> str:
         return (
@@ -56,28 +57,28 @@ class WalCheckpointer:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        if self._db is not None:
+            self._db.close()
+            self._db = None
 
     def _run(self) -> None:
-        try:
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
-            # The writer opened the same file, so this is all but impossible;
-            # were it to happen, the log would grow until the daemon stops.
-            log.error("wal_checkpointer_not_started", path=str(self.path), error=repr(exc))
-            return
-        try:
-            while not self._stopping.wait(self.interval_s):
-                self._checkpoint(db)
-        finally:
-            db.close()
+        while not self._stopping.wait(self.interval_s):
+            self.checkpoint()
 
-    def _checkpoint(self, db: sqlite3.Connection) -> None:
+    def checkpoint(self) -> int | None:
+        """One copy, as the thread makes every ``interval_s``: the log's length
+        in pages, or None if it failed.  Never two at a time."""
         try:
+            if self._db is None:
+                self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             # PASSIVE takes no lock a writer needs: it copies what it can and returns.
-            _busy, log_frames, _copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            _busy, log_frames, _copied = self._db.execute(
+                "PRAGMA wal_checkpoint(PASSIVE)"
+            ).fetchone()
         except sqlite3.Error as exc:
             log.warning("wal_checkpoint_failed", path=str(self.path), error=repr(exc))
-            return
+            return None
         self.checkpoints += 1
         if log_frames >= self.wrap_frames:
             self.wrap_due.set()
+        return int(log_frames)
