@@ -42,26 +42,24 @@ def machine() -> dict[str, str]:
     }
 
 
-def _commit() -> str:
+def _git(*args: str) -> str:
+    """A read-only git query's output, or "" when git is missing or hangs."""
     try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607 - read-only git query
+        return subprocess.run(  # noqa: S603 - the arguments are this module's own
+            ["git", *args],  # noqa: S607 - read-only git queries, fixed arguments
             capture_output=True,
             text=True,
             cwd=ROOT,
             timeout=10,
             check=False,
         ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],  # noqa: S607
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            timeout=10,
-            check=False,
-        ).stdout.strip()
-    except OSError:
-        return "?"
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def _commit() -> str:
+    head = _git("rev-parse", "--short", "HEAD")
+    dirty = _git("status", "--porcelain", "--untracked-files=no")
     return (head or "?") + (" (with uncommitted changes)" if dirty else "")
 
 
