@@ -20,6 +20,7 @@ from adapters.base import (
     HttpRequest,
     HttpResponse,
     PollResult,
+    PreparedSend,
     SendResult,
 )
 from adapters.transport import TransportFailure, VendorTransport
@@ -49,11 +50,21 @@ class VendorClient:
         return f"<VendorClient {self.name} {self.adapter.kind}>"
 
     async def send(self, chunk: Chunk) -> SendResult:
+        prepared = self.prepare(chunk)
+        if isinstance(prepared, SendResult):
+            return prepared
+        return await self.complete(prepared)
+
+    def prepare(self, chunk: Chunk) -> PreparedSend | SendResult:
+        """The request for ``chunk``, with the ids we chose for it; a SendResult if none."""
         try:
-            prepared = self.adapter.build_send(chunk, self._clock_ms())
+            return self.adapter.build_send(chunk, self._clock_ms())
         except Exception:  # a bug of ours: the request was never sent
             log.exception("build_send_failed", vendor=self.name)
             return SendResult(Outcome.REQUEST_INVALID, "build_error")
+
+    async def complete(self, prepared: PreparedSend) -> SendResult:
+        """Send a prepared request and say what its answer means."""
         answer = await self.transport.exchange(prepared.request)
         if isinstance(answer, TransportFailure):
             return SendResult(answer.outcome, answer.reason)

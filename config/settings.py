@@ -90,6 +90,12 @@ class RoutingSettings(BaseModel):
     dedup_window_s: float = Field(
         600.0, ge=0, description="a client's resend of the same text within this is not resent"
     )
+    unresolved_expire_s: float = Field(
+        300.0,
+        gt=0,
+        description="a recipient a vendor may have (no clear answer, or the daemon died while"
+        " sending) and that got no delivery report within this counts as not sent",
+    )
     timezone: str = Field("Asia/Shanghai", description="for rules' hours")
 
     @field_validator("timezone")

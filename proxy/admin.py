@@ -4,6 +4,7 @@
 ``POST /admin/vendors/{name}/drain``     stop routing to a vendor until enabled
 ``POST /admin/vendors/{name}/enable``    route to it again, forgetting what it had learnt
 ``POST /admin/reload``                   re-read the config file (also on SIGHUP)
+``GET  /admin/unresolved``               recipients a vendor may have but never confirmed
 
 Also behind the token: ``GET /reports/unmatched`` (:mod:`proxy.ingest.inspect`).
 ``/metrics``, ``/healthz`` and ``/readyz`` are open, for Prometheus and load
@@ -18,7 +19,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from proxy.keys import LEGACY_APP, LIVE, RELOADER
+from adapters.client import wall_ms
+from proxy.keys import LEGACY_APP, LIVE, RELOADER, STORE
 from routing.router import VendorRuntime
 
 OPEN = frozenset({"/metrics", "/healthz", "/readyz"})
@@ -93,10 +95,47 @@ async def reload(request: web.Request) -> web.Response:
     return web.json_response(outcome.as_json(), status=200 if outcome.ok else 400)
 
 
+UNRESOLVED_SHOWN = 100
+
+
+async def list_unresolved(request: web.Request) -> web.Response:
+    """Recipients left in flight by a crash or without a clear answer, newest first.
+
+    Each stays out of a client's retries (answered -17) until a delivery
+    report from its vendor resolves it or ``routing.unresolved_expire_s``
+    passes; no number or text is shown beyond what routing needs.
+    """
+    legacy = request.app[LEGACY_APP]
+    routing = legacy[LIVE].settings.routing
+    now = wall_ms()
+    expire_ms = int(min(routing.unresolved_expire_s, routing.dedup_window_s) * 1000)
+    count, records = await legacy[STORE].unresolved(now - expire_ms, UNRESOLVED_SHOWN)
+    return web.json_response(
+        {
+            "count": count,
+            "expire_s": expire_ms / 1000,
+            "unresolved": [
+                {
+                    "send_id": r.send_id,
+                    "client": r.cpid,
+                    "vendor": r.vendor,
+                    "phone": r.phone,
+                    "state": r.outcome,
+                    "code": r.vendor_code,
+                    "age_s": round((now - r.created_ms) / 1000, 1),
+                    "expires_in_s": round((r.created_ms + expire_ms - now) / 1000, 1),
+                }
+                for r in records
+            ],
+        }
+    )
+
+
 def admin_routes() -> list[web.RouteDef]:
     return [
         web.get("/admin/vendors", list_vendors),
         web.post("/admin/vendors/{name}/drain", drain),
         web.post("/admin/vendors/{name}/enable", enable),
         web.post("/admin/reload", reload),
+        web.get("/admin/unresolved", list_unresolved),
     ]

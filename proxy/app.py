@@ -11,6 +11,7 @@ through :data:`proxy.keys.LEGACY_APP`.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -36,13 +37,18 @@ log = structlog.get_logger("smsproxy.app")
 QUEUE_STATS_EVERY_S = 5.0
 
 
-async def watch_queues(store: Store, metrics: Metrics) -> None:
-    """Queue depth and age, for the dashboard; a scrape must not wait on the disk."""
+async def watch_queues(store: Store, metrics: Metrics, live: Live) -> None:
+    """Queue depth and age, unresolved recipients, for the dashboard; a scrape must
+    not wait on the disk."""
     while True:
         try:
             for queue, (depth, oldest_age_s) in (await store.queue_stats()).items():
                 metrics.queue_depth.labels(queue).set(depth)
                 metrics.queue_oldest_age.labels(queue).set(oldest_age_s)
+            routing = live.settings.routing
+            expire_s = min(routing.unresolved_expire_s, routing.dedup_window_s)
+            count, _ = await store.unresolved(int((time.time() - expire_s) * 1000), 0)
+            metrics.unresolved.set(count)
         except Exception:
             log.exception("queue_stats_failed")
         await asyncio.sleep(QUEUE_STATS_EVERY_S)
@@ -75,7 +81,7 @@ async def daemon_state(app: web.Application) -> AsyncIterator[None]:
     engine = await build(settings, None)
     engine.start()
     live.swap(engine)
-    queues = asyncio.create_task(watch_queues(store, metrics), name="queue-stats")
+    queues = asyncio.create_task(watch_queues(store, metrics, live), name="queue-stats")
     log.info("daemon_ready", vendors=list(engine.router.vendors), clients=len(settings.clients))
     yield
     await cancel_all([queues])

@@ -70,17 +70,28 @@ def build_router(
     return Router(vendors, rate_wait_s=settings.routing.rate_wait_s, observer=observer)
 
 
-async def recent_texts(settings: Settings, store: Store) -> RecentTexts | None:
-    """What was sent within the dedup window, from the store: restarts forget nothing."""
+async def recent_texts(
+    settings: Settings, store: Store, previous: RecentTexts | None = None
+) -> RecentTexts | None:
+    """What was sent within the dedup window, from the store: restarts forget nothing.
+
+    A reload keeps the process's filter, which knows the sends still in
+    flight on the old engine; a new window gets a new filter that starts
+    from the store and everything the old one knew.
+    """
     window_s = settings.routing.dedup_window_s
     if not window_s:
         return None
+    if previous is not None and previous.window_s == window_s:
+        return previous
     since_ms = int((time.time() - window_s) * 1000)
     known = await store.recent_texts(since_ms)
     if known is None:
         return None
     recent = RecentTexts(window_s, time.monotonic)
     recent.preload(known)
+    if previous is not None:
+        recent.absorb(previous)
     return recent
 
 
@@ -113,13 +124,21 @@ class Engine:
         router = build_router(
             settings, http, metrics, previous.router if previous is not None else None
         )
+        before = previous.sender if previous is not None else None
+        recent = await recent_texts(settings, store, before.recent if before else None)
         return cls(
             settings=settings,
             router=router,
             clients=await ClientBook.load(settings.clients, store),
             admission=asyncio.Semaphore(settings.legacy.max_sends_in_flight),
             sender=SendService(
-                router, recorder, store, settings, metrics, await recent_texts(settings, store)
+                router,
+                recorder,
+                store,
+                settings,
+                metrics,
+                recent,
+                before.locks if before is not None else None,
             ),
             ingest=Ingest(
                 settings,

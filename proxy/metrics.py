@@ -123,8 +123,21 @@ class Metrics:
         )
         self.retries_deduplicated = Counter(
             "smsproxy_client_retries_deduplicated",
-            "Recipients of a client's resend that were not sent again.",
+            "Recipients of a client's resend that a vendor had accepted: not sent again.",
             ["client"],
+            registry=r,
+        )
+        self.retries_unresolved = Counter(
+            "smsproxy_client_retries_unresolved",
+            "Recipients of a client's resend that a vendor may have (no clear answer, or"
+            " the daemon died while sending): not sent again, answered -17.",
+            ["client"],
+            registry=r,
+        )
+        self.unresolved = Gauge(
+            "smsproxy_unresolved_recipients",
+            "Recipients a vendor may have but never confirmed, not yet resolved by a"
+            " delivery report or expired (routing.unresolved_expire_s).",
             registry=r,
         )
         self.reports = Counter(
@@ -202,6 +215,7 @@ class Metrics:
                     self.failovers.labels(from_vendor, to_vendor, reason)
         for client in clients:
             self.retries_deduplicated.labels(client)
+            self.retries_unresolved.labels(client)
         for vendor in vendors:
             self.unmatched_reports.labels(vendor)
             self.replies.labels(vendor)

@@ -1,11 +1,12 @@
 """Group commit for send records: many sends, one write.
 
-Every accepted recipient must be on disk before its client hears ``0``, but
-a write per send would cap throughput at the disk's commit rate.  Sends hand
-their records to the recorder and await a future; one flusher writes all
-that arrived while the previous write ran, then resolves their futures.
-Under light load a send waits for one write of its own; under heavy load
-hundreds share one.
+Every recipient is on disk as *in flight* at a vendor before its chunk
+leaves, and as accepted before its client hears ``0``; a write per send
+would cap throughput at the disk's commit rate.  Attempts hand their
+records (or their settlements) to the recorder and await a future; one
+flusher writes all that arrived while the previous write ran, then
+resolves their futures.  Under light load an attempt waits for one write
+of its own; under heavy load hundreds share one.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 
 import structlog
 
-from proxy.store.base import SendRecord, Store
+from proxy.store.base import SendRecord, SendSettlement, Store
 
 log = structlog.get_logger("smsproxy.recorder")
 
@@ -24,7 +25,9 @@ class SendRecorder:
     def __init__(self, store: Store) -> None:
         self._store = store
         self._pending: list[SendRecord] = []
-        self._waiters: list[asyncio.Future[None]] = []
+        self._settlements: list[SendSettlement] = []
+        # Each waiter with the offset of its first record in the batch.
+        self._waiters: list[tuple[asyncio.Future[int], int]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -49,40 +52,48 @@ class SendRecorder:
         await self._task
         self._task = None
 
-    async def record(self, records: Sequence[SendRecord]) -> None:
-        if not records:
-            return
+    async def record(self, records: Sequence[SendRecord]) -> int:
+        """Write ``records``; the key of the first (the others follow it)."""
+        return await self._join(records, ())
+
+    async def settle(self, settlement: SendSettlement) -> None:
+        await self._join((), (settlement,))
+
+    async def _join(
+        self, records: Sequence[SendRecord], settlements: Sequence[SendSettlement]
+    ) -> int:
         if self._task is None:
             raise RuntimeError("recorder is not running")
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._waiters.append((waiter, len(self._pending)))
         self._pending += records
-        self._waiters.append(waiter)
+        self._settlements += settlements
         self._wake.set()
         # Not shielded: a send cancelled here cancels only its waiter, which the
         # flusher then skips; its records are written all the same.
-        await waiter
+        return await waiter
 
     async def _run(self) -> None:
-        while not (self._closing and not self._pending):
+        while not (self._closing and not self._waiters):
             await self._wake.wait()
             self._wake.clear()
             await self._flush()
 
     async def _flush(self) -> None:
-        if not self._pending:
+        if not self._waiters:
             return
-        batch, waiters = self._pending, self._waiters
-        self._pending, self._waiters = [], []
+        batch, settlements, waiters = self._pending, self._settlements, self._waiters
+        self._pending, self._settlements, self._waiters = [], [], []
         try:
-            await self._store.record_sends(batch)
+            first = await self._store.record_sends(batch, settlements)
         except Exception as exc:
             log.error("send_records_write_failed", records=len(batch), error=repr(exc))
-            for w in waiters:
+            for w, _ in waiters:
                 if not w.done():
                     w.set_exception(exc)
             return
         self.flushes += 1
         self.records += len(batch)
-        for w in waiters:
+        for w, offset in waiters:
             if not w.done():
-                w.set_result(None)
+                w.set_result(first + offset)

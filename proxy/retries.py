@@ -149,6 +149,17 @@ class RecentTexts:
     def __repr__(self) -> str:
         return f"<RecentTexts added={self.added} window={self._window_s}s>"
 
+    @property
+    def window_s(self) -> float:
+        return self._window_s
+
+    def absorb(self, other: RecentTexts) -> None:
+        """Know everything ``other`` knows (same process, so the same hashes)."""
+        current = self._current
+        for generation in (other._current, other._previous):
+            merged = int.from_bytes(current, "little") | int.from_bytes(generation, "little")
+            current[:] = merged.to_bytes(len(current), "little")
+
     def _positions(self, key: Remembered) -> list[int]:
         # One 64-bit hash gives the block and, by double hashing (a + i*b,
         # Kirsch and Mitzenmacher), the HASHES bits in it.  b is odd, so they

@@ -11,20 +11,24 @@ from collections.abc import Sequence
 import structlog
 
 from adapters.base import segments
+from adapters.client import wall_ms
 from config.settings import Settings
 from proxy.clients import Client
+from proxy.ledger import SendLedger
 from proxy.metrics import Metrics
 from proxy.recorder import SendRecorder
 from proxy.retries import RecentTexts, SendLocks
-from proxy.store.base import SendRecord, Store
+from proxy.store.base import ClaimWindow, Store, Taken
 from routing.answer import legacy_code
 from routing.outcome import Outcome
-from routing.router import Router, RouteResult
+from routing.router import RoutePolicy, Router
 from routing.rulebook import RuleBook
 
 log = structlog.get_logger("smsproxy.send")
 
 QUOTA_EXHAUSTED = -10
+
+Groups = list[tuple[RoutePolicy, list[str]]]
 
 
 def text_digest(text: str) -> str:
@@ -40,6 +44,7 @@ class SendService:
         settings: Settings,
         metrics: Metrics | None = None,
         recent: RecentTexts | None = None,
+        locks: SendLocks | None = None,
     ) -> None:
         self.router = router
         # None: the store is shared with other daemons, only it knows.
@@ -47,9 +52,13 @@ class SendService:
         self.recorder = recorder
         self.store = store
         self.rulebook = RuleBook(settings)
-        self.deadline_s = settings.routing.send_deadline_s
-        self.dedup_window_ms = int(settings.routing.dedup_window_s * 1000)
-        self.locks = SendLocks()
+        routing = settings.routing
+        self.deadline_s = routing.send_deadline_s
+        self.dedup_window_ms = int(routing.dedup_window_s * 1000)
+        self.unresolved_ms = int(min(routing.unresolved_expire_s, routing.dedup_window_s) * 1000)
+        # The process's, passed on by a reload: a retry that arrives while the
+        # first send runs on the old engine still waits for it.
+        self.locks = locks if locks is not None else SendLocks()
         self.metrics = metrics
 
     def __repr__(self) -> str:
@@ -57,29 +66,70 @@ class SendService:
 
     async def send(self, client: Client, send_id: str, phones: Sequence[str], text: str) -> int:
         digest = text_digest(text)
+        cpid = client.cpid
+        groups: Groups = self.rulebook.groups(
+            self.rulebook.context(cpid, text, len(phones)), phones
+        )
         if not self.dedup_window_ms:
-            return await self._send(client, send_id, phones, text, digest)
-        key = (client.cpid, digest)
+            return await self._send(client, send_id, phones, text, digest, groups, ())
+        key = (cpid, digest)
         locks = self.locks
         held = locks.try_hold(key, phones) or await locks.acquire(key, phones)
+        claimed: Sequence[str] = ()
         try:
             # A text the filter has surely not seen needs no look-up: every OTP.
-            if self.recent is None or self.recent.seen(client.cpid, digest, phones):
-                since = int(time.time() * 1000) - self.dedup_window_ms
-                done = await self.store.recent_recipients(client.cpid, digest, phones, since)
-                if done:
-                    log.info("retry_deduplicated", recipients=len(done))
-                    if self.metrics is not None:
-                        self.metrics.retries_deduplicated.labels(client.cpid).inc(len(done))
-                    phones = [p for p in phones if p not in done]
+            if self.recent is None or self.recent.seen(cpid, digest, phones):
+                resend = frozenset(p for policy, g in groups if policy.ambiguous_resends for p in g)
+                window = ClaimWindow(wall_ms(), self.dedup_window_ms, self.unresolved_ms, resend)
+                taken = await self.store.claim_recipients(cpid, digest, send_id, phones, window)
+                claimed = phones
+                if taken:
+                    phones, groups, unresolved = self._leave_out(cpid, taken, phones, groups)
+                    claimed = phones
                     if not phones:
-                        return 0
-            return await self._send(client, send_id, phones, text, digest)
+                        return legacy_code([Outcome.AMBIGUOUS] * len(unresolved))
+                    return await self._send(
+                        client, send_id, phones, text, digest, groups, unresolved
+                    )
+            return await self._send(client, send_id, phones, text, digest, groups, ())
         finally:
+            if claimed:
+                await self._release(cpid, digest, send_id, claimed)
             locks.release(held)
 
+    def _leave_out(
+        self, cpid: str, taken: list[Taken], phones: Sequence[str], groups: Groups
+    ) -> tuple[list[str], Groups, list[str]]:
+        """Drop the recipients a vendor has or may have; the unresolved among them."""
+        skip = {t.phone for t in taken}
+        unresolved = [t.phone for t in taken if not t.accepted]
+        log.info("retry_deduplicated", recipients=len(skip), unresolved=len(unresolved))
+        if self.metrics is not None:
+            self.metrics.retries_deduplicated.labels(cpid).inc(len(skip) - len(unresolved))
+            if unresolved:
+                self.metrics.retries_unresolved.labels(cpid).inc(len(unresolved))
+        left = [p for p in phones if p not in skip]
+        groups = [
+            (policy, kept) for policy, g in groups if (kept := [p for p in g if p not in skip])
+        ]
+        return left, groups, unresolved
+
+    async def _release(self, cpid: str, digest: str, send_id: str, phones: Sequence[str]) -> None:
+        try:
+            await self.store.release_claims(cpid, digest, send_id, phones)
+        except Exception as exc:
+            # Left claimed, they read as unresolved until the claim goes stale.
+            log.warning("claims_not_released", recipients=len(phones), error=repr(exc))
+
     async def _send(
-        self, client: Client, send_id: str, phones: Sequence[str], text: str, digest: str
+        self,
+        client: Client,
+        send_id: str,
+        phones: Sequence[str],
+        text: str,
+        digest: str,
+        groups: Groups,
+        unresolved: Sequence[str],
     ) -> int:
         per_recipient = segments(text)
         quota = client.settings.quota
@@ -89,16 +139,17 @@ class SendService:
             log.info("quota_exhausted", recipients=len(phones))
             return QUOTA_EXHAUSTED
         deadline = time.monotonic() + self.deadline_s
-        ctx = self.rulebook.context(client.cpid, text, len(phones))
-        groups = self.rulebook.groups(ctx, phones)
+        ledger = SendLedger(self.recorder, send_id, client.cpid, digest, per_recipient)
+        route = self.router.route
         if len(groups) == 1:  # the common case: no task and no gather for one group
             policy, group = groups[0]
-            results = [await self.router.route(group, text, deadline, policy)]
+            results = [await route(group, text, deadline, policy, ledger)]
         else:
             results = list(
-                await asyncio.gather(*(self.router.route(g, text, deadline, p) for p, g in groups))
+                await asyncio.gather(*(route(g, text, deadline, p, ledger) for p, g in groups))
             )
-        failed: list[Outcome] = []
+        # Recipients a vendor may already have (an earlier send): not sent, not 0.
+        failed: list[Outcome] = [Outcome.AMBIGUOUS] * len(unresolved)
         accepted = 0
         for result in results:
             failed += result.failed.values()
@@ -110,7 +161,6 @@ class SendService:
             failed += [Outcome.UNREACHABLE] * unruled
         if quota is not None and accepted < len(phones):
             await self.store.release_quota(client.cpid, per_recipient * (len(phones) - accepted))
-        await self._record(client, send_id, digest, per_recipient, results)
         code = legacy_code(failed) if failed else 0
         # A line per send costs as much as a tenth of the send at full rate:
         # successes are debug, anything else is info.  Checked first, as the
@@ -125,48 +175,3 @@ class SendService:
                 vendors=sorted({a.vendor for r in results for a in r.accepted()}),
             )
         return code
-
-    async def _record(
-        self,
-        client: Client,
-        send_id: str,
-        digest: str,
-        per_recipient: int,
-        results: Sequence[RouteResult],
-    ) -> None:
-        now = int(time.time() * 1000)
-        cpid = client.cpid
-        records: list[SendRecord] = []
-        # _make from a tuple: the generated __new__ costs half again, a
-        # thousand times over for a 1000-number send.
-        make = SendRecord._make
-        for result in results:
-            for a in result.attempts:
-                # An ambiguous attempt may have been delivered: it is kept so that
-                # reports can still match it and a retry does not send it twice.
-                if a.outcome is not Outcome.ACCEPTED and a.outcome is not Outcome.AMBIGUOUS:
-                    continue
-                vendor, outcome, code, ids = a.vendor, a.outcome.value, a.raw_code, a.message_ids
-                records += [
-                    make(
-                        (
-                            send_id,
-                            cpid,
-                            vendor,
-                            phone,
-                            outcome,
-                            code,
-                            ids.get(phone),
-                            digest,
-                            per_recipient,
-                            now,
-                        )
-                    )
-                    for phone in a.phones
-                ]
-        try:
-            await self.recorder.record(records)
-        except Exception as exc:
-            # The vendor has the messages: telling the client otherwise would
-            # make it send them again.  Loud, but the answer stands.
-            log.error("send_records_lost", records=len(records), error=repr(exc))

@@ -22,6 +22,7 @@ from adapters.base import NO_IDS, Chunk, SendResult, segments, split_chunks
 from adapters.client import VendorClient
 from config.vendor import VendorSettings
 from routing.health import VendorHealth, VendorState
+from routing.ledger import NO_LEDGER, AttemptLedger
 from routing.observer import NoObserver, RouteObserver
 from routing.outcome import Outcome, decide
 from routing.plan import Plan, VendorView, make_plan
@@ -148,7 +149,12 @@ class Router:
         return any(v.health.state is VendorState.ROUTABLE for v in self.vendors.values())
 
     async def route(
-        self, phones: Sequence[str], text: str, deadline: float, policy: RoutePolicy
+        self,
+        phones: Sequence[str],
+        text: str,
+        deadline: float,
+        policy: RoutePolicy,
+        ledger: AttemptLedger = NO_LEDGER,
     ) -> RouteResult:
         plan = self.plan(text, len(phones), policy)
         result = RouteResult(plan)
@@ -169,12 +175,14 @@ class Router:
             assert vendor_text is not None  # the plan drops vendors that cannot take it
             size = vendor.chunk_size
             if len(pending) <= size:  # the common case: no task and no gather for one chunk
-                attempts = [await self._attempt(vendor, tuple(pending), vendor_text, deadline)]
+                attempts = [
+                    await self._attempt(vendor, tuple(pending), vendor_text, deadline, ledger)
+                ]
             else:
                 attempts = list(
                     await asyncio.gather(
                         *(
-                            self._attempt(vendor, c, vendor_text, deadline)
+                            self._attempt(vendor, c, vendor_text, deadline, ledger)
                             for c in split_chunks(pending, size)
                         )
                     )
@@ -201,7 +209,12 @@ class Router:
         return result
 
     async def _attempt(
-        self, vendor: VendorRuntime, phones: tuple[str, ...], text: str, deadline: float
+        self,
+        vendor: VendorRuntime,
+        phones: tuple[str, ...],
+        text: str,
+        deadline: float,
+        ledger: AttemptLedger,
     ) -> Attempt:
         limiter = vendor.limiter
         if not limiter.has_capacity():
@@ -219,16 +232,26 @@ class Router:
         else:
             await limiter.acquire()  # has capacity: returns at once
         chunk = Chunk(phones, text, next(self._attempt_ids) % 2_000_000_000)
+        prepared = vendor.client.prepare(chunk)
+        if isinstance(prepared, SendResult):  # could not be built: nothing leaves
+            self.observer.attempt(vendor.name, prepared.outcome, len(phones), 0, -1.0, 0.0)
+            return Attempt(vendor.name, phones, prepared.outcome, prepared.raw_code, 0.0)
+        try:
+            key = await ledger.before(vendor.name, phones, prepared.message_ids)
+        except Exception as exc:
+            # Unrecorded, a send could be repeated after a crash: better not sent.
+            log.error("attempt_not_recorded", vendor=vendor.name, error=repr(exc))
+            return Attempt(vendor.name, phones, Outcome.REQUEST_INVALID, "store_error", 0.0)
         health = vendor.health
         health.begin_attempt()
         sent = time.monotonic()
         within = vendor.answers_within_s
         if within is not None and sent + within + TIMER_SLACK_S < deadline:
-            answer = await vendor.client.send(chunk)
+            answer = await vendor.client.complete(prepared)
         else:
             try:
                 async with asyncio.timeout(max(0.001, deadline - sent)):
-                    answer = await vendor.client.send(chunk)
+                    answer = await vendor.client.complete(prepared)
             except TimeoutError:
                 answer = SendResult(Outcome.AMBIGUOUS, "deadline")
         latency = time.monotonic() - sent
@@ -247,6 +270,11 @@ class Router:
                 code=answer.raw_code,
                 recipients=recipients,
             )
+        try:
+            await ledger.after(key, phones, outcome, answer.raw_code, answer.message_ids)
+        except Exception as exc:
+            # The answer stands: the vendor's word is what the client must hear.
+            log.error("attempt_outcome_not_recorded", vendor=vendor.name, error=repr(exc))
         return Attempt(vendor.name, phones, outcome, answer.raw_code, latency, answer.message_ids)
 
 

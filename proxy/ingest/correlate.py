@@ -13,13 +13,14 @@ The rules, in order:
    one.  If it already has a report of this status, the report is a
    duplicate.
 2. esms100 gives no id, only the send time, by its clock, in whole
-   seconds.  Our record is written once the vendor has answered, so its
-   time is at or a little after the vendor's (floored) time: the record
-   to that phone with the smallest lead over the report's time wins;
-   records *before* it (a vendor clock running ahead) come next, nearest
-   first; records more than :data:`SLACK_MS` away either side are not
-   considered.  Records with no report of this status yet are preferred.
-   A report without a time takes the oldest record.
+   seconds.  Our record is written just before the request leaves, so the
+   vendor's time is at or after it, floored to the second: the record is
+   made before ``at + FLOOR_MS``.  Of those, the newest to that phone wins
+   (an older one had its own, earlier, time); records made later (a vendor
+   clock running behind) come next, nearest first; records more than
+   :data:`SLACK_MS` away either side are not considered.  Records with no
+   report of this status yet are preferred.  A report without a time takes
+   the oldest record.
 3. A report with an id that no record carries may be for an ambiguous
    attempt, whose record has no id.  Rule 2 applies to those records, but
    only once the retry time is over: until then the right record may
@@ -48,6 +49,7 @@ from proxy.store.base import (
 )
 
 SLACK_MS = 120_000
+FLOOR_MS = 1_000  # vendors' times are in whole seconds
 MIN_RETRY_MS = 250
 MAX_RETRY_MS = 5_000
 
@@ -83,9 +85,10 @@ def choose(
     if at is None:
         ordered = sorted(pool, key=lambda c: (c.created_ms, c.key))
     else:
+        latest = at + FLOOR_MS  # a record made at or after this came too late
         ordered = sorted(
             (c for c in pool if abs(c.created_ms - at) <= SLACK_MS),
-            key=lambda c: (c.created_ms < at, abs(c.created_ms - at), c.key),
+            key=lambda c: (c.created_ms >= latest, abs(latest - c.created_ms), c.key),
         )
     free = [c for c in ordered if _free(report, c, taken)]
     if free:

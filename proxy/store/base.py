@@ -26,7 +26,7 @@ from typing import NamedTuple, Protocol
 
 
 class SendRecord(NamedTuple):
-    """One recipient of one send, as a vendor answered for it.
+    """One recipient of one send at one vendor: written before the attempt, settled after.
 
     A tuple, not a dataclass: a 1000-recipient send makes a thousand of
     them, a frozen dataclass costs five times as much to build, and SQLite
@@ -37,12 +37,54 @@ class SendRecord(NamedTuple):
     cpid: str
     vendor: str
     phone: str
-    outcome: str
+    outcome: str  # one of RecordState's values
     vendor_code: str
     message_id: str | None
     text_digest: str
     segments: int
     created_ms: int
+
+
+class RecordState:
+    """A send record's ``outcome``: what is known of the recipient at that vendor.
+
+    A record is written ``in_flight`` before its chunk leaves for the vendor
+    and settled by the attempt's outcome.  ``in_flight`` (the daemon died
+    during the attempt) and ``ambiguous`` (no clear answer) are both
+    *unresolved*: the vendor may have the message.  A delivery report from
+    that vendor resolves them to ``accepted``; ``routing.unresolved_expire_s``
+    without one lets a retry send them again.
+    """
+
+    IN_FLIGHT = "in_flight"
+    ACCEPTED = "accepted"
+    AMBIGUOUS = "ambiguous"
+    NOT_SENT = "not_sent"
+    UNRESOLVED = frozenset({IN_FLIGHT, AMBIGUOUS})
+
+
+class Taken(NamedTuple):
+    """Why a recipient of a retry is not sent again."""
+
+    phone: str
+    accepted: bool  # False: unresolved (in flight or ambiguous at some vendor)
+
+
+class SendSettlement(NamedTuple):
+    """An attempt's outcome for the records ``first_key`` .. ``first_key + size - 1``."""
+
+    first_key: int
+    size: int
+    outcome: str  # RecordState: ACCEPTED, AMBIGUOUS or NOT_SENT
+    vendor_code: str
+    message_ids: tuple[str | None, ...] | None = None  # per record, when the answer gave ids
+
+
+class ClaimWindow(NamedTuple):
+    now_ms: int
+    window_ms: int  # routing.dedup_window_s
+    unresolved_ms: int  # routing.unresolved_expire_s, at most the window
+    resend_unresolved: frozenset[str] = frozenset()  # rules with ambiguous = "at_least_once"
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,17 +196,46 @@ class Store(Protocol):
 
     async def close(self) -> None: ...
 
-    async def record_sends(self, records: Sequence[SendRecord]) -> None:
-        """Store many records in one write."""
+    async def record_sends(
+        self, records: Sequence[SendRecord], settlements: Sequence[SendSettlement] = ()
+    ) -> int:
+        """Insert ``records`` and apply ``settlements`` in one write.
+
+        Returns the key of the first record: the records get consecutive keys,
+        in order, which is what a :class:`SendSettlement` names.  A settlement
+        only changes records still ``in_flight`` (a delivery report may have
+        resolved one first).
+        """
         ...
 
-    async def recent_recipients(
-        self, cpid: str, text_digest: str, phones: Sequence[str], since_ms: int
-    ) -> set[str]:
-        """Which of ``phones`` this client already sent this text to since ``since_ms``.
+    async def claim_recipients(
+        self,
+        cpid: str,
+        text_digest: str,
+        send_id: str,
+        phones: Sequence[str],
+        claim: ClaimWindow,
+    ) -> list[Taken]:
+        """Which of ``phones`` this client already sent this text to, within the window.
 
-        Counts accepted and ambiguous records: both may have reached the phone.
+        A recipient is taken when a record of it is accepted, or unresolved
+        and younger than ``claim.unresolved_ms`` (unless the phone is in
+        ``claim.resend_unresolved``).  The others are claimed for ``send_id``
+        until it settles them: a store shared by several daemons makes a
+        retry that reaches another daemon meanwhile see them as unresolved.
+        (SQLite serves one daemon, whose :class:`~proxy.retries.SendLocks`
+        already keep a retry waiting, and claims nothing.)
         """
+        ...
+
+    async def release_claims(
+        self, cpid: str, text_digest: str, send_id: str, phones: Sequence[str]
+    ) -> None:
+        """Give up the claims of ``send_id`` on recipients it did not get to a vendor."""
+        ...
+
+    async def unresolved(self, since_ms: int, limit: int) -> tuple[int, list[SendRecord]]:
+        """Records unresolved since ``since_ms``: how many, and the newest ``limit``."""
         ...
 
     async def recent_texts(self, since_ms: int) -> list[tuple[str, str]] | None:

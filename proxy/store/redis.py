@@ -25,8 +25,9 @@ Key layout, every key under the prefix (``state.redis_prefix``, default
 ``record:<id>``                       hash: one send record
 ``records``                           zset: record id by its time (retention)
 ``to:<phone>``                        zset: record ids (zero-padded) by time, per phone
-``sent:<cpid>``                       zset: ``<digest>:<phone>`` by its newest send time
-``sent.clients``                      set: the cpids that have a ``sent:`` key
+``unresolved``                        zset: ids of unresolved records by time
+``claim:<digest>:<phone>:<cpid>``     string: what a retry of that recipient finds
+                                      (:mod:`.redis_lua`), expiring with the dedup window
 ``reported:<record id>``              set: statuses already matched to the record
 ``password``                          hash: cpid -> cppwd set through /ent/
 ``quota``                             hash: cpid -> segments used
@@ -44,8 +45,8 @@ Key layout, every key under the prefix (``state.redis_prefix``, default
 ====================================  =================================================
 
 ``<kind>`` is ``reports`` or ``replies``.  A key has at most one value
-that comes from outside, at its end, so no two values share a key; in
-``sent:`` members the digest is escaped (``%`` and ``:``) for the same reason.
+that comes from outside, at its end, so no two values share a key (a
+claim's digest is hex and its phone digits).
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ from redis.exceptions import RedisError
 
 from proxy.store import redis_lua as lua
 from proxy.store.base import (
+    ClaimWindow,
     InboxReply,
     InboxReport,
     QueuedReply,
@@ -75,7 +77,9 @@ from proxy.store.base import (
     ReportSettlement,
     SendCandidate,
     SendRecord,
+    SendSettlement,
     Settled,
+    Taken,
 )
 
 DEFAULT_PREFIX = "smsproxy:"
@@ -96,6 +100,9 @@ class RedisStore:
         self._closed = False
         script = client.register_script
         self._record_sends = script(lua.RECORD_SENDS)
+        self._claim_recipients = script(lua.CLAIM_RECIPIENTS)
+        self._release_claims = script(lua.RELEASE_CLAIMS)
+        self._unresolved = script(lua.UNRESOLVED)
         self._send_candidates = script(lua.SEND_CANDIDATES)
         self._last_sender = script(lua.LAST_SENDER)
         self._reserve_quota = script(lua.RESERVE_QUOTA)
@@ -168,9 +175,11 @@ class RedisStore:
 
     # --- send records ------------------------------------------------------------
 
-    async def record_sends(self, records: Sequence[SendRecord]) -> None:
-        if not records:
-            return
+    async def record_sends(
+        self, records: Sequence[SendRecord], settlements: Sequence[SendSettlement] = ()
+    ) -> int:
+        if not records and not settlements:
+            return 0
         rows = [
             [
                 r.send_id,
@@ -183,24 +192,60 @@ class RedisStore:
                 r.text_digest,
                 str(r.segments),
                 str(r.created_ms),
-                _recent_member(r.text_digest, r.phone),
             ]
             for r in records
         ]
-        await self._record_sends(args=[self.prefix, json.dumps(rows)])
+        settled = [
+            [str(s.first_key), str(s.size), s.outcome, s.vendor_code, s.message_ids]
+            for s in settlements
+        ]
+        args = [self.prefix, json.dumps(rows), json.dumps(settled), str(_now_ms())]
+        return int(await self._record_sends(args=args))
 
     async def recent_texts(self, since_ms: int) -> list[tuple[str, str]] | None:
-        return None  # other daemons write here too: ask recent_recipients every time
+        return None  # other daemons write here too: ask claim_recipients every time
 
-    async def recent_recipients(
-        self, cpid: str, text_digest: str, phones: Sequence[str], since_ms: int
-    ) -> set[str]:
+    async def claim_recipients(
+        self,
+        cpid: str,
+        text_digest: str,
+        send_id: str,
+        phones: Sequence[str],
+        claim: ClaimWindow,
+    ) -> list[Taken]:
         unique = list(dict.fromkeys(phones))
         if not unique:
-            return set()
-        members = [_recent_member(text_digest, p) for p in unique]
-        scores = await self._redis.zmscore(self._key("sent:", cpid), members)
-        return {p for p, s in zip(unique, scores, strict=True) if s is not None and s >= since_ms}
+            return []
+        resend = claim.resend_unresolved
+        entries = [[p, "1" if p in resend else "0"] for p in unique]
+        args = [
+            self.prefix,
+            cpid,
+            text_digest,
+            send_id,
+            str(claim.now_ms),
+            str(max(1, claim.window_ms)),
+            str(claim.unresolved_ms),
+            json.dumps(entries),
+        ]
+        taken = await self._claim_recipients(args=args)
+        return [Taken(phone, state == "a") for phone, state in taken]
+
+    async def release_claims(
+        self, cpid: str, text_digest: str, send_id: str, phones: Sequence[str]
+    ) -> None:
+        if phones:
+            args = [self.prefix, cpid, text_digest, send_id, json.dumps(list(phones))]
+            await self._release_claims(args=args)
+
+    async def unresolved(self, since_ms: int, limit: int) -> tuple[int, list[SendRecord]]:
+        count, rows = await self._unresolved(args=[self.prefix, str(since_ms), str(limit)])
+        records = [
+            SendRecord(send, cpid, vendor, phone, outcome, code, mid, digest, int(seg), int(ms))
+            for send, cpid, vendor, phone, outcome, code, mid, digest, seg, ms in rows
+            if send is not None
+        ]
+        return int(count), records
 
     async def send_candidates(
         self, vendors: Sequence[str], phone: str, message_id: str | None
@@ -366,7 +411,8 @@ class RedisStore:
                 encoded.append(["r", str(s.inbox_id), str(s.next_try_ms)])
             else:
                 encoded.append(["u", str(s.inbox_id)])
-        got = await self._settle_reports(args=[self.prefix, json.dumps(encoded)])
+        args = [self.prefix, json.dumps(encoded), str(_now_ms())]
+        got = await self._settle_reports(args=args)
         queued, duplicates, retried, unmatched, skipped = (int(n) for n in got)
         return Settled(queued, duplicates, retried, unmatched, skipped)
 
@@ -425,10 +471,6 @@ def server_of(url: str) -> str:
         return f"{parts.scheme}://{host}:{parts.port or 6379}{parts.path}"
     except ValueError:
         return "(unreadable URL)"
-
-
-def _recent_member(digest: str, phone: str) -> str:
-    return digest.replace("%", "%25").replace(":", "%3A") + ":" + phone
 
 
 def _opt(value: int | None) -> str | None:

@@ -26,13 +26,49 @@ local function enqueue(kind, cpid, payload, at_ms)
 end
 """
 
+# A claim on (client, text digest, number) says what the dedup window knows of
+# that recipient: its value is '<state>|<ms>|<send id>', state one of
+# c (claimed by a send, no vendor yet), f (in flight at a vendor),
+# u (unresolved: an ambiguous answer), a (accepted).  It expires with the
+# dedup window.  The key is 'claim:<digest>:<phone>:<cpid>': the digest is
+# hex and the phone digits, so only the cpid at the end comes from outside.
+_CLAIMS = """
+local function claim_key(cpid, digest, phone)
+  return p .. 'claim:' .. digest .. ':' .. phone .. ':' .. cpid
+end
+local function parse_claim(v)
+  if not v then return nil end
+  local state, ms, owner = string.match(v, '^(%a)|(%d+)|(.*)$')
+  return state, tonumber(ms), owner
+end
+-- Set the claim of record `key` to `state`, when the record's send owns it
+-- (a send that claimed nothing, with no dedup window, has none to set).
+local function settle_claim(key, state, now)
+  local f = redis.call('HMGET', key, 'cpid', 'digest', 'phone', 'send', 'ms')
+  if not f[1] then return end
+  local ck = claim_key(f[1], f[2], f[3])
+  local _, _, owner = parse_claim(redis.call('GET', ck))
+  if owner ~= f[4] then return end
+  local since = state == 'a' and now or f[5]
+  redis.call('SET', ck, state .. '|' .. since .. '|' .. f[4], 'KEEPTTL')
+end
+-- A recipient not sent is back to claimed-only: failover may still take it
+-- to another vendor, or the send's end releases it.
+local RECORD_STATE = {in_flight = 'f', accepted = 'a', ambiguous = 'u', not_sent = 'c'}
+"""
+
 RECORD_SENDS = (
     _COMMON
+    + _CLAIMS
     + """
 -- ARGV[2]: [[send_id, cpid, vendor, phone, outcome, code, message_id|null,
---            digest, segments, created_ms, recent_member], ...]
-local rows = cjson.decode(ARGV[2])
+--            digest, segments, created_ms], ...]
+-- ARGV[3]: [[first key, count, outcome, code, [message_id|null, ...]|null], ...]
+-- ARGV[4] now (ms)
+local rows, settlements = cjson.decode(ARGV[2]), cjson.decode(ARGV[3])
+local now = tonumber(ARGV[4])
 local id = redis.call('HINCRBY', p .. 'seq', 'record', #rows) - #rows
+local first = id + 1
 for _, r in ipairs(rows) do
   id = id + 1
   local key = p .. 'record:' .. id
@@ -41,13 +77,85 @@ for _, r in ipairs(rows) do
   if r[7] ~= cjson.null then redis.call('HSET', key, 'mid', r[7]) end
   redis.call('ZADD', p .. 'records', r[10], id)
   redis.call('ZADD', p .. 'to:' .. r[4], r[10], pad(id))
-  -- GT keeps the newest time: a retry is checked against the latest send.
-  redis.call('ZADD', p .. 'sent:' .. r[2], 'GT', r[10], r[11])
-  redis.call('SADD', p .. 'sent.clients', r[2])
+  local state = RECORD_STATE[r[5]]
+  if state == 'f' or state == 'u' then redis.call('ZADD', p .. 'unresolved', r[10], id) end
+  if state then settle_claim(key, state, now) end
 end
-return #rows
+for _, s in ipairs(settlements) do
+  local state = RECORD_STATE[s[3]]
+  for i = 0, tonumber(s[2]) - 1 do
+    local rid = tonumber(s[1]) + i
+    local key = p .. 'record:' .. rid
+    if redis.call('HGET', key, 'outcome') == 'in_flight' then
+      redis.call('HSET', key, 'outcome', s[3], 'code', s[4])
+      if state ~= 'u' then redis.call('ZREM', p .. 'unresolved', rid) end
+      if state then settle_claim(key, state, now) end
+    end
+    if s[5] ~= cjson.null and s[5][i + 1] ~= cjson.null then
+      redis.call('HSET', key, 'mid', s[5][i + 1])
+    end
+  end
+end
+return first
 """
 )
+
+CLAIM_RECIPIENTS = (
+    _COMMON
+    + _CLAIMS
+    + """
+-- ARGV[2] cpid, ARGV[3] digest, ARGV[4] send id, ARGV[5] now, ARGV[6] window,
+-- ARGV[7] unresolved expiry (ms), ARGV[8] [[phone, '1' to resend when unresolved], ...]
+-- Checked and claimed in one script: of two daemons racing one retry, one
+-- claims and the other sees the claim.
+local cpid, digest, send = ARGV[2], ARGV[3], ARGV[4]
+local now, window, expire = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local taken = {}
+for _, e in ipairs(cjson.decode(ARGV[8])) do
+  local key = claim_key(cpid, digest, e[1])
+  local state, ms, owner = parse_claim(redis.call('GET', key))
+  local free = state == nil or owner == send
+  if state == 'a' then
+    taken[#taken + 1] = {e[1], 'a'}
+  elseif not free and ms >= now - expire and e[2] ~= '1' then
+    taken[#taken + 1] = {e[1], 'u'}
+  else
+    free = true
+  end
+  if free then redis.call('SET', key, 'c|' .. now .. '|' .. send, 'PX', window) end
+end
+return taken
+"""
+)
+
+RELEASE_CLAIMS = (
+    _COMMON
+    + _CLAIMS
+    + """
+-- ARGV[2] cpid, ARGV[3] digest, ARGV[4] send id, ARGV[5] [phone, ...]
+for _, phone in ipairs(cjson.decode(ARGV[5])) do
+  local key = claim_key(ARGV[2], ARGV[3], phone)
+  local state, _, owner = parse_claim(redis.call('GET', key))
+  -- Only a claim that never reached a vendor: in flight or unresolved stays.
+  if owner == ARGV[4] and state == 'c' then redis.call('DEL', key) end
+end
+return 0
+"""
+)
+
+UNRESOLVED = """
+-- ARGV[1] prefix, ARGV[2] since (ms), ARGV[3] limit
+local p = ARGV[1]
+local key = p .. 'unresolved'
+local count = redis.call('ZCOUNT', key, ARGV[2], '+inf')
+local out = {}
+for _, id in ipairs(redis.call('ZREVRANGEBYSCORE', key, '+inf', ARGV[2], 'LIMIT', 0,
+    tonumber(ARGV[3]))) do
+  out[#out + 1] = redis.call('HMGET', p .. 'record:' .. id, 'send', 'cpid', 'vendor', 'phone',
+    'outcome', 'code', 'mid', 'digest', 'seg', 'ms')
+end
+return {count, out}
+"""
 
 # Shared by send_candidates and last_sender: walk one phone's records newest
 # first (what SQLite's index on (phone, created_ms) gives), keep those that
@@ -61,8 +169,9 @@ local function walk(phone, limit, keep)
     if #ids == 0 then break end
     for _, m in ipairs(ids) do
       local id = tonumber(m)
-      local f = redis.call('HMGET', p .. 'record:' .. id, 'cpid', 'vendor', 'mid', 'ms')
-      if f[2] and keep(f) then
+      local f = redis.call('HMGET', p .. 'record:' .. id, 'cpid', 'vendor', 'mid', 'ms',
+        'outcome')
+      if f[2] and f[5] ~= 'not_sent' and keep(f) then
         found[#found + 1] = {id, f}
         if #found >= limit then break end
       end
@@ -259,9 +368,22 @@ local ids = redis.call('ZRANGE', p .. 'inbox:replies.pending', 0, tonumber(ARGV[
 
 SETTLE_REPORTS = (
     _COMMON
+    + _CLAIMS
     + """
 -- ARGV[2]: [["m", inbox id, record key, cpid, payload, sent_ms]
 --          | ["r", inbox id, next_try_ms] | ["u", inbox id], ...]
+-- ARGV[3] now (ms)
+local now = tonumber(ARGV[3])
+-- The vendor reports on the record's message: it had it.
+local function resolve(record)
+  local key = p .. 'record:' .. record
+  local outcome = redis.call('HGET', key, 'outcome')
+  if outcome == 'in_flight' or outcome == 'ambiguous' then
+    redis.call('HSET', key, 'outcome', 'accepted')
+    redis.call('ZREM', p .. 'unresolved', record)
+    settle_claim(key, 'a', now)
+  end
+end
 local queued, duplicates, retried, unmatched, skipped = 0, 0, 0, 0, 0
 local due, settled = p .. 'inbox:reports.due', p .. 'inbox:reports.settled'
 for _, s in ipairs(cjson.decode(ARGV[2])) do
@@ -279,6 +401,7 @@ for _, s in ipairs(cjson.decode(ARGV[2])) do
   else
     redis.call('ZREM', due, member)
     redis.call('ZADD', settled, f[3], member)
+    if s[1] == 'm' then resolve(s[3]) end
     if s[1] == 'u' then
       redis.call('HSET', row, 'state', 'unmatched')
       redis.call('HINCRBY', row, 'tries', 1)
@@ -369,13 +492,7 @@ for _, id in ipairs(ids) do
   if phone then redis.call('ZREM', p .. 'to:' .. phone, pad(id)) end
   redis.call('DEL', p .. 'record:' .. id, p .. 'reported:' .. id)
   redis.call('ZREM', p .. 'records', id)
-end
--- The retry index holds each (text, phone)'s newest send time: older than
--- ``before`` means every record behind it is gone too.
-for _, cpid in ipairs(redis.call('SMEMBERS', p .. 'sent.clients')) do
-  local key = p .. 'sent:' .. cpid
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', before)
-  if redis.call('EXISTS', key) == 0 then redis.call('SREM', p .. 'sent.clients', cpid) end
+  redis.call('ZREM', p .. 'unresolved', id)
 end
 return #ids
 """

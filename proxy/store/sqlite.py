@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -20,10 +20,12 @@ from typing import TypeVar
 import structlog
 
 from proxy.store.base import (
+    ClaimWindow,
     InboxReply,
     InboxReport,
     QueuedReply,
     QueuedReport,
+    RecordState,
     ReplyDelivered,
     ReplySettlement,
     ReportMatched,
@@ -31,7 +33,9 @@ from proxy.store.base import (
     ReportSettlement,
     SendCandidate,
     SendRecord,
+    SendSettlement,
     Settled,
+    Taken,
 )
 from proxy.store.wal_checkpoint import WalCheckpointer
 
@@ -63,6 +67,10 @@ DROP INDEX IF EXISTS send_records_retry;
 -- Reports are matched by number first (send_candidates), so no index on the
 -- vendor's message id is needed.
 DROP INDEX IF EXISTS send_records_message;
+-- Unresolved records are few (a crash's in-flight ones, ambiguous answers):
+-- a partial index lists them without reading the others.
+CREATE INDEX IF NOT EXISTS send_records_unresolved ON send_records (created_ms)
+    WHERE outcome IN ('in_flight', 'ambiguous');
 CREATE TABLE IF NOT EXISTS client_passwords (
     cpid TEXT PRIMARY KEY,
     digest TEXT NOT NULL,
@@ -243,37 +251,93 @@ class SqliteStore:
         except (sqlite3.Error, RuntimeError):
             return False
 
-    async def record_sends(self, records: Sequence[SendRecord]) -> None:
-        def write() -> None:
+    async def record_sends(
+        self, records: Sequence[SendRecord], settlements: Sequence[SendSettlement] = ()
+    ) -> int:
+        def write() -> int:
             db = self._conn()
+            first = 0
             with db:
                 db.execute("BEGIN")
-                # SendRecord is a tuple in the table's column order.
-                db.executemany(
-                    "INSERT INTO send_records (send_id, cpid, vendor, phone, outcome,"
-                    " vendor_code, message_id, text_digest, segments, created_ms)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    records,
-                )
+                if records:
+                    # SendRecord is a tuple in the table's column order.
+                    db.executemany(
+                        "INSERT INTO send_records (send_id, cpid, vendor, phone, outcome,"
+                        " vendor_code, message_id, text_digest, segments, created_ms)"
+                        " VALUES (?,?,?,?,?,?,?,?,?,?)",
+                        records,
+                    )
+                    # One writer, one transaction: the rows took consecutive
+                    # rowids, one past the largest (SQLite's rowid rule).
+                    (last,) = db.execute("SELECT last_insert_rowid()").fetchone()
+                    first = int(last) - len(records) + 1
+                for s in settlements:
+                    last_key = s.first_key + s.size - 1
+                    db.execute(
+                        "UPDATE send_records SET outcome = ?, vendor_code = ?"
+                        " WHERE id BETWEEN ? AND ? AND outcome = 'in_flight'",
+                        (s.outcome, s.vendor_code, s.first_key, last_key),
+                    )
+                    if s.message_ids is not None:
+                        db.executemany(
+                            "UPDATE send_records SET message_id = ? WHERE id = ?",
+                            [
+                                (mid, s.first_key + i)
+                                for i, mid in enumerate(s.message_ids)
+                                if mid is not None
+                            ],
+                        )
+            return first
 
-        await self._run(write)
+        return await self._run(write)
 
-    async def recent_recipients(
-        self, cpid: str, text_digest: str, phones: Sequence[str], since_ms: int
-    ) -> set[str]:
+    async def claim_recipients(
+        self,
+        cpid: str,
+        text_digest: str,
+        send_id: str,
+        phones: Sequence[str],
+        claim: ClaimWindow,
+    ) -> list[Taken]:
         wanted = json.dumps(list(phones))
+        since = claim.now_ms - claim.window_ms
+        unresolved_since = claim.now_ms - claim.unresolved_ms
 
-        def read() -> set[str]:
+        def read() -> list[Taken]:
             # One index probe per number of this send, however many others
             # the client sent the same text to.
             # (A join on json_each would make SQLite scan instead of probe.)
             rows = self._conn().execute(
-                "SELECT DISTINCT phone FROM send_records"
+                "SELECT phone, outcome, created_ms FROM send_records"
                 " WHERE phone IN (SELECT value FROM json_each(?)) AND created_ms >= ?"
-                " AND cpid = ? AND text_digest = ?",
-                (wanted, since_ms, cpid, text_digest),
+                " AND cpid = ? AND text_digest = ? AND outcome != 'not_sent'",
+                (wanted, since, cpid, text_digest),
             )
-            return {row[0] for row in rows}
+            return _taken(rows, unresolved_since, claim.resend_unresolved)
+
+        return await self._run(read)
+
+    async def release_claims(
+        self, cpid: str, text_digest: str, send_id: str, phones: Sequence[str]
+    ) -> None:
+        return None  # one daemon: its send locks are the claims
+
+    async def unresolved(self, since_ms: int, limit: int) -> tuple[int, list[SendRecord]]:
+        def read() -> tuple[int, list[SendRecord]]:
+            db = self._conn()
+            (count,) = db.execute(
+                "SELECT COUNT(*) FROM send_records"
+                " WHERE outcome IN ('in_flight', 'ambiguous') AND created_ms >= ?",
+                (since_ms,),
+            ).fetchone()
+            rows = db.execute(
+                "SELECT send_id, cpid, vendor, phone, outcome, vendor_code, message_id,"
+                " text_digest, segments, created_ms FROM send_records"
+                " WHERE outcome IN ('in_flight', 'ambiguous') AND created_ms >= ?"
+                " ORDER BY created_ms DESC LIMIT ?",
+                (since_ms, limit),
+            )
+            return int(count), [SendRecord._make(r) for r in rows]
 
         return await self._run(read)
 
@@ -487,6 +551,7 @@ class SqliteStore:
             records = db.execute(
                 "SELECT id, cpid, vendor, message_id, created_ms FROM send_records"
                 " WHERE phone = ? AND vendor IN (SELECT value FROM json_each(?))"
+                " AND outcome != 'not_sent'"
                 " AND (? IS NULL OR message_id = ? OR message_id IS NULL)"
                 " ORDER BY created_ms DESC, id DESC LIMIT ?",
                 (phone, names, message_id, message_id, MAX_CANDIDATES),
@@ -515,6 +580,12 @@ class SqliteStore:
                 db.execute("BEGIN IMMEDIATE")
                 for s in settlements:
                     if isinstance(s, ReportMatched):
+                        # The vendor reports on it: it had the message.
+                        db.execute(
+                            "UPDATE send_records SET outcome = 'accepted'"
+                            " WHERE id = ? AND outcome IN ('in_flight', 'ambiguous')",
+                            (s.record_key,),
+                        )
                         try:
                             cur = db.execute(
                                 "UPDATE report_inbox SET state = 'matched', record_id = ?,"
@@ -576,7 +647,7 @@ class SqliteStore:
             row = (
                 self._conn()
                 .execute(
-                    "SELECT cpid FROM send_records WHERE phone = ?"
+                    "SELECT cpid FROM send_records WHERE phone = ? AND outcome != 'not_sent'"
                     " AND (? IS NULL OR vendor IN (SELECT value FROM json_each(?)))"
                     " ORDER BY created_ms DESC, id DESC LIMIT 1",
                     (phone, names, names),
@@ -702,6 +773,21 @@ class SqliteStore:
             return cur.rowcount == 1
 
         return await self._run(write)
+
+
+def _taken(
+    rows: Iterable[tuple[str, str, int]], unresolved_since_ms: int, resend: frozenset[str]
+) -> list[Taken]:
+    accepted: dict[str, None] = {}
+    unresolved: dict[str, None] = {}
+    for phone, outcome, created_ms in rows:
+        if outcome == RecordState.ACCEPTED:
+            accepted[phone] = None
+        elif created_ms >= unresolved_since_ms and phone not in resend:
+            unresolved[phone] = None
+    return [Taken(p, True) for p in accepted] + [
+        Taken(p, False) for p in unresolved if p not in accepted
+    ]
 
 
 def _ms(t: datetime) -> int:

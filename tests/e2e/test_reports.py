@@ -240,7 +240,7 @@ def got_time(lines: list[Any], status: int) -> datetime:
     return next(r.sent for r in lines if r.status == status)
 
 
-async def test_a_report_before_its_send_record_is_retried(
+async def test_a_report_before_its_attempt_settles_is_retried(
     start_daemon: DaemonFactory, tmp_path: Path
 ) -> None:
     sim = KINDS["chuanglan"].simulator()
@@ -248,16 +248,18 @@ async def test_a_report_before_its_send_record_is_retried(
         daemon = await start_daemon(config(tmp_path, [vendor_entry("chuanglan", server)]))
         listen_for_pushes(sim, daemon, "chuanglan")
         sim.faults.report_delay_s = 0.0
-        # The send record reaches the disk a second after the vendor took it
-        # (and pushed its report).
+        # The attempt's outcome, with chuanglan's msgid, reaches the disk a
+        # second after the vendor took it (and pushed its report): the record
+        # in flight has no id yet, so the report waits for it.
         store = daemon.legacy_app[STORE]
         write = store.record_sends
 
-        async def slow_write(records: Any) -> None:
-            await asyncio.sleep(1.0)
-            await write(records)
+        async def slow_settle(records: Any, settlements: Any = ()) -> int:
+            if settlements:
+                await asyncio.sleep(1.0)
+            return await write(records, settlements)
 
-        store.record_sends = slow_write  # type: ignore[method-assign]
+        store.record_sends = slow_settle  # type: ignore[method-assign]
         acme = LegacyClient(daemon.legacy_url, CPID, PASSWORD)
         send = asyncio.ensure_future(acme.send("13800138000", TEXT))
         for _ in range(300):  # pushed, and in our inbox, with no record to match yet
@@ -270,6 +272,9 @@ async def test_a_report_before_its_send_record_is_retried(
         assert await send == b"0"
         assert [(r.phone, r.status) for r in await acme.wait_reports(1)] == [("13800138000", 1)]
         assert daemon.engine.ingest.matcher.unmatched == 0
+        # Resolved by its report, it stays accepted: a retry is answered 0, not sent.
+        assert await acme.send("13800138000", TEXT) == b"0"
+        assert sim.phones_of(TEXT) == ["13800138000"]
 
 
 async def test_a_report_that_never_matches_is_kept_and_counted(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -10,7 +11,15 @@ import pytest
 import redis.asyncio as aioredis
 
 from config.settings import StateSettings
-from proxy.store.base import InboxReply, InboxReport, QueuedReply, QueuedReport, SendRecord
+from proxy.store.base import (
+    ClaimWindow,
+    InboxReply,
+    InboxReport,
+    QueuedReply,
+    QueuedReport,
+    SendRecord,
+    Taken,
+)
 from proxy.store.open import open_store
 from proxy.store.redis import RedisStore, StoreUnavailable, server_of
 from proxy.store.sqlite import SqliteStore
@@ -19,11 +28,36 @@ from tests.redis_server import RedisServer
 T0 = 1_700_000_000_000
 
 
+async def test_of_two_daemons_racing_one_retry_one_claims(redis_server: RedisServer) -> None:
+    prefix = f"race-{uuid.uuid4().hex[:8]}:"
+    a = await RedisStore.open(redis_server.url, prefix=prefix)
+    b = await RedisStore.open(redis_server.url, prefix=prefix)
+    phones = [f"138{i:08d}" for i in range(40)]  # within the pool (issue 17)
+    window = ClaimWindow(T0, 600_000, 60_000)
+    try:
+        found_a, found_b = await asyncio.gather(
+            *(
+                asyncio.gather(
+                    *(s.claim_recipients("acme", "d1", sid, [p], window) for p in phones)
+                )
+                for s, sid in ((a, "send-a"), (b, "send-b"))
+            )
+        )
+    finally:
+        await a.close()
+        await b.close()
+    # Each number: claimed by exactly one, seen as unresolved by the other.
+    for phone, got_a, got_b in zip(phones, found_a, found_b, strict=True):
+        assert sorted([got_a, got_b], key=len) == [[], [Taken(phone, False)]]
+
+
 async def test_every_key_is_under_the_prefix(redis_server: RedisServer) -> None:
     prefix = f"keys-{uuid.uuid4().hex[:8]}:"
     store = await RedisStore.open(redis_server.url, prefix=prefix)
     try:
-        record = SendRecord("s", "a:b", "v", "13800138000", "accepted", "0", "m", "d:1", 1, T0)
+        record = SendRecord("s", "a:b", "v", "13800138000", "accepted", "0", "m", "d1", 1, T0)
+        window = ClaimWindow(T0, 600_000, 60_000)
+        await store.claim_recipients("a:b", "d1", "s", ["13800138000"], window)
         await store.record_sends([record])
         await store.set_password_digest("a:b", "X" * 32)
         await store.reserve_quota("a:b", 1, 10)
@@ -34,7 +68,8 @@ async def test_every_key_is_under_the_prefix(redis_server: RedisServer) -> None:
             [InboxReply("v", "k", "13800138000", "hi", None, "", None, None, None, T0)]
         )
         await store.acquire_lease("poll:v:reports", "me", 1000)
-        assert await store.recent_recipients("a:b", "d:1", ["13800138000"], T0) == {"13800138000"}
+        found = await store.claim_recipients("a:b", "d1", "s2", ["13800138000"], window)
+        assert found == [Taken("13800138000", True)]
     finally:
         await store.close()
     raw = aioredis.Redis.from_url(redis_server.url, decode_responses=True)

@@ -13,6 +13,7 @@ redis-server.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -22,16 +23,19 @@ from pathlib import Path
 import pytest
 
 from proxy.store.base import (
+    ClaimWindow,
     InboxReply,
     InboxReport,
     QueuedReply,
     QueuedReport,
+    RecordState,
     ReplyDelivered,
     ReplyUnmatched,
     ReportMatched,
     ReportRetry,
     ReportUnmatched,
     SendRecord,
+    SendSettlement,
     Settled,
     Store,
 )
@@ -91,10 +95,38 @@ def record(
     message_id: str | None = None,
     created_ms: int = T0,
     digest: str = "d1",
+    outcome: str = RecordState.ACCEPTED,
+    send_id: str = "send1",
 ) -> SendRecord:
-    return SendRecord(
-        "send1", cpid, vendor, phone, "accepted", "0", message_id, digest, 1, created_ms
-    )
+    return SendRecord(send_id, cpid, vendor, phone, outcome, "0", message_id, digest, 1, created_ms)
+
+
+WINDOW_MS = 600_000
+UNRESOLVED_MS = 60_000
+
+
+async def sent(store: Store, records: list[SendRecord], *, now: int = T0) -> int:
+    """Record sends as the send path does: claim the recipients, then write."""
+    for r in records:
+        window = ClaimWindow(now, WINDOW_MS, UNRESOLVED_MS)
+        await store.claim_recipients(r.cpid, r.text_digest, r.send_id, [r.phone], window)
+    return await store.record_sends(records)
+
+
+async def taken(
+    store: Store,
+    phones: list[str],
+    *,
+    cpid: str = "acme",
+    digest: str = "d1",
+    send_id: str = "retry",
+    now: int = T0,
+    resend: frozenset[str] = frozenset(),
+) -> dict[str, str]:
+    """What a retry finds: phone -> "accepted" or "unresolved"."""
+    window = ClaimWindow(now, WINDOW_MS, UNRESOLVED_MS, resend)
+    found = await store.claim_recipients(cpid, digest, send_id, phones, window)
+    return {t.phone: "accepted" if t.accepted else "unresolved" for t in found}
 
 
 def inbox_report(key: str, phone: str = "13800138000", **kw: object) -> InboxReport:
@@ -118,13 +150,102 @@ async def test_ping(store: Store) -> None:
     assert await store.ping()
 
 
-async def test_recent_recipients(store: Store) -> None:
-    await store.record_sends([record("13800138000"), record("13900139000", created_ms=T0 - 10)])
-    assert await store.recent_recipients("acme", "d1", ["13800138000", "13900139000"], T0) == {
-        "13800138000"
+async def test_a_retry_finds_what_was_accepted(store: Store) -> None:
+    await sent(store, [record("13800138000"), record("13900139000", send_id="s2")])
+    assert await taken(store, ["13800138000", "13700137000"]) == {"13800138000": "accepted"}
+    assert await taken(store, ["13800138000"], cpid="other") == {}
+    assert await taken(store, ["13800138000"], digest="d2") == {}
+
+
+async def test_the_dedup_window_forgets(store: Store) -> None:
+    now = int(time.time() * 1000)
+    window = ClaimWindow(now, 300, 300)
+    await store.claim_recipients("acme", "d1", "s1", ["13800138000"], window)
+    await store.record_sends([record("13800138000", created_ms=now)])
+    await asyncio.sleep(0.4)  # the window is wall time, for Redis's expiry too
+    later = ClaimWindow(int(time.time() * 1000), 300, 300)
+    assert await store.claim_recipients("acme", "d1", "s2", ["13800138000"], later) == []
+
+
+async def test_a_claim_in_flight_elsewhere_is_unresolved(store: Store) -> None:
+    """Two daemons racing one retry: the second finds the first's recipients taken
+    (on SQLite, one daemon's send locks do this; its store claims nothing)."""
+    first = await taken(store, ["13800138000"], send_id="s1")
+    assert first == {}
+    second = await taken(store, ["13800138000"], send_id="s2")
+    if isinstance(store, RedisStore):
+        assert second == {"13800138000": "unresolved"}
+        # Given up before any vendor had it: free again.
+        await store.release_claims("acme", "d1", "s1", ["13800138000"])
+        assert await taken(store, ["13800138000"], send_id="s3") == {}
+    else:
+        assert second == {}
+
+
+async def test_in_flight_and_ambiguous_are_unresolved_until_they_expire(store: Store) -> None:
+    await sent(
+        store,
+        [
+            record("13800138000", outcome=RecordState.IN_FLIGHT),
+            record("13800138001", outcome=RecordState.AMBIGUOUS),
+            record("13800138002", outcome=RecordState.NOT_SENT),
+        ],
+    )
+    await store.release_claims("acme", "d1", "send1", ["13800138002"])
+    phones = ["13800138000", "13800138001", "13800138002"]
+    both = {"13800138000": "unresolved", "13800138001": "unresolved"}
+    assert await taken(store, phones, now=T0 + 1000) == both
+    # A rule that resends after no clear answer takes them back.
+    resend = frozenset({"13800138001"})
+    assert await taken(store, phones, now=T0 + 1000, resend=resend) == {"13800138000": "unresolved"}
+    # Past routing.unresolved_expire_s without a report: not sent, a retry sends.
+    assert await taken(store, phones, now=T0 + UNRESOLVED_MS + 1) == {}
+
+
+async def test_records_get_consecutive_keys_that_settlements_name(store: Store) -> None:
+    phones = [f"1380013800{i}" for i in range(4)]
+    first = await sent(
+        store, [record(p, outcome=RecordState.IN_FLIGHT, send_id="s1") for p in phones[:2]]
+    )
+    second = await sent(
+        store, [record(p, outcome=RecordState.IN_FLIGHT, send_id="s2") for p in phones[2:]]
+    )
+    assert second == first + 2
+    await store.record_sends(
+        [],
+        [
+            SendSettlement(first, 2, RecordState.ACCEPTED, "0", ("m0", None)),
+            SendSettlement(second, 1, RecordState.NOT_SENT, "-10"),
+            SendSettlement(second + 1, 1, RecordState.AMBIGUOUS, "timeout"),
+        ],
+    )
+    await store.release_claims("acme", "d1", "s2", phones[2:3])
+    assert await taken(store, phones, now=T0 + 1) == {
+        phones[0]: "accepted",
+        phones[1]: "accepted",
+        phones[3]: "unresolved",
     }
-    assert await store.recent_recipients("other", "d1", ["13800138000"], 0) == set()
-    assert await store.recent_recipients("acme", "d2", ["13800138000"], 0) == set()
+    # The answer's id is kept: a report with it finds the record.
+    (found,) = await store.send_candidates(["v1"], phones[0], "m0")
+    assert found.message_id == "m0"
+    # A settlement changes only records still in flight.
+    await store.record_sends([], [SendSettlement(first, 2, RecordState.NOT_SENT, "x")])
+    assert (await taken(store, phones[:1], now=T0 + 1)) == {phones[0]: "accepted"}
+    count, listed = await store.unresolved(T0 - 1, 10)
+    assert count == 1
+    assert [(r.phone, r.outcome) for r in listed] == [(phones[3], RecordState.AMBIGUOUS)]
+
+
+async def test_a_report_resolves_an_unresolved_record_to_accepted(store: Store) -> None:
+    await sent(store, [record("13800138000", outcome=RecordState.AMBIGUOUS)])
+    assert await taken(store, ["13800138000"], now=T0 + 1) == {"13800138000": "unresolved"}
+    await store.add_reports([inbox_report("k1")])
+    (row,) = await store.pending_reports(T0 + 10, 10)
+    (candidate,) = await store.send_candidates(["v1"], "13800138000", None)
+    queued = QueuedReport("13800138000", 1, at(T0))
+    await store.settle_reports([ReportMatched(row.id, candidate.key, "acme", queued)])
+    assert await taken(store, ["13800138000"], now=T0 + 2) == {"13800138000": "accepted"}
+    assert (await store.unresolved(0, 10))[0] == 0
 
 
 async def test_password_digest(store: Store) -> None:
@@ -157,20 +278,19 @@ async def test_queues_hand_out_once_in_order_per_client(store: Store) -> None:
     assert [r.status for r in await store.take_reports("globex", 10)] == [2]
 
 
-async def test_recent_texts_are_known_or_left_to_recent_recipients(store: Store) -> None:
-    await store.record_sends(
+async def test_recent_texts_are_known_or_left_to_claim_recipients(store: Store) -> None:
+    await sent(
+        store,
         [
             record("13800138000", digest="d1"),
             record("13800138001", digest="d1"),
             record("13800138000", cpid="globex", digest="d2"),
-        ]
+        ],
     )
     texts = await store.recent_texts(0)
-    # A shared store says None: only recent_recipients can tell, every time.
+    # A shared store says None: only claim_recipients can tell, every time.
     assert texts is None or sorted(texts) == [("acme", "d1"), ("globex", "d2")]
-    assert await store.recent_recipients("acme", "d1", ["13800138001", "13900000000"], 0) == {
-        "13800138001"
-    }
+    assert await taken(store, ["13800138001", "13900000000"]) == {"13800138001": "accepted"}
 
 
 async def test_queue_stats_count_what_waits_and_how_old_the_oldest_is(store: Store) -> None:
@@ -337,9 +457,9 @@ async def test_purge_forgets_what_is_old_but_not_what_is_pending(store: Store) -
     await store.enqueue_reply("acme", QueuedReply("13800138000", "old", at(old)))
 
     assert await store.purge(old + 1) == 4  # record, settled report, two queued
-    assert await store.recent_recipients("acme", "d1", ["13800138000", "13900139000"], 0) == {
-        "13900139000"
-    }
+    (left,) = await store.send_candidates(["v1"], "13900139000", None)
+    assert left.created_ms == new
+    assert await store.send_candidates(["v1"], "13800138000", None) == []
     assert [r.key for r in await store.pending_reports(new, 10)] == ["pending"]
     assert await store.unmatched_reports(10) == []
     assert [r.key for r in await store.pending_replies(10)] == ["r"]  # pending: kept

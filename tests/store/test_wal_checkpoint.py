@@ -8,7 +8,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from proxy.store.base import SendRecord
+from proxy.store.base import ClaimWindow, SendRecord, Taken
 from proxy.store.sqlite import SqliteStore
 from proxy.store.wal_checkpoint import WalCheckpointer
 
@@ -93,9 +93,9 @@ async def test_close_stops_the_checkpointer_and_leaves_everything_in_the_databas
     assert rows(db) == 50
     reopened = await SqliteStore.open(db)
     try:
-        assert await reopened.recent_recipients("acme", "d1", ["13800000007"], T0) == {
-            "13800000007"
-        }
+        window = ClaimWindow(T0, 600_000, 60_000)
+        found = await reopened.claim_recipients("acme", "d1", "s", ["13800000007"], window)
+        assert found == [Taken("13800000007", True)]
     finally:
         await reopened.close()
 

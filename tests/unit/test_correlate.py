@@ -47,18 +47,27 @@ def test_an_unknown_id_waits_for_its_record_then_tries_the_ambiguous_ones() -> N
 
 
 def test_without_an_id_the_time_decides() -> None:
-    # The vendor's times are floored to the second; our records are written after its answers:
-    # it took the first send at T-1.6 s (says T-2 s) and the second at T+0.3 s (says T).
-    first, second = rec(1, created_ms=T - 1400), rec(2, created_ms=T + 600)
+    # The vendor's times are floored to the second; our records are written just before our
+    # requests: it took the first send at T-1.9 s (says T-2 s) and the second at T+0.2 s
+    # (says T), each a few hundred ms after we wrote its record.
+    first, second = rec(1, created_ms=T - 2400), rec(2, created_ms=T - 300)
     assert choose(report(reported_ms=T - 2000), [second, first]) == first
     assert choose(report(reported_ms=T), [second, first]) == second
 
 
 def test_without_an_id_a_record_with_a_report_gives_way() -> None:
-    a, b = rec(1, created_ms=T + 100, reported={1}), rec(2, created_ms=T + 900)
+    a, b = rec(1, created_ms=T + 900, reported={1}), rec(2, created_ms=T + 100)
     assert choose(report(reported_ms=T), [a, b]) == b
     assert choose(report(reported_ms=T), [a, b], {(2, 1)}) is None  # taken in this batch
     assert choose(report(reported_ms=T), [a, b], {(2, 1)}, final=True) == a  # a duplicate
+
+
+def test_without_an_id_the_newest_record_before_the_vendors_second_wins() -> None:
+    # Written at T+0.75 s, taken by the vendor within the same second (says T): the one
+    # written 0.4 s before T, nearer to T, had its own earlier time.
+    older, newer = rec(1, created_ms=T - 400), rec(2, created_ms=T + 750)
+    assert choose(report(reported_ms=T), [older, newer]) == newer
+    assert choose(report(reported_ms=T - 1000), [older, newer]) == older
 
 
 def test_without_an_id_far_records_are_not_considered() -> None:

@@ -1,0 +1,88 @@
+"""A send's attempts in the store: in flight before a chunk leaves, settled after.
+
+One :class:`SendLedger` per send, given to the router.  Its writes go
+through the :class:`~proxy.recorder.SendRecorder`'s group commit, so an
+attempt costs no round trip of its own however many recipients it has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from adapters.client import wall_ms
+from proxy.recorder import SendRecorder
+from proxy.store.base import RecordState, SendRecord, SendSettlement
+from routing.outcome import Outcome
+
+
+def record_state(outcome: Outcome) -> str:
+    if outcome is Outcome.ACCEPTED:
+        return RecordState.ACCEPTED
+    if outcome is Outcome.AMBIGUOUS:
+        return RecordState.AMBIGUOUS
+    return RecordState.NOT_SENT
+
+
+class SendLedger:
+    __slots__ = ("_cpid", "_digest", "_intended", "_recorder", "_segments", "_send_id")
+
+    def __init__(
+        self, recorder: SendRecorder, send_id: str, cpid: str, digest: str, segments: int
+    ) -> None:
+        self._recorder = recorder
+        self._send_id = send_id
+        self._cpid = cpid
+        self._digest = digest
+        self._segments = segments
+        # The ids each attempt was written down with, by key: a settlement
+        # writes only the ids the answer changed.
+        self._intended: dict[int, Mapping[str, str]] = {}
+
+    async def before(
+        self, vendor: str, phones: tuple[str, ...], message_ids: Mapping[str, str]
+    ) -> int:
+        now = wall_ms()
+        send_id, cpid, digest, segments = self._send_id, self._cpid, self._digest, self._segments
+        # _make from a tuple: the generated __new__ costs half again, a
+        # thousand times over for a 1000-number send.
+        make = SendRecord._make
+        get = message_ids.get
+        key = await self._recorder.record(
+            [
+                make(
+                    (
+                        send_id,
+                        cpid,
+                        vendor,
+                        phone,
+                        RecordState.IN_FLIGHT,
+                        "",
+                        get(phone),
+                        digest,
+                        segments,
+                        now,
+                    )
+                )
+                for phone in phones
+            ]
+        )
+        self._intended[key] = message_ids
+        return key
+
+    async def after(
+        self,
+        key: int,
+        phones: tuple[str, ...],
+        outcome: Outcome,
+        raw_code: str,
+        message_ids: Mapping[str, str],
+    ) -> None:
+        intended = self._intended.pop(key, {})
+        ids: tuple[str | None, ...] | None = None
+        if message_ids and message_ids is not intended:
+            changed = tuple(
+                m if (m := message_ids.get(p)) != intended.get(p) else None for p in phones
+            )
+            ids = changed if any(m is not None for m in changed) else None
+        settlement = SendSettlement(key, len(phones), record_state(outcome), raw_code, ids)
+        await self._recorder.settle(settlement)
