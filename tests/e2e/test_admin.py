@@ -205,6 +205,27 @@ async def test_sends_in_flight_finish_on_the_old_config(
     assert dear.simulator.phones_of("new") == ["13800138000"]
 
 
+async def test_a_retry_during_a_reload_waits_for_the_first_and_is_not_sent_twice(
+    daemon: Daemon, pair: tuple[SimulatorServer, SimulatorServer], tmp_path: Path
+) -> None:
+    cheap, dear = pair
+    cheap.simulator.faults.latency_s = 1.0
+    first = asyncio.ensure_future(send(daemon, "retried"))
+    await asyncio.sleep(0.3)
+    # A reload that changes nothing the send needs, while the first try is at
+    # the vendor; then the client's retry arrives on the new engine.
+    write(
+        tmp_path / "smsproxy.toml", cheap, dear, vendor_over={"dear": {"price_per_segment": 0.06}}
+    )
+    assert (await daemon.reload()).ok
+    retry = asyncio.ensure_future(send(daemon, "retried"))
+    assert await first == b"0"
+    # It waited for the first try, saw it accepted: 0, and nothing sent again.
+    assert await retry == b"0"
+    assert cheap.simulator.phones_of("retried") == ["13800138000"]
+    assert dear.simulator.phones_of("retried") == []
+
+
 async def test_sighup_reloads_the_config_file(
     tmp_path: Path, pair: tuple[SimulatorServer, SimulatorServer]
 ) -> None:
