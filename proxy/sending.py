@@ -56,6 +56,8 @@ class SendService:
         self.deadline_s = routing.send_deadline_s
         self.dedup_window_ms = int(routing.dedup_window_s * 1000)
         self.unresolved_ms = int(min(routing.unresolved_expire_s, routing.dedup_window_s) * 1000)
+        # Past the deadline and a rate wait, a live send has left its claims.
+        self.stale_claim_ms = int((routing.send_deadline_s + routing.rate_wait_s + 5) * 1000)
         # The process's, passed on by a reload: a retry that arrives while the
         # first send runs on the old engine still waits for it.
         self.locks = locks if locks is not None else SendLocks()
@@ -80,7 +82,9 @@ class SendService:
             # A text the filter has surely not seen needs no look-up: every OTP.
             if self.recent is None or self.recent.seen(cpid, digest, phones):
                 resend = frozenset(p for policy, g in groups if policy.ambiguous_resends for p in g)
-                window = ClaimWindow(wall_ms(), self.dedup_window_ms, self.unresolved_ms, resend)
+                window = ClaimWindow(
+                    wall_ms(), self.dedup_window_ms, self.unresolved_ms, resend, self.stale_claim_ms
+                )
                 taken = await self.store.claim_recipients(cpid, digest, send_id, phones, window)
                 claimed = phones
                 if taken:

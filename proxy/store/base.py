@@ -85,6 +85,9 @@ class ClaimWindow(NamedTuple):
     window_ms: int  # routing.dedup_window_s
     unresolved_ms: int  # routing.unresolved_expire_s, at most the window
     resend_unresolved: frozenset[str] = frozenset()  # rules with ambiguous = "at_least_once"
+    # A claim that never reached a vendor and is older than this was left by
+    # a daemon that died before sending: free.  A live send ends sooner.
+    stale_claim_ms: int = 60_000
 
 
 @dataclass(frozen=True, slots=True)

@@ -227,6 +227,7 @@ class RedisStore:
             str(max(1, claim.window_ms)),
             str(claim.unresolved_ms),
             json.dumps(entries),
+            str(claim.stale_claim_ms),
         ]
         taken = await self._claim_recipients(args=args)
         return [Taken(phone, state == "a") for phone, state in taken]

@@ -105,11 +105,13 @@ CLAIM_RECIPIENTS = (
     + _CLAIMS
     + """
 -- ARGV[2] cpid, ARGV[3] digest, ARGV[4] send id, ARGV[5] now, ARGV[6] window,
--- ARGV[7] unresolved expiry (ms), ARGV[8] [[phone, '1' to resend when unresolved], ...]
+-- ARGV[7] unresolved expiry (ms), ARGV[8] [[phone, '1' to resend when unresolved], ...],
+-- ARGV[9] how old a claim that never reached a vendor must be to be stale (ms)
 -- Checked and claimed in one script: of two daemons racing one retry, one
 -- claims and the other sees the claim.
 local cpid, digest, send = ARGV[2], ARGV[3], ARGV[4]
 local now, window, expire = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local stale = tonumber(ARGV[9])
 local taken = {}
 for _, e in ipairs(cjson.decode(ARGV[8])) do
   local key = claim_key(cpid, digest, e[1])
@@ -117,7 +119,7 @@ for _, e in ipairs(cjson.decode(ARGV[8])) do
   local free = state == nil or owner == send
   if state == 'a' then
     taken[#taken + 1] = {e[1], 'a'}
-  elseif not free and ms >= now - expire and e[2] ~= '1' then
+  elseif not free and ms >= now - (state == 'c' and stale or expire) and e[2] ~= '1' then
     taken[#taken + 1] = {e[1], 'u'}
   else
     free = true

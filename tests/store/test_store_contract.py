@@ -178,6 +178,11 @@ async def test_a_claim_in_flight_elsewhere_is_unresolved(store: Store) -> None:
         # Given up before any vendor had it: free again.
         await store.release_claims("acme", "d1", "s1", ["13800138000"])
         assert await taken(store, ["13800138000"], send_id="s3") == {}
+        # A claim left by a daemon that died before any vendor had it goes stale.
+        await taken(store, ["13900139000"], send_id="dead")
+        stale = ClaimWindow(T0 + 61_000, WINDOW_MS, UNRESOLVED_MS, stale_claim_ms=60_000)
+        found = await store.claim_recipients("acme", "d1", "s4", ["13900139000"], stale)
+        assert found == []
     else:
         assert second == {}
 
