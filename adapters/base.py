@@ -9,10 +9,18 @@ current time is passed in, so every build is reproducible in a golden test.
 
 Contract, for every adapter:
 
-* ``parse_*`` never raise.  An unknown code, an HTTP error, an empty body,
-  XML or JSON that does not parse, or a body in the wrong charset becomes a
-  safe outcome: :attr:`Outcome.VENDOR_BUSY` for a status >= 500 and, for a
-  send that the vendor may have acted on, :attr:`Outcome.AMBIGUOUS`; the
+* ``parse_*`` first hand the HTTP status to :mod:`adapters.http_status`,
+  the one table of what a status outside 2xx means for every vendor: 429
+  RATE_LIMITED; 401 AUTH_FAILED and 403 IP_REJECTED; any other 4xx REFUSED
+  (not sent, a configuration fault such as a wrong ``base_url``); 5xx
+  VENDOR_BUSY.  A ``500`` is VENDOR_BUSY, not AMBIGUOUS: it is the vendor's
+  application saying it failed, and the vendors' documents define
+  acceptance only by their own codes in a 200 answer.  Only a 2xx body is
+  read.
+* ``parse_*`` never raise.  An unknown code, an empty body, XML or JSON
+  that does not parse, or a body in the wrong charset becomes a safe
+  outcome: :attr:`Outcome.AMBIGUOUS` for a send that the vendor may have
+  acted on, :attr:`Outcome.VENDOR_BUSY` for a balance query or a poll; the
   ``malformed`` flag of the result says it was not understood.
 * ``build_send`` is given at most ``limits.max_numbers`` phones; splitting a
   larger send is :func:`split_chunks`' job, driven by the declared limits.

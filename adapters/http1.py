@@ -11,15 +11,20 @@ holds one :class:`Origin` per (scheme, host, port), which holds at most
 ``limit_per_host`` connections: extra callers queue first come, first
 served.  Idle connections are reused newest first, so under light load the
 oldest go idle long enough to be closed after ``idle_s``; a connection the
-peer closed is never handed out.
+peer closed is never handed out, not even when its end has reached the
+socket but not yet the event loop.  A kept-alive connection found dead
+before the request was written is replaced by a fresh one: it says nothing
+about the vendor.
 
 Failures are exceptions, split by whether the request can have reached the
-peer: :class:`ConnectError` (nothing sent) against the others (bytes left).
+peer: :class:`ConnectError` (not one byte of it written) against the others
+(bytes left).
 """
 
 from __future__ import annotations
 
 import asyncio
+import select
 import ssl
 from collections import deque
 from types import TracebackType
@@ -46,6 +51,14 @@ class HttpError(Exception):
 
 class ConnectError(HttpError):
     """No connection: nothing was sent (refused, DNS, TLS handshake, pool closed)."""
+
+
+class TlsVerifyError(ConnectError):
+    """The peer's certificate did not verify: nothing was sent, and retrying will not help."""
+
+
+class NotSent(ConnectError):
+    """The connection failed before a byte of the request was written."""
 
 
 class ConnectTimeout(ConnectError):
@@ -84,6 +97,7 @@ class _Conn(asyncio.Protocol):
         "_lost",
         "_origin",
         "_parser",
+        "_poller",
         "_status",
         "_timer",
         "_transport",
@@ -94,6 +108,7 @@ class _Conn(asyncio.Protocol):
         self._origin = origin
         self._loop = loop
         self._transport: asyncio.Transport | None = None
+        self._poller: select.poll | None = None
         self._parser = httptools.HttpResponseParser(self)
         self._waiter: asyncio.Future[HttpResponse] | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -116,16 +131,32 @@ class _Conn(asyncio.Protocol):
     def reusable(self) -> bool:
         return self._keep_alive and not self._gone and self._waiter is None
 
+    def peer_spoke(self) -> bool:
+        """Has an idle connection bytes, an end or an error the loop has not read yet?
+
+        The loop reads them only on its next turn, and a request written now
+        would go to a peer that is gone; nothing is owed on an idle
+        connection, so anything readable means it can not be used.
+        """
+        poller = self._poller
+        return poller is not None and not self._gone and bool(poller.poll(0))
+
     def exchange(self, data: bytes, deadline: float) -> asyncio.Future[HttpResponse]:
         waiter: asyncio.Future[HttpResponse] = self._loop.create_future()
         self._keep_alive = False
-        if self._gone or self._transport is None:
-            # The peer closed it between our check and now: nothing was written.
-            waiter.set_exception(ConnectError("connection closed before the request"))
+        transport = self._transport
+        if self._gone or transport is None or transport.is_closing():
+            waiter.set_exception(NotSent("connection closed before the request"))
             return waiter
         self._waiter = waiter
         self._timer = self._loop.call_at(deadline, self._timed_out)
-        self._transport.write(data)
+        transport.write(data)
+        if transport.is_closing():
+            # The transport tries the socket at once and buffers only what the
+            # socket did not take; closing now means the first send failed
+            # outright, so not one byte of the request left.
+            self._fail(NotSent("the request's first write failed"))
+            self.close()
         return waiter
 
     def close(self) -> None:
@@ -151,6 +182,11 @@ class _Conn(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not subclass asyncio's; they have its methods.
         self._transport = cast(asyncio.Transport, transport)
+        sock = transport.get_extra_info("socket")
+        poll = getattr(select, "poll", None)  # not on Windows: the loop's own check stands
+        if sock is not None and poll is not None:
+            self._poller = poll()
+            self._poller.register(sock.fileno(), select.POLLIN | select.POLLPRI)
 
     def data_received(self, data: bytes) -> None:
         if self._waiter is None:
@@ -170,6 +206,7 @@ class _Conn(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._peer_gone(exc)
         self._transport = None
+        self._poller = None  # its descriptor may soon be another socket's
         if self._lost is not None and not self._lost.done():
             self._lost.set_result(None)
 
@@ -337,23 +374,27 @@ class Origin:
     ) -> HttpResponse:
         """Send ``data``, a whole request, and wait for its answer.
 
-        Waiting for a free connection and connecting must end within the
-        total time-out (connect_timeout_s + timeout_s), connecting also within
-        ``connect_timeout_s``: either raises :class:`ConnectTimeout`.
+        The whole exchange ends within ``timeout_s``: waiting for a free
+        connection, connecting (also within ``connect_timeout_s``), writing
+        and reading the answer.  Running out of time before the request was
+        written raises :class:`ConnectTimeout`, after it :class:`ResponseTimeout`.
         """
         loop = asyncio.get_running_loop()
         now = loop.time()
-        deadline = now + connect_timeout_s + timeout_s
+        deadline = now + timeout_s
         idle = self._idle
-        conn = None
         while idle:
-            candidate = idle.pop()
-            if candidate.reusable and now - candidate._idle_since < self._idle_s:
-                conn = candidate
+            conn = idle.pop()
+            if conn.reusable and now - conn._idle_since < self._idle_s and not conn.peer_spoke():
+                try:
+                    return await conn.exchange(data, deadline)
+                except NotSent:
+                    pass  # it died unnoticed, not the vendor: a fresh connection decides
+                finally:
+                    self._release(conn)
                 break
-            self._drop(candidate)
-        if conn is None:
-            conn = await self._acquire(loop, connect_timeout_s, deadline)
+            self._drop(conn)
+        conn = await self._acquire(loop, connect_timeout_s, deadline)
         try:
             return await conn.exchange(data, deadline)
         finally:
@@ -387,7 +428,7 @@ class Origin:
                 raise ConnectTimeout(f"no free connection of {self._limit} in time") from None
             raise
         if handed is not None:
-            if handed.reusable:
+            if handed.reusable and not handed.peer_spoke():
                 return handed
             # It died on the way to us; its slot is ours to connect with.
             self._conns.discard(handed)
@@ -412,6 +453,10 @@ class Origin:
             self._free_slot()
             conn.close()
             raise ConnectTimeout(f"connect to {self._host}:{self._port} timed out") from None
+        except ssl.SSLCertVerificationError as exc:
+            self._free_slot()
+            conn.close()
+            raise TlsVerifyError(f"connect to {self._host}:{self._port}: {exc}") from exc
         except OSError as exc:  # refused, DNS, TLS (ssl.SSLError is an OSError)
             self._free_slot()
             conn.close()

@@ -43,6 +43,7 @@ class Faults:
     latency_s: float = 0.0
     hang: bool = False  # take the request and never answer
     http_500: bool = False
+    http_status: int | None = None  # answer every vendor request with this HTTP status
     garbage: bool = False
     rate_limit_per_s: float | None = None
     allowed_ips: list[str] | None = None  # None: any address
@@ -245,6 +246,9 @@ class Simulator:
             await self._release.wait()
         if f.http_500:
             return web.Response(status=500, text="Internal Server Error")
+        if f.http_status is not None:
+            # What a gateway or web server in front of the vendor answers: no vendor code.
+            return web.Response(status=f.http_status, text=f"HTTP {f.http_status}")
         if f.garbage:
             return web.Response(body=random.randbytes(37) + b"<html>\xff\xfe")  # noqa: S311
         if f.allowed_ips is not None and request.remote not in f.allowed_ips:

@@ -2,11 +2,17 @@
 
 Above this module nobody sees :mod:`adapters.http1`'s exceptions or
 ``asyncio.TimeoutError``: a failure becomes a :class:`TransportFailure` with
-its outcome.  The line we draw: if the request can not have reached the
-vendor (connection refused, DNS, TLS handshake, connect time-out, no free
-pooled connection in time) the outcome is UNREACHABLE and a send may safely
-go elsewhere; once bytes have left, a time-out or a reset is AMBIGUOUS,
-because the vendor may have sent the SMS.
+its outcome.  The line we draw is the request's first byte: if it was
+never written (connection refused, DNS, TLS handshake, connect time-out, no
+free pooled connection in time, the first write failing) the outcome is
+UNREACHABLE and a send may safely go elsewhere; once bytes have left, a
+time-out or a reset is AMBIGUOUS, because the vendor may have sent the SMS.
+A certificate that does not verify is REFUSED: nothing was sent either, but
+it is a configuration fault (a wrong host or trust store), not an outage.
+
+``timeout_s`` bounds the whole exchange, the wait for a connection and the
+connect included; ``connect_timeout_s`` bounds the connect within it.  A
+vendor that hangs costs ``timeout_s``, never more.
 """
 
 from __future__ import annotations
@@ -20,7 +26,9 @@ from adapters.http1 import (
     Disconnected,
     HttpError,
     InvalidRequest,
+    NotSent,
     ResponseTimeout,
+    TlsVerifyError,
     VendorHttp,
 )
 from routing.outcome import Outcome
@@ -28,8 +36,9 @@ from routing.outcome import Outcome
 
 @dataclass(frozen=True, slots=True)
 class TransportFailure:
-    # UNREACHABLE or AMBIGUOUS; REQUEST_INVALID for a request of ours that
-    # could not be put on the wire (the same as an adapter's build error).
+    # UNREACHABLE or AMBIGUOUS; REFUSED for a certificate that does not
+    # verify; REQUEST_INVALID for a request of ours that could not be put on
+    # the wire (the same as an adapter's build error).
     outcome: Outcome
     reason: str  # short, bounded: used as a metric label and a log field
 
@@ -51,8 +60,10 @@ class VendorTransport:
         self._heads: dict[tuple[str, str, str | None], bytes] = {}
 
     def __repr__(self) -> str:
-        total = self._connect_timeout_s + self._timeout_s
-        return f"<VendorTransport {self._base} timeout={total}s>"
+        return (
+            f"<VendorTransport {self._base} timeout={self._timeout_s}s "
+            f"connect_timeout={self._connect_timeout_s}s>"
+        )
 
     async def exchange(self, request: HttpRequest) -> HttpResponse | TransportFailure:
         body = request.body
@@ -81,6 +92,10 @@ class VendorTransport:
             return await self._origin.request(data, self._connect_timeout_s, self._timeout_s)
         except ConnectTimeout:
             return TransportFailure(Outcome.UNREACHABLE, "connect_timeout")
+        except TlsVerifyError:
+            return TransportFailure(Outcome.REFUSED, "tls_verify")
+        except NotSent:
+            return TransportFailure(Outcome.UNREACHABLE, "write_error")
         except ConnectError:
             return TransportFailure(Outcome.UNREACHABLE, "connect_error")
         except ResponseTimeout:

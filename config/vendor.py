@@ -14,8 +14,17 @@ class VendorSettings(BaseModel):
     base_url: HttpUrl
     price_per_segment: float = Field(ge=0, description="money per segment, in yuan")
     rate_per_s: float = Field(default=10.0, gt=0, description="requests per second we allow")
-    connect_timeout_s: float = Field(default=3.0, gt=0)
-    timeout_s: float = Field(default=10.0, gt=0, description="whole request, after connecting")
+    connect_timeout_s: float = Field(
+        default=3.0, gt=0, description="connecting, within timeout_s: never adds to it"
+    )
+    timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description=(
+            "the whole exchange: waiting for a connection, connecting, sending and the answer;"
+            " what a hung vendor costs"
+        ),
+    )
     enabled: bool = True
     max_numbers: int | None = Field(
         default=None, ge=1, description="fewer numbers per request than the vendor's own cap"

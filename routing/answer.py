@@ -4,8 +4,10 @@
 outcome that ended the most telling recipient decides, in this order: an
 invalid number (``-16``: sending again will not help), content refused by
 every vendor (``-11``), no money anywhere (``-10``), vendors asking us to
-slow down (``-15``), a bad request we built (``-110``: our bug), and
-everything else — busy, unreachable, no answer, deadline — ``-17``.
+slow down (``-15``), a bad request we built (``-110``: our bug) or a
+request the vendors refused outright (``-110`` too: a wrong ``base_url`` or
+certificate, a configuration fault of ours), and everything else — busy,
+unreachable, no answer, deadline — ``-17``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ _PRIORITY: tuple[tuple[Outcome, int], ...] = (
     (Outcome.BALANCE_EXHAUSTED, -10),
     (Outcome.RATE_LIMITED, -15),
     (Outcome.REQUEST_INVALID, -110),
+    (Outcome.REFUSED, -110),
 )
 
 NO_VENDOR = -17

@@ -5,7 +5,8 @@ consecutive failures eject a vendor for a time that grows with each
 ejection (with jitter, so several daemons do not probe in step); when it
 expires a single probe is let through, and its outcome decides.  A vendor
 out of money is *drained* until a balance check shows money again.  A
-vendor that rejects our credentials or IP is ejected long: that is a
+vendor that rejects our credentials or IP, or refuses the request itself
+(a wrong URL, a certificate we do not trust), is ejected long: that is a
 configuration fault and will not heal by itself quickly.
 """
 
@@ -23,6 +24,7 @@ EJECTION_REASONS = (
     Outcome.BALANCE_EXHAUSTED.value,
     Outcome.IP_REJECTED.value,
     Outcome.AUTH_FAILED.value,
+    Outcome.REFUSED.value,
     Outcome.VENDOR_BUSY.value,
     Outcome.UNREACHABLE.value,
     Outcome.AMBIGUOUS.value,

@@ -20,6 +20,10 @@ class Outcome(enum.Enum):
     CONTENT_REJECTED = "content_rejected"
     RECIPIENT_INVALID = "recipient_invalid"
     REQUEST_INVALID = "request_invalid"
+    # The vendor refused the request itself (an HTTP 4xx other than 401, 403
+    # and 429, a certificate we can not verify): not sent.  A configuration
+    # fault, a wrong base_url say, that resending to this vendor will not heal.
+    REFUSED = "refused"
     VENDOR_BUSY = "vendor_busy"
     UNREACHABLE = "unreachable"
     AMBIGUOUS = "ambiguous"
@@ -31,7 +35,8 @@ class VendorEffect(enum.Enum):
     NONE = "none"
     DRAIN = "drain"  # no money: routable again once a balance check shows some
     BACK_OFF = "back_off"  # short pause, the vendor asked us to slow down
-    EJECT_CONFIG = "eject_config"  # our credentials or IP are wrong: long, growing ejection
+    # Our credentials, IP, URL or trust store are wrong: long, growing ejection.
+    EJECT_CONFIG = "eject_config"
     FAILURE = "failure"  # counts toward outlier ejection
 
 
@@ -52,6 +57,7 @@ DECISIONS: dict[Outcome, Decision] = {
     Outcome.CONTENT_REJECTED: Decision(True, VendorEffect.NONE),
     Outcome.RECIPIENT_INVALID: Decision(False, VendorEffect.NONE),
     Outcome.REQUEST_INVALID: Decision(False, VendorEffect.NONE),
+    Outcome.REFUSED: Decision(True, VendorEffect.EJECT_CONFIG),
     Outcome.VENDOR_BUSY: Decision(True, VendorEffect.FAILURE),
     Outcome.UNREACHABLE: Decision(True, VendorEffect.FAILURE),
     Outcome.AMBIGUOUS: Decision(False, VendorEffect.FAILURE),

@@ -21,8 +21,9 @@ Decisions:
 * An Item that lacks its number (or a reply its content) is skipped and the
   poll flagged malformed; the other items of that poll are kept, because c123
   hands every record out once.
-* An unknown code on a send is AMBIGUOUS (the vendor may have sent it); a
-  5xx is VENDOR_BUSY.  -1 covers an unbound IP too: see :mod:`.codes`.
+* An unknown code on a send is AMBIGUOUS (the vendor may have sent it); an
+  HTTP status outside 2xx means what :mod:`adapters.http_status` says.  -1
+  covers an unbound IP too: see :mod:`.codes`.
 * c123 pushes nothing.
 """
 
@@ -50,6 +51,7 @@ from adapters.base import (
 from adapters.c123 import wire
 from adapters.c123.codes import delivery_status, outcome_of
 from adapters.form import FORM, parse_pairs
+from adapters.http_status import balance_status, poll_status, send_status
 from config.secret import Secret
 from config.vendor import VendorSettings
 from routing.outcome import Outcome
@@ -95,9 +97,9 @@ class C123Adapter:
         return PreparedSend(chunk, self._request(wire.OPEN_API, "sendOnce", *fields))
 
     def parse_send(self, prepared: PreparedSend, response: HttpResponse) -> SendResult:
-        if response.status >= 500:
-            return SendResult(Outcome.VENDOR_BUSY, f"http_{response.status}")
-        answer = wire.decode_answer(response.body) if response.status == 200 else None
+        if (refused := send_status(response)) is not None:
+            return refused
+        answer = wire.decode_answer(response.body)
         if answer is None:
             return SendResult(Outcome.AMBIGUOUS, f"http_{response.status}", malformed=True)
         code = str(answer.result)
@@ -115,9 +117,9 @@ class C123Adapter:
         return self._balance
 
     def parse_balance(self, response: HttpResponse) -> BalanceResult:
-        if response.status >= 500:
-            return BalanceResult(Outcome.VENDOR_BUSY, f"http_{response.status}")
-        answer = wire.decode_answer(response.body) if response.status == 200 else None
+        if (refused := balance_status(response)) is not None:
+            return refused
+        answer = wire.decode_answer(response.body)
         if answer is None:
             return BalanceResult(Outcome.VENDOR_BUSY, f"http_{response.status}", malformed=True)
         code = str(answer.result)
@@ -135,9 +137,9 @@ class C123Adapter:
         return self._replies
 
     def parse_poll(self, request: HttpRequest, response: HttpResponse) -> PollResult:
-        if response.status >= 500:
-            return PollResult(Outcome.VENDOR_BUSY, f"http_{response.status}")
-        answer = wire.decode_answer(response.body) if response.status == 200 else None
+        if (refused := poll_status(response)) is not None:
+            return refused
+        answer = wire.decode_answer(response.body)
         if answer is None:
             return PollResult(Outcome.VENDOR_BUSY, f"http_{response.status}", malformed=True)
         code = str(answer.result)

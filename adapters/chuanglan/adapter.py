@@ -11,8 +11,9 @@ on the wire are in :mod:`adapters.chuanglan.wire`):
 * One msgid comes back per request, whatever the number of phones; every
   phone of the chunk gets it, and a report is matched by msgid and phone.
 * Code 0 with no usable msgid line is ACCEPTED (the vendor said so) but
-  ``malformed``, with no message ids.  An unknown code, or a non-200 answer
-  below 500, is AMBIGUOUS and malformed; a 5xx is VENDOR_BUSY.
+  ``malformed``, with no message ids.  An unknown code, or an unreadable 2xx
+  answer, is AMBIGUOUS and malformed; an HTTP status outside 2xx means what
+  :mod:`adapters.http_status` says.
 * The balance query is a GET, the only form 4.5 shows.  It lists one
   ``productid,count`` line per product: we use the configured product's line,
   or the sum of all lines when none is configured (1.2 says a product must be
@@ -56,6 +57,7 @@ from adapters.base import (
 from adapters.chuanglan import wire
 from adapters.chuanglan.codes import SEND_CODES, balance_outcome, delivery_status, send_outcome
 from adapters.form import FORM
+from adapters.http_status import balance_status, send_status
 from config.secret import Secret
 from config.vendor import VendorSettings
 from routing.outcome import Outcome
@@ -103,9 +105,9 @@ class ChuanglanAdapter:
         return PreparedSend(chunk, request)
 
     def parse_send(self, prepared: PreparedSend, response: HttpResponse) -> SendResult:
-        if response.status >= 500:
-            return SendResult(Outcome.VENDOR_BUSY, f"http_{response.status}")
-        answer = wire.decode_answer(response.body) if response.status == 200 else None
+        if (refused := send_status(response)) is not None:
+            return refused
+        answer = wire.decode_answer(response.body)
         if answer is None:
             return SendResult(Outcome.AMBIGUOUS, f"http_{response.status}", malformed=True)
         raw = str(answer.code)
@@ -124,9 +126,9 @@ class ChuanglanAdapter:
         return HttpRequest("GET", wire.BALANCE_PATH, query=query)
 
     def parse_balance(self, response: HttpResponse) -> BalanceResult:
-        if response.status >= 500:
-            return BalanceResult(Outcome.VENDOR_BUSY, f"http_{response.status}")
-        answer = wire.decode_answer(response.body) if response.status == 200 else None
+        if (refused := balance_status(response)) is not None:
+            return refused
+        answer = wire.decode_answer(response.body)
         if answer is None:
             return BalanceResult(Outcome.VENDOR_BUSY, f"http_{response.status}", malformed=True)
         if answer.code != 0:

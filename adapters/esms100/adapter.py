@@ -9,8 +9,8 @@ Decisions:
   numbers a request, 134 characters of text.
 * ``/qamount/`` answers messages left; one message is one segment.
 * esms100 has no message id: a report is matched by number and send time.
-* An unknown code on a send is AMBIGUOUS (the vendor may have sent it); a
-  5xx is VENDOR_BUSY.
+* An unknown code on a send is AMBIGUOUS (the vendor may have sent it); an
+  HTTP status outside 2xx means what :mod:`adapters.http_status` says.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from adapters.base import (
 from adapters.esms100 import wire
 from adapters.esms100.codes import outcome_of
 from adapters.form import FORM
+from adapters.http_status import balance_status, poll_status, send_status
 from config.secret import Secret
 from config.vendor import VendorSettings
 from routing.outcome import Outcome
@@ -80,9 +81,9 @@ class Esms100Adapter:
     def parse_send(self, prepared: PreparedSend, response: HttpResponse) -> SendResult:
         if response.body == b"0" and response.status == 200:  # all but a few answers
             return ACCEPTED
-        if response.status >= 500:
-            return SendResult(Outcome.VENDOR_BUSY, f"http_{response.status}")
-        code = wire.decode_code(response.body) if response.status == 200 else None
+        if (refused := send_status(response)) is not None:
+            return refused
+        code = wire.decode_code(response.body)
         if code is None:
             return SendResult(Outcome.AMBIGUOUS, f"http_{response.status}", malformed=True)
         outcome = outcome_of(code)
@@ -94,9 +95,9 @@ class Esms100Adapter:
         return HttpRequest("GET", "/qamount/", query=self._auth)
 
     def parse_balance(self, response: HttpResponse) -> BalanceResult:
-        if response.status >= 500:
-            return BalanceResult(Outcome.VENDOR_BUSY, f"http_{response.status}")
-        code = wire.decode_code(response.body) if response.status == 200 else None
+        if (refused := balance_status(response)) is not None:
+            return refused
+        code = wire.decode_code(response.body)
         if code is None:
             return BalanceResult(Outcome.VENDOR_BUSY, f"http_{response.status}", malformed=True)
         if code >= 0:
@@ -110,8 +111,8 @@ class Esms100Adapter:
         return HttpRequest("GET", "/mo/", query=self._auth)
 
     def parse_poll(self, request: HttpRequest, response: HttpResponse) -> PollResult:
-        if response.status != 200:
-            return PollResult(Outcome.VENDOR_BUSY, f"http_{response.status}")
+        if (refused := poll_status(response)) is not None:
+            return refused
         if request.path == "/qreport/":
             lines = wire.decode_reports(response.body)
             if isinstance(lines, list):

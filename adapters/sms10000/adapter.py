@@ -28,9 +28,9 @@ Decisions where ``sms10000.txt`` is silent (codes: see :mod:`.codes`; bytes: :mo
   item's eprId/userId, where given, are ours.  Otherwise it is answered
   ``FAIL`` (400 not understood, 403 another account's) and not accepted, so
   the vendor pushes it again.
-* An unknown code on a send is AMBIGUOUS (the vendor may have sent it); a
-  5xx is VENDOR_BUSY; any other non-200 or an unreadable body is AMBIGUOUS
-  and malformed.
+* An unknown code on a send, or an unreadable 2xx body, is AMBIGUOUS (the
+  vendor may have sent it; an unreadable body is malformed too); an HTTP
+  status outside 2xx means what :mod:`adapters.http_status` says.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ from adapters.base import (
     VendorLimits,
 )
 from adapters.form import FORM
+from adapters.http_status import send_status
 from adapters.sms10000 import wire
 from adapters.sms10000.codes import delivery_status, outcome_of
 from config.secret import Secret
@@ -110,9 +111,9 @@ class Sms10000Adapter:
         )
 
     def parse_send(self, prepared: PreparedSend, response: HttpResponse) -> SendResult:
-        if response.status >= 500:
-            return SendResult(Outcome.VENDOR_BUSY, f"http_{response.status}")
-        answer = wire.decode_answer(response.body) if response.status == 200 else None
+        if (refused := send_status(response)) is not None:
+            return refused
+        answer = wire.decode_answer(response.body)
         if answer is None:
             return SendResult(Outcome.AMBIGUOUS, f"http_{response.status}", malformed=True)
         tips = answer.tips[:100]

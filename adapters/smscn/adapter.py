@@ -31,8 +31,8 @@ Decisions where ``smscn.txt`` is silent or ambiguous (see also :mod:`.wire`):
   (the vendor hands each record out once, so dropping the batch would lose
   the good ones); ``malformed`` is then set.  A listing of which nothing is
   understood is VENDOR_BUSY and malformed.
-* An unknown code on a send is AMBIGUOUS (the vendor may have sent it); a
-  5xx is VENDOR_BUSY.
+* An unknown code on a send is AMBIGUOUS (the vendor may have sent it); an
+  HTTP status outside 2xx means what :mod:`adapters.http_status` says.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ from adapters.base import (
 )
 from adapters.esms100.wire import decode_params
 from adapters.form import FORM
+from adapters.http_status import balance_status, poll_status, send_status
 from adapters.smscn import wire
 from adapters.smscn.codes import outcome_of
 from config.secret import Secret
@@ -104,9 +105,9 @@ class SmscnAdapter:
         return PreparedSend(chunk, request, dict(zip(chunk.phones, ids, strict=True)))
 
     def parse_send(self, prepared: PreparedSend, response: HttpResponse) -> SendResult:
-        if response.status >= 500:
-            return SendResult(Outcome.VENDOR_BUSY, f"http_{response.status}")
-        answer = wire.decode_answer(response.body) if response.status == 200 else None
+        if (refused := send_status(response)) is not None:
+            return refused
+        answer = wire.decode_answer(response.body)
         if answer is None:
             return SendResult(Outcome.AMBIGUOUS, f"http_{response.status}", malformed=True)
         detail = answer.fields.get("message", "")[:100]
@@ -120,9 +121,9 @@ class SmscnAdapter:
         return HttpRequest("GET", "/mm/", query=self._auth)
 
     def parse_balance(self, response: HttpResponse) -> BalanceResult:
-        if response.status >= 500:
-            return BalanceResult(Outcome.VENDOR_BUSY, f"http_{response.status}")
-        answer = wire.decode_answer(response.body) if response.status == 200 else None
+        if (refused := balance_status(response)) is not None:
+            return refused
+        answer = wire.decode_answer(response.body)
         if answer is None:
             return BalanceResult(Outcome.VENDOR_BUSY, f"http_{response.status}", malformed=True)
         if answer.stat != wire.OK:
@@ -139,8 +140,8 @@ class SmscnAdapter:
         return HttpRequest("GET", "/rx/", query=self._auth)
 
     def parse_poll(self, request: HttpRequest, response: HttpResponse) -> PollResult:
-        if response.status != 200:
-            return PollResult(Outcome.VENDOR_BUSY, f"http_{response.status}")
+        if (refused := poll_status(response)) is not None:
+            return refused
         answer = wire.decode_answer(response.body)
         if answer is not None:
             return _poll_code(answer.stat)

@@ -422,8 +422,8 @@ def test_5xx_is_vendor_busy(status: int) -> None:
     assert adapter().parse_balance(HttpResponse(status, good)).outcome is Outcome.VENDOR_BUSY
 
 
-@pytest.mark.parametrize("status", [301, 403, 404])
-def test_other_http_errors_are_malformed(status: int) -> None:
+@pytest.mark.parametrize("status", [301, 308])
+def test_redirects_are_malformed(status: int) -> None:
     good = b"20110725160412,0\n1234567890100"
     result = send(good, status)
     assert (result.outcome, result.raw_code, result.malformed) == (

@@ -200,6 +200,35 @@ async def test_garbage_is_malformed_and_ambiguous(rig: Rig) -> None:
     assert balance is None or balance.outcome is not Outcome.ACCEPTED
 
 
+# One table for every vendor (adapters/http_status.py): no vendor code is read.
+HTTP_STATUSES = {
+    429: Outcome.RATE_LIMITED,
+    401: Outcome.AUTH_FAILED,
+    403: Outcome.IP_REJECTED,
+    404: Outcome.REFUSED,
+    405: Outcome.REFUSED,
+    400: Outcome.REFUSED,
+    500: Outcome.VENDOR_BUSY,
+    502: Outcome.VENDOR_BUSY,
+    503: Outcome.VENDOR_BUSY,
+    504: Outcome.VENDOR_BUSY,
+}
+
+
+@pytest.mark.parametrize(("status", "expected"), HTTP_STATUSES.items(), ids=str)
+async def test_each_http_status_class(rig: Rig, status: int, expected: Outcome) -> None:
+    rig.sim.faults.http_status = status
+    want = (expected, f"http_{status}", False)
+    sent = await rig.client.send(chunk(1))
+    assert (sent.outcome, sent.raw_code, sent.malformed) == want, sent
+    assert rig.sim.accepted == []
+    # No side effect on a balance query or a poll, and still the same table.
+    balance = await rig.client.balance()
+    assert balance is None or (balance.outcome, balance.raw_code, balance.malformed) == want
+    for poll in (await rig.client.poll_reports(), await rig.client.poll_replies()):
+        assert poll is None or (poll.outcome, poll.raw_code, poll.malformed) == want, poll
+
+
 async def test_http_500_is_vendor_busy(rig: Rig) -> None:
     rig.sim.faults.http_500 = True
     assert (await rig.client.send(chunk(1))).outcome is Outcome.VENDOR_BUSY

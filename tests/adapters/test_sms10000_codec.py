@@ -217,8 +217,8 @@ def test_server_errors_are_vendor_busy(status: int) -> None:
     assert send_result(b'{"result":"1"}', status) == (Outcome.VENDOR_BUSY, f"http_{status}", False)
 
 
-@pytest.mark.parametrize("status", [301, 403, 404])
-def test_other_statuses_are_ambiguous(status: int) -> None:
+@pytest.mark.parametrize("status", [301, 303])
+def test_redirects_are_ambiguous(status: int) -> None:
     assert send_result(b'{"result":"1"}', status) == (Outcome.AMBIGUOUS, f"http_{status}", True)
 
 

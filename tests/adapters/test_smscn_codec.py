@@ -226,12 +226,12 @@ def test_5xx_is_vendor_busy(status: int) -> None:
     assert poll.outcome is Outcome.VENDOR_BUSY
 
 
-def test_other_http_status_is_ambiguous_for_a_send() -> None:
+def test_a_redirect_is_ambiguous_for_a_send() -> None:
     body = gbk("sms&stat=100&message=发送成功")
-    result = adapter().parse_send(prepared(), HttpResponse(404, body))
+    result = adapter().parse_send(prepared(), HttpResponse(302, body))
     assert (result.outcome, result.raw_code, result.malformed) == (
         Outcome.AMBIGUOUS,
-        "http_404",
+        "http_302",
         True,
     )
 

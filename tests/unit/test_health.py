@@ -97,6 +97,16 @@ def test_config_faults_eject_long() -> None:
     assert h.seconds_left() == 100.0
 
 
+def test_a_refused_request_is_a_config_fault_counted_from_zero() -> None:
+    clock = Clock()
+    h = health(clock)
+    assert h.ejections_by_reason["refused"] == 0
+    h.record(Outcome.REFUSED)
+    assert h.state is VendorState.EJECTED and h.reason == "refused"
+    assert h.seconds_left() == 100.0
+    assert h.ejections_by_reason["refused"] == 1
+
+
 def test_refusals_that_say_nothing_about_the_vendor() -> None:
     h = health(Clock())
     for outcome in (Outcome.RECIPIENT_INVALID, Outcome.CONTENT_REJECTED, Outcome.REQUEST_INVALID):

@@ -30,6 +30,8 @@ def test_split_chunks_keeps_order() -> None:
         ([Outcome.VENDOR_BUSY], -17),
         ([Outcome.IP_REJECTED], -17),
         ([Outcome.REQUEST_INVALID], -110),
+        ([Outcome.REFUSED], -110),
+        ([Outcome.REFUSED, Outcome.VENDOR_BUSY], -110),
     ],
 )
 def test_legacy_code(failed: list[Outcome], code: int) -> None:
