@@ -58,7 +58,7 @@ class VendorRuntime:
     def answers_within_s(self) -> float | None:
         """How long the transport lets an exchange take at most; None: not known."""
         s = self.settings
-        return None if s is None else s.connect_timeout_s + s.timeout_s
+        return None if s is None else s.timeout_s  # the whole exchange, connecting included
 
     def view(self) -> VendorView:
         h = self.health

@@ -68,7 +68,7 @@ class Ingest:
             )
             client = VendorClient(vs.name, make_adapter(vs), transport)
             override = self.settings.reports.poll_interval_override_s
-            poll_s = vs.connect_timeout_s + vs.timeout_s
+            poll_s = vs.timeout_s  # the whole exchange, connecting included
             for what, every in intervals(client, override).items():
                 lease = poll_lease(self.store, self.holder, account.name, what, every, poll_s)
                 pollers.append(Poller(account, client, what, every, self.take_poll, lease))
@@ -118,9 +118,7 @@ class Ingest:
 
     async def stop(self) -> None:
         # A poll in flight gets its vendor time-out to finish and be stored.
-        grace = max(
-            (vs.connect_timeout_s + vs.timeout_s for vs in self.settings.vendors), default=0
-        )
+        grace = max((vs.timeout_s for vs in self.settings.vendors), default=0)
         await self.pollers.stop(grace_s=min(grace, self.settings.shutdown.grace_s) + 1.0)
         await cancel_all(self._tasks)
         self._tasks = []

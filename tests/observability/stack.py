@@ -332,6 +332,8 @@ async def drive_traffic(legacy: Legacy, sims: dict[str, SimulatorServer]) -> Non
     sims["smscn"].simulator.faults.garbage = True
     await legacy.send(phones(1, 3000, "136"), "【ACME】garbled")
     sims["smscn"].simulator.faults.garbage = False
+    # Its resend: unresolved (smscn may have it), answered -17, not sent.
+    await legacy.send(phones(1, 3000, "136"), "【ACME】garbled")
     sims["c123"].simulator.inject_reply(phones(1, 5)[0], "好的")
 
 
