@@ -33,7 +33,6 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 from yarl import URL
@@ -41,7 +40,6 @@ from yarl import URL
 from adapters.form import quote
 from adapters.registry import VENDOR_KINDS
 from adapters.simulator import Simulator, SimulatorServer
-from config.settings import RoutingSettings
 from tests.conftest import ADMIN_TOKEN
 from tests.e2e.daemon_process import DaemonProcess, free_port, toml_value, write_config
 
@@ -201,10 +199,11 @@ class Rig:
             )
         ports = {name: free_port() for name in ("legacy", "admin", "push")}
         self.legacy_url = f"http://127.0.0.1:{ports['legacy']}"
-        routing: dict[str, Any] = {"send_deadline_s": 3.0, "dedup_window_s": 600}
-        # Written once the daemon knows the option (issue 12); refused as unknown before.
-        if "unresolved_expire_s" in RoutingSettings.model_fields:
-            routing["unresolved_expire_s"] = self.load.unresolved_expire_s
+        routing = {
+            "send_deadline_s": 3.0,
+            "dedup_window_s": 600,
+            "unresolved_expire_s": self.load.unresolved_expire_s,
+        }
         config = self.workdir / "smsproxy.toml"
         write_config(
             config,
