@@ -54,14 +54,20 @@ class SendRecorder:
 
     async def record(self, records: Sequence[SendRecord]) -> int:
         """Write ``records``; the key of the first (the others follow it)."""
-        return await self._join(records, ())
+        # Not shielded: a send cancelled here cancels only its waiter, which the
+        # flusher then skips; its records are written all the same.
+        return await self._submit(records, ())
 
-    async def settle(self, settlement: SendSettlement) -> None:
-        await self._join((), (settlement,))
+    def settle(self, settlement: SendSettlement) -> asyncio.Future[int]:
+        """Queue ``settlement`` for the next write; the future resolves once it is written.
 
-    async def _join(
+        Writes are in order: anything recorded after it is written with it or later.
+        """
+        return self._submit((), (settlement,))
+
+    def _submit(
         self, records: Sequence[SendRecord], settlements: Sequence[SendSettlement]
-    ) -> int:
+    ) -> asyncio.Future[int]:
         if self._task is None:
             raise RuntimeError("recorder is not running")
         waiter: asyncio.Future[int] = asyncio.get_running_loop().create_future()
@@ -69,9 +75,7 @@ class SendRecorder:
         self._pending += records
         self._settlements += settlements
         self._wake.set()
-        # Not shielded: a send cancelled here cancels only its waiter, which the
-        # flusher then skips; its records are written all the same.
-        return await waiter
+        return waiter
 
     async def _run(self) -> None:
         while not (self._closing and not self._waiters):

@@ -17,7 +17,7 @@ from proxy.clients import Client
 from proxy.ledger import SendLedger
 from proxy.metrics import Metrics
 from proxy.recorder import SendRecorder
-from proxy.retries import RecentTexts, SendLocks
+from proxy.retries import Held, RecentTexts, SendLocks
 from proxy.store.base import ClaimWindow, Store, Taken
 from routing.answer import legacy_code
 from routing.outcome import Outcome
@@ -62,6 +62,8 @@ class SendService:
         # first send runs on the old engine still waits for it.
         self.locks = locks if locks is not None else SendLocks()
         self.metrics = metrics
+        # Sends answered whose outcomes are still being written (see proxy.ledger).
+        self._settling: set[asyncio.Task[None]] = set()
 
     def __repr__(self) -> str:
         return f"<SendService {self.rulebook!r} {self.router!r}>"
@@ -72,13 +74,18 @@ class SendService:
         groups: Groups = self.rulebook.groups(
             self.rulebook.context(cpid, text, len(phones)), phones
         )
+        ledger = SendLedger(self.recorder, send_id, cpid, digest, segments(text))
         if not self.dedup_window_ms:
-            return await self._send(client, send_id, phones, text, digest, groups, ())
+            code = await self._send(client, phones, text, groups, (), ledger)
+            if ledger.settling:
+                self._after(ledger, None, cpid, digest, send_id, ())
+            return code
         key = (cpid, digest)
         locks = self.locks
-        held = locks.try_hold(key, phones) or await locks.acquire(key, phones)
+        held: Held | None = locks.try_hold(key, phones) or await locks.acquire(key, phones)
         claimed: Sequence[str] = ()
         try:
+            unresolved: Sequence[str] = ()
             # A text the filter has surely not seen needs no look-up: every OTP.
             if self.recent is None or self.recent.seen(cpid, digest, phones):
                 resend = frozenset(p for policy, g in groups if policy.ambiguous_resends for p in g)
@@ -92,14 +99,40 @@ class SendService:
                     claimed = phones
                     if not phones:
                         return legacy_code([Outcome.AMBIGUOUS] * len(unresolved))
-                    return await self._send(
-                        client, send_id, phones, text, digest, groups, unresolved
-                    )
-            return await self._send(client, send_id, phones, text, digest, groups, ())
+            code = await self._send(client, phones, text, groups, unresolved, ledger)
+            if ledger.settling:
+                # The client hears the answer now; the numbers stay held until
+                # the outcome is written.
+                self._after(ledger, held, cpid, digest, send_id, claimed)
+                held = None
+            return code
         finally:
-            if claimed:
-                await self._release(cpid, digest, send_id, claimed)
-            locks.release(held)
+            if held is not None:
+                if claimed:
+                    await self._release(cpid, digest, send_id, claimed)
+                locks.release(held)
+
+    def _after(
+        self,
+        ledger: SendLedger,
+        held: Held | None,
+        cpid: str,
+        digest: str,
+        send_id: str,
+        claimed: Sequence[str],
+    ) -> None:
+        async def finish() -> None:
+            try:
+                await ledger.settled()
+                if claimed:
+                    await self._release(cpid, digest, send_id, claimed)
+            finally:
+                if held is not None:
+                    self.locks.release(held)
+
+        task = asyncio.create_task(finish(), name=f"settle-{send_id}")
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
 
     def _leave_out(
         self, cpid: str, taken: list[Taken], phones: Sequence[str], groups: Groups
@@ -128,12 +161,11 @@ class SendService:
     async def _send(
         self,
         client: Client,
-        send_id: str,
         phones: Sequence[str],
         text: str,
-        digest: str,
         groups: Groups,
         unresolved: Sequence[str],
+        ledger: SendLedger,
     ) -> int:
         per_recipient = segments(text)
         quota = client.settings.quota
@@ -143,7 +175,6 @@ class SendService:
             log.info("quota_exhausted", recipients=len(phones))
             return QUOTA_EXHAUSTED
         deadline = time.monotonic() + self.deadline_s
-        ledger = SendLedger(self.recorder, send_id, client.cpid, digest, per_recipient)
         route = self.router.route
         if len(groups) == 1:  # the common case: no task and no gather for one group
             policy, group = groups[0]

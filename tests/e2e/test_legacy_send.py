@@ -76,14 +76,21 @@ async def test_accepted_recipients_are_recorded(
 ) -> None:
     query = f"{auth()}&phone=13800138000,13900139000&msgtext=hello"
     assert await call(daemon, "/mt/", query) == (200, b"0")
-    rows = (
-        sqlite3.connect(tmp_path / "state.sqlite3")
-        .execute(
-            "SELECT cpid, vendor, phone, outcome, vendor_code FROM send_records ORDER BY phone"
-        )
-        .fetchall()
-    )
-    assert rows == [
+
+    def rows() -> list[tuple[str, ...]]:
+        with sqlite3.connect(tmp_path / "state.sqlite3") as db:
+            return db.execute(
+                "SELECT cpid, vendor, phone, outcome, vendor_code FROM send_records ORDER BY phone"
+            ).fetchall()
+
+    # On disk before the request left (in flight), and accepted once the
+    # outcome, written while the client reads its 0, is.
+    assert [r[2] for r in rows()] == ["13800138000", "13900139000"]
+    for _ in range(100):
+        if all(r[3] == "accepted" for r in rows()):
+            break
+        await asyncio.sleep(0.02)
+    assert rows() == [
         (CPID, "esms100", "13800138000", "accepted", "0"),
         (CPID, "esms100", "13900139000", "accepted", "0"),
     ]
