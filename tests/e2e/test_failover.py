@@ -176,6 +176,24 @@ async def test_a_vendor_that_hangs_is_not_resent_by_default(
     assert fleet.accepted("【ACME】otp 1") == {k: [] for k in PRICES}
 
 
+@pytest.mark.parametrize("fault", ["hang", "garbage"])
+@pytest.mark.parametrize("kind", list(PRICES))
+async def test_no_clear_answer_from_any_vendor_is_never_resent_nor_answered_0(
+    fleet: Fleet, start_daemon: DaemonFactory, tmp_path: Path, kind: str, fault: str
+) -> None:
+    # Each vendor in turn the cheapest, answering nothing readable.
+    cheapest = {kind: {"price_per_segment": 0.001}}
+    daemon = await start(start_daemon, tmp_path, fleet, per_vendor=cheapest)
+    setattr(fleet[kind].faults, fault, True)
+    to, text = phones(2), f"【ACME】unclear {kind} {fault}"
+    assert await send(daemon, to, text) == b"-17"
+    setattr(fleet[kind].faults, fault, False)
+    assert await send(daemon, to, text) == b"-17"
+    assert await send(daemon, [*to, "13700137000"], text) == b"-17"
+    # Only the number the retry added went out, once, to the (now answering) cheapest.
+    assert fleet.accepted(text) == {k: ["13700137000"] if k == kind else [] for k in PRICES}
+
+
 async def test_at_least_once_rule_resends_after_no_answer(
     fleet: Fleet, start_daemon: DaemonFactory, tmp_path: Path
 ) -> None:
