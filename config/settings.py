@@ -81,6 +81,12 @@ class LegacySettings(BaseModel):
     max_sends_in_flight: int = Field(
         400, ge=1, description="more /mt/ requests wait, unread, until one finishes"
     )
+    unknown_balance_segments: int = Field(
+        10_000,
+        ge=1,
+        description="/qamount/ answers at least this while a vendor whose balance is not known"
+        " (sms10000 has no balance query) may take sends",
+    )
 
 
 class RoutingSettings(BaseModel):

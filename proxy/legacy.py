@@ -162,14 +162,39 @@ class Legacy:
         return code(result)
 
     async def qamount(self, request: LegacyRequest) -> bytes:
+        """Segments the client can still send (esms100's 剩余条数); never ``0`` while sends pass.
+
+        What the vendors can take is the sum of their known balances, each as
+        its last balance check found it less the segments the vendor accepted
+        since; a vendor an operator drained counts for nothing.  A vendor whose
+        balance is not known (sms10000 has no balance query; the others until
+        their first check) may take any amount, so while there is one the
+        vendors' figure is at least ``legacy.unknown_balance_segments``
+        (10,000): legacy systems that stop sending at ``0``, or check the
+        figure before a batch, must not stop while sends succeed.
+
+        A client with a ``quota`` is answered what is left of it, or what the
+        vendors can take when that is less.  ``0`` therefore means the quota
+        or the vendors' money is spent (or an operator drained every vendor).
+        """
         client = await self.authenticate(request, self.read_params(request))
+        engine = self.app[LIVE].engine
+        known, unknown = 0, False
+        for vendor in engine.router.vendors.values():
+            health = vendor.health
+            if health.held:
+                continue  # takes nothing until an operator enables it
+            if health.balance_segments is None:
+                unknown = True
+            else:
+                known += health.balance_segments
+        vendors = max(known, engine.settings.legacy.unknown_balance_segments) if unknown else known
         quota = client.settings.quota
-        if quota is not None:
-            used = await self.app[STORE].quota_used(client.cpid)
-            return code(max(0, quota - used))
-        # Without a quota of its own, the client can send what the vendors' money buys.
-        balances = [v.balance_segments or 0 for v in self.app[LIVE].engine.router.snapshot()]
-        return code(sum(balances))
+        if quota is None:
+            return code(vendors)
+        left = max(0, quota - await self.app[STORE].quota_used(client.cpid))
+        # Unknown balances bound nothing: the quota is then all that is known.
+        return code(left if unknown else min(left, vendors))
 
     async def qreport(self, request: LegacyRequest) -> bytes:
         client = await self.authenticate(request, self.read_params(request))

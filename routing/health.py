@@ -158,6 +158,16 @@ class VendorHealth:
                     outcome.value,
                 )
 
+    def spend(self, segments: int) -> None:
+        """A vendor accepted this many segments: its known balance buys that many fewer.
+
+        Only an estimate (our segment count, not the vendor's bill) until the
+        next balance check replaces it; never below 0, and an unknown balance
+        stays unknown.
+        """
+        if self.balance_segments is not None:
+            self.balance_segments = max(0, self.balance_segments - segments)
+
     def record_balance(self, segments: int | None) -> None:
         self.balance_segments = segments
         if self._state is VendorState.DRAINED and segments and not self.held:

@@ -262,7 +262,11 @@ class Router:
         self.observer.attempt(
             vendor.name, outcome, recipients, billed, latency, billed * vendor.price_per_segment
         )
-        if outcome is not Outcome.ACCEPTED:
+        if outcome is Outcome.ACCEPTED:
+            # Balance checks come a minute apart: between them /qamount/ and
+            # the plan must not see money already spent.
+            health.spend(billed)
+        else:
             log.info(
                 "attempt_refused",
                 vendor=vendor.name,

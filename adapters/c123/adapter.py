@@ -11,7 +11,14 @@ Decisions:
   flagged malformed: its reports will not correlate.
 * ``remain`` is money in yuan.  Segments = remain / price per segment, in
   decimal arithmetic (0.150 / 0.05 is 3, not the float 2.999…), rounded
-  down, never below 0; a price of 0 gives None (no way to tell).
+  down, never below 0; a price of 0 gives None (no way to tell).  The price
+  is c123's own, not ours: getBalance's Item carries only cid, sid and
+  remain, but every sendOnce Item carries ``price`` (单价, 每条短信的价格), and
+  the last one seen is kept.  A ``price`` on the getBalance Item, which the
+  document does not show, would be taken first.  Our ``price_per_segment``
+  is the fallback only until c123 has answered a send since start or reload
+  (an estimate: c123 bills what it bills, so its balance at our price can
+  be far off).
 * The document sets no query intervals; -1 ("too fast") is the only hint
   that c123 has limits.  We ask the balance at most every 10 s and poll
   reports and replies every 10 s each.
@@ -29,7 +36,7 @@ Decisions:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import ClassVar, Literal
 
@@ -81,6 +88,7 @@ class C123Adapter:
         self._balance = self._request(wire.OPEN_API, "getBalance")
         self._reports = self._request(wire.DATA_API, "getSendState")
         self._replies = self._request(wire.DATA_API, "getReply")
+        self._price: Decimal | None = None  # c123's price per segment, from its send answers
 
     def __repr__(self) -> str:
         return f"<C123Adapter {self.settings.name} ac={self.settings.ac}>"
@@ -108,6 +116,7 @@ class C123Adapter:
             return SendResult(Outcome.AMBIGUOUS, code, malformed=True)
         if outcome is not Outcome.ACCEPTED:
             return SendResult(outcome, code)
+        self._learn_price(answer.items)
         msgid = next((m for item in answer.items if (m := item.get("msgid", "").strip())), "")
         if not msgid:
             return SendResult(outcome, code, malformed=True, detail="no msgid")
@@ -128,7 +137,21 @@ class C123Adapter:
         remain = wire.parse_money(answer.items[0].get("remain") if answer.items else None)
         if remain is None:
             return BalanceResult(Outcome.VENDOR_BUSY, code, malformed=True)
-        return BalanceResult(Outcome.ACCEPTED, code, segments=_segments(remain, self.settings))
+        self._learn_price(answer.items)
+        return BalanceResult(Outcome.ACCEPTED, code, segments=_segments(remain, self.price))
+
+    @property
+    def price(self) -> Decimal:
+        """Yuan a segment costs at c123: its own word when it gave one, else ours."""
+        if self._price is not None:
+            return self._price
+        return Decimal(str(self.settings.price_per_segment))
+
+    def _learn_price(self, items: Sequence[Mapping[str, str]]) -> None:
+        for item in items:
+            price = wire.parse_money(item.get("price"))
+            if price is not None and price > 0:
+                self._price = price
 
     def build_report_poll(self, now_ms: int) -> HttpRequest:
         return self._reports
@@ -158,8 +181,7 @@ class C123Adapter:
         return PushResult(answer=HttpResponse(404, b""), accepted=False)
 
 
-def _segments(remain: Decimal, settings: C123Settings) -> int | None:
-    price = Decimal(str(settings.price_per_segment))
+def _segments(remain: Decimal, price: Decimal) -> int | None:
     return max(0, int(remain / price)) if price > 0 else None
 
 
