@@ -130,6 +130,10 @@ class VendorHealth:
         p = self.policy
         if outcome is Outcome.ACCEPTED:
             self.consecutive_failures = 0
+            if self._state is VendorState.DRAINED and self.balance_segments == 0:
+                # A drained vendor's probe went through: it has money again,
+                # how much its next balance check (if it has one) will tell.
+                self.balance_segments = None
             self._state, self.reason = VendorState.ROUTABLE, None
             # Decay, not reset: a vendor that flaps keeps its longer ejections.
             self.ejections = max(0, self.ejections - 1)

@@ -66,7 +66,9 @@ def make_plan(
             skipped.append(
                 (v.name, f"text of {len(vendor_text)} chars exceeds its {v.max_text_chars}")
             )
-        elif v.balance_segments is not None and v.balance_segments <= 0:
+        elif v.balance_segments is not None and v.balance_segments <= 0 and v.state != "drained":
+            # A drained vendor that is available is due its re-check probe: a
+            # vendor with no balance query (sms10000) has no other way back.
             skipped.append((v.name, "no balance"))
         else:
             need = segments(vendor_text) * recipients

@@ -112,3 +112,35 @@ def test_refusals_that_say_nothing_about_the_vendor() -> None:
     for outcome in (Outcome.RECIPIENT_INVALID, Outcome.CONTENT_REJECTED, Outcome.REQUEST_INVALID):
         h.record(outcome)
     assert h.state is VendorState.ROUTABLE and h.consecutive_failures == 0
+
+
+def test_a_drained_vendor_without_a_balance_query_comes_back_through_its_probe() -> None:
+    """sms10000 has no balance query: after its re-check time a probe is planned,
+    and once it is accepted the vendor is routable with its balance unknown."""
+    from routing.plan import VendorView, make_plan
+
+    clock = [0.0]
+    h = VendorHealth("sms10000", clock=lambda: clock[0])
+    h.record(Outcome.BALANCE_EXHAUSTED)
+    assert (h.state, h.balance_segments) == (VendorState.DRAINED, 0)
+
+    def plan() -> list[str]:
+        view = VendorView(
+            "sms10000",
+            0.04,
+            500,
+            h.state is VendorState.ROUTABLE or h.available(),
+            h.state.value,
+            h.reason,
+            None,
+            h.balance_segments,
+        )
+        return list(make_plan("hi", 1, [view], "cheapest").order)
+
+    assert plan() == []
+    clock[0] = h.policy.drain_recheck_s + 1
+    assert plan() == ["sms10000"]  # the probe
+    h.begin_attempt()
+    h.record(Outcome.ACCEPTED)
+    assert (h.state, h.balance_segments) == (VendorState.ROUTABLE, None)
+    assert plan() == ["sms10000"]
