@@ -123,7 +123,7 @@ class Report:
     status: DeliveryStatus
     raw_status: str
     message_id: str | None  # the vendor's (or our) identifier, for correlation
-    time: datetime | None = None
+    time: datetime | None = None  # aware: read in the vendor's timezone
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +137,7 @@ class ReplyPart:
 class Reply:
     phone: str
     text: str
-    time: datetime | None = None
+    time: datetime | None = None  # aware: read in the vendor's timezone
     dest: str = ""  # the number (or extension) the person replied to
     part: ReplyPart | None = None
     message_id: str | None = None  # the vendor's id of the reply, where it gives one

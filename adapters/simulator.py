@@ -13,7 +13,8 @@ in other processes, use the JSON control API under ``/_sim/``:
 ``POST /_sim/reset``     forget messages and restore the default knobs
 
 The records are the vendor's own view of what it accepted: tests assert on
-them that every recipient was sent exactly once.
+them that every recipient was sent exactly once.  Their times are the
+vendor's clock, in China (:attr:`Simulator.zone`), whatever the host's zone.
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from adapters.base import DeliveryStatus, segments
+from config.zone import CHINA
 from routing.outcome import Outcome
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -83,6 +86,8 @@ class Simulator:
     kind: ClassVar[str]
 
     def __init__(self) -> None:
+        # The vendors stand in China: their clocks show China time on any host.
+        self.zone = ZoneInfo(CHINA)
         self.faults = Faults()
         self.accepted: list[Accepted] = []
         self.requests = 0
@@ -139,6 +144,10 @@ class Simulator:
 
     # --- helpers for vendor handlers ----------------------------------------------
 
+    def now(self) -> datetime:
+        """The vendor's clock, to the second like the vendors' documents."""
+        return datetime.now(self.zone).replace(microsecond=0)
+
     def next_id(self) -> int:
         self._seq += 1
         return self._seq
@@ -161,9 +170,7 @@ class Simulator:
         return None
 
     def accept(self, message_id: str, phone: str, text: str) -> Accepted:
-        msg = Accepted(
-            message_id, phone, text, datetime.now().replace(microsecond=0), segments(text)
-        )
+        msg = Accepted(message_id, phone, text, self.now(), segments(text))
         self.accepted.append(msg)
         due = time.monotonic() + self.faults.report_delay_s
         self.reports.append(PendingReport(msg, self.faults.report_status, due))
@@ -186,9 +193,7 @@ class Simulator:
         return taken
 
     def inject_reply(self, phone: str, text: str, **extra: Any) -> None:
-        reply = InjectedReply(
-            phone, text, datetime.now().replace(microsecond=0), str(extra.pop("dest", "")), extra
-        )
+        reply = InjectedReply(phone, text, self.now(), str(extra.pop("dest", "")), extra)
         self.replies.append(reply)
         if self.pushes:
             self._wake_pusher(0.0)

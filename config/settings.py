@@ -11,7 +11,6 @@ from __future__ import annotations
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -20,6 +19,7 @@ from adapters.registry import VENDOR_KINDS
 from config.rules import ClassesSettings, RuleSettings
 from config.secret import Secret
 from config.vendor import VendorSettings
+from config.zone import CHINA, TimeZone
 
 if TYPE_CHECKING:
     VendorEntry = VendorSettings
@@ -81,6 +81,9 @@ class LegacySettings(BaseModel):
     max_sends_in_flight: int = Field(
         400, ge=1, description="more /mt/ requests wait, unread, until one finishes"
     )
+    timezone: TimeZone = Field(
+        CHINA, description="the zone of the times /qreport/ and /mo/ hand to clients"
+    )
     unknown_balance_segments: int = Field(
         10_000,
         ge=1,
@@ -102,16 +105,7 @@ class RoutingSettings(BaseModel):
         description="a recipient a vendor may have (no clear answer, or the daemon died while"
         " sending) and that got no delivery report within this counts as not sent",
     )
-    timezone: str = Field("Asia/Shanghai", description="for rules' hours")
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
+    timezone: TimeZone = Field(CHINA, description="for rules' hours")
 
 
 class AdminSettings(BaseModel):

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
+from config.zone import CHINA, TimeZone
+
 
 class VendorSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -26,6 +28,9 @@ class VendorSettings(BaseModel):
         ),
     )
     enabled: bool = True
+    timezone: TimeZone = Field(
+        CHINA, description="the vendor's clock: its report and reply times carry no zone"
+    )
     max_numbers: int | None = Field(
         default=None, ge=1, description="fewer numbers per request than the vendor's own cap"
     )

@@ -27,6 +27,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from zoneinfo import ZoneInfo
 
 import structlog
 from aiohttp import web
@@ -110,6 +111,10 @@ class Legacy:
                 metrics.sends_in_flight.dec()
         metrics.legacy_request(name, _answer_code(body), time.perf_counter() - started)
         return Answer(200, body)
+
+    def zone(self) -> ZoneInfo:
+        """Where the legacy clients' clocks are (``legacy.timezone``), as of the live config."""
+        return ZoneInfo(self.app[LIVE].engine.settings.legacy.timezone)
 
     def read_params(self, request: LegacyRequest) -> wire.Params:
         if request.oversize:
@@ -199,12 +204,14 @@ class Legacy:
     async def qreport(self, request: LegacyRequest) -> bytes:
         client = await self.authenticate(request, self.read_params(request))
         queued = await self.app[STORE].take_reports(client.cpid, REPORTS_PER_POLL)
-        return wire.encode_reports(ReportLine(r.sent_at, r.phone, r.status) for r in queued)
+        lines = (ReportLine(r.sent_at, r.phone, r.status) for r in queued)
+        return wire.encode_reports(lines, self.zone())
 
     async def mo(self, request: LegacyRequest) -> bytes:
         client = await self.authenticate(request, self.read_params(request))
         queued = await self.app[STORE].take_replies(client.cpid, REPLIES_PER_POLL)
-        return wire.encode_replies(ReplyRecord(r.received_at, r.phone, r.text) for r in queued)
+        records = (ReplyRecord(r.received_at, r.phone, r.text) for r in queued)
+        return wire.encode_replies(records, self.zone())
 
     async def ent(self, request: LegacyRequest) -> bytes:
         """Change the password.  esms100 answers only ``0`` or ``-1`` here."""

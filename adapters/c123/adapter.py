@@ -37,8 +37,10 @@ Decisions:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import tzinfo
 from decimal import Decimal
 from typing import ClassVar, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
@@ -77,6 +79,7 @@ class C123Adapter:
 
     def __init__(self, settings: C123Settings) -> None:
         self.settings = settings
+        self.zone = ZoneInfo(settings.timezone)
         self.limits = VendorLimits(
             max_numbers=1000,
             max_text_chars=1000,
@@ -169,7 +172,7 @@ class C123Adapter:
         if answer.result != 1:
             return PollResult(outcome_of(answer.result) or Outcome.VENDOR_BUSY, code)
         if _action(request) == "getReply":
-            replies = [_reply(item) for item in answer.items]
+            replies = [_reply(item, self.zone) for item in answer.items]
             kept = tuple(r for r in replies if r is not None)
             return PollResult(Outcome.ACCEPTED, code, replies=kept, malformed=None in replies)
         reports = [_report(item) for item in answer.items]
@@ -201,8 +204,8 @@ def _report(item: Mapping[str, str]) -> Report | None:
     return Report(phone, status, operator or result, item.get("msgid", "").strip() or None)
 
 
-def _reply(item: Mapping[str, str]) -> Reply | None:
+def _reply(item: Mapping[str, str], zone: tzinfo) -> Reply | None:
     phone, text = item.get("mobile", "").strip(), item.get("content")
     if not phone or text is None:
         return None
-    return Reply(phone, text, wire.parse_epoch(item.get("time")))
+    return Reply(phone, text, wire.parse_epoch(item.get("time"), zone))

@@ -31,6 +31,7 @@ from adapters.base import DeliveryStatus, segments
 from adapters.c123 import wire
 from adapters.http_in import raw_query
 from adapters.simulator import PendingReport, Simulator
+from adapters.zones import placed
 from routing.outcome import Outcome
 
 _AC = re.compile(wire.AC_PATTERN)
@@ -127,7 +128,7 @@ class C123Simulator(Simulator):
         numbers = [n.strip() for n in params.get("m", "").split(",") if n.strip()]
         if not text or len(text) > 1000 or not numbers or len(numbers) > 1000:
             return wire.encode_answer("sendOnce", -4)
-        if not _valid_schedule(params.get("t", "").strip()):
+        if not self._valid_schedule(params.get("t", "").strip()):
             return wire.encode_answer("sendOnce", -4)
         refusal = self.refusal(len(numbers), text)
         if refusal is not None:
@@ -165,6 +166,15 @@ class C123Simulator(Simulator):
         ]
         return wire.encode_answer("getReply", 1, items)
 
+    def _valid_schedule(self, value: str) -> bool:
+        if not value:
+            return True
+        try:
+            when = placed(datetime.strptime(value, "%Y%m%d%H%M%S"), self.zone)
+        except ValueError:
+            return False
+        return when >= self.now() + timedelta(minutes=1)
+
     def _remain(self) -> str:
         balance = self.faults.balance
         remain = _UNLIMITED_REMAIN if balance is None else balance * self.price
@@ -180,16 +190,6 @@ def _report_item(n: int, report: PendingReport) -> dict[str, str]:
         "result": result,
         "return": operator,
     }
-
-
-def _valid_schedule(value: str) -> bool:
-    if not value:
-        return True
-    try:
-        when = datetime.strptime(value, "%Y%m%d%H%M%S")
-    except ValueError:
-        return False
-    return when >= datetime.now() + timedelta(minutes=1)
 
 
 def _xml(body: bytes) -> web.Response:

@@ -13,7 +13,11 @@ Decisions where ``c123.txt`` is silent or contradicts itself:
 * getReply's ``time`` is documented as seconds since 1970 (UTC) but the
   example, ``1373883378000``, is milliseconds.  We take the magnitude:
   ``>= 10**11`` is milliseconds (as seconds that would be the year 5138; as
-  milliseconds it is 1973).  Times are returned aware, in Beijing time.
+  milliseconds it is 1973).  Times are returned aware, in the account's
+  ``timezone`` (China unless configured): the instant is the same in any
+  zone, the zone is how it is shown.
+* sendOnce's schedule ``t`` (``YYYYMMDDhhmmss``) is on c123's clock, in
+  China; we never send one, the simulator reads it.
 * Money (``remain``, ``price``) is a plain decimal; anything else (``NaN``,
   ``1e3``, empty) is not a number we trust.
 """
@@ -24,16 +28,16 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from xml.sax.saxutils import quoteattr
 
 from adapters.form import parse_pairs, urlencode
+from adapters.zones import wall
 
 OPEN_API = "/OpenPlatform/OpenApi"  # sending, balance
 DATA_API = "/DataPlatform/DataApi"  # reports, replies
 AC_PATTERN = r"^[^@\s]+@[^@\s]+$"  # staff number @ enterprise number
-BEIJING = timezone(timedelta(hours=8), "CST")
 
 _MONEY = re.compile(r"^-?\d+(\.\d+)?$")
 _INT = re.compile(r"^-?\d{1,20}$")
@@ -60,13 +64,13 @@ def parse_money(value: str | None) -> Decimal | None:
     return Decimal(text) if _MONEY.match(text) else None
 
 
-def parse_epoch(value: str | None) -> datetime | None:
+def parse_epoch(value: str | None, zone: tzinfo) -> datetime | None:
     number = parse_int(value)
     if number is None or number < 0:
         return None
     seconds = number / 1000 if number >= _MS_THRESHOLD else number
     try:
-        return datetime.fromtimestamp(seconds, UTC).astimezone(BEIJING)
+        return datetime.fromtimestamp(seconds, UTC).astimezone(zone)
     except (OverflowError, OSError, ValueError):
         return None
 
@@ -125,4 +129,4 @@ def decode_params(query: bytes, body: bytes = b"") -> dict[str, str]:
 
 
 def format_epoch_ms(when: datetime) -> str:
-    return str(int(when.timestamp() * 1000))
+    return str(int(wall(when, UTC).timestamp() * 1000))

@@ -36,7 +36,9 @@ from __future__ import annotations
 
 import hmac
 import re
+from datetime import tzinfo
 from typing import ClassVar, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
@@ -84,6 +86,7 @@ class ChuanglanAdapter:
 
     def __init__(self, settings: ChuanglanSettings) -> None:
         self.settings = settings
+        self.zone = ZoneInfo(settings.timezone)
         self.limits = VendorLimits(
             max_numbers=50000,
             max_text_chars=536,
@@ -163,11 +166,11 @@ class ChuanglanAdapter:
         if not self._authentic(fields):
             return PushResult(answer=PUSH_FORBIDDEN, accepted=False)
         if "status" in fields:
-            report = _report(fields)
+            report = _report(fields, self.zone)
             if report is not None:
                 return PushResult(reports=(report,), answer=PUSH_OK)
         elif "msg" in fields:
-            reply = _reply(fields)
+            reply = _reply(fields, self.zone)
             if reply is not None:
                 return PushResult(replies=(reply,), answer=PUSH_OK)
         return PushResult(answer=PUSH_UNREADABLE, accepted=False)
@@ -189,15 +192,15 @@ def _matches(expected: bytes | None, got: str | None) -> bool:
     return hmac.compare_digest(expected, (got or "").encode("utf-8"))
 
 
-def _report(fields: dict[str, str]) -> Report | None:
+def _report(fields: dict[str, str], zone: tzinfo) -> Report | None:
     phone, msgid, raw = (fields.get(k, "").strip() for k in ("mobile", "msgid", "status"))
     if not phone or not msgid or not raw:
         return None
-    when = wire.parse_push_time(fields.get("reporttime", ""))
+    when = wire.parse_push_time(fields.get("reporttime", ""), zone)
     return Report(phone, delivery_status(raw), raw, msgid, when)
 
 
-def _reply(fields: dict[str, str]) -> Reply | None:
+def _reply(fields: dict[str, str], zone: tzinfo) -> Reply | None:
     phone = fields.get("mobile", "").strip()
     if not phone:
         return None
@@ -205,7 +208,7 @@ def _reply(fields: dict[str, str]) -> Reply | None:
     return Reply(
         phone,
         fields["msg"],
-        wire.parse_push_time(fields.get("motime", "")),
+        wire.parse_push_time(fields.get("motime", ""), zone),
         fields.get("destcode", "").strip(),
         part,
     )

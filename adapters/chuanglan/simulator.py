@@ -23,7 +23,6 @@ import asyncio
 import itertools
 import time
 from collections.abc import Iterator, Sequence
-from datetime import datetime
 from typing import Any, ClassVar
 
 import aiohttp
@@ -102,7 +101,7 @@ class ChuanglanSimulator(Simulator):
         return _CODE_FOR.get(outcome, "104")
 
     def answer_code(self, request: web.Request, code: str) -> web.Response:
-        return _text(wire.encode_answer(datetime.now(), code))
+        return _text(wire.encode_answer(self.now(), self.zone, code))
 
     # --- the vendor's endpoints -----------------------------------------------------
 
@@ -145,7 +144,7 @@ class ChuanglanSimulator(Simulator):
         if fields.get("needstatus", "").strip().lower() != "true":
             self.reports = [r for r in self.reports if r.message.message_id != msgid]
             return self.answer_code(request, "0")
-        return _text(wire.encode_answer(datetime.now(), "0", [msgid]))
+        return _text(wire.encode_answer(self.now(), self.zone, "0", [msgid]))
 
     async def _balance(self, request: web.Request) -> web.Response:
         code = self._auth_code(await self._fields(request))
@@ -153,7 +152,7 @@ class ChuanglanSimulator(Simulator):
             return self.answer_code(request, code)
         left = 10_000_000 if self.faults.balance is None else self.faults.balance
         counts = [f"{p},{left if i == 0 else 0}" for i, p in enumerate(self.products)]
-        return _text(wire.encode_answer(datetime.now(), "0", counts))
+        return _text(wire.encode_answer(self.now(), self.zone, "0", counts))
 
     # --- pushes -------------------------------------------------------------------------
 
@@ -177,7 +176,7 @@ class ChuanglanSimulator(Simulator):
                 "receiver": self.receiver,
                 "pswd": self.receiver_password,
                 "msgid": report.message.message_id,
-                "reportTime": wire.format_push_time(datetime.now()),
+                "reportTime": wire.format_push_time(self.now(), self.zone),
                 "mobile": report.message.phone,
                 "status": DELIVERED if delivered else UNDELIVERED,
             }
@@ -187,7 +186,7 @@ class ChuanglanSimulator(Simulator):
         fields = {
             "receiver": self.receiver,
             "pswd": self.receiver_password,
-            "moTime": wire.format_push_time(reply.time),
+            "moTime": wire.format_push_time(reply.time, self.zone),
             "destcode": reply.dest or self.destcode,
             "mobile": reply.phone,
             "msg": reply.text,

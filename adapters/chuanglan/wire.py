@@ -15,7 +15,8 @@ Decisions where ``chuanglan.txt`` is silent:
   the same field in the query.  A broken percent-escape (a bare ``%`` a
   sloppy sender forgot to encode) is kept as it came.
 * Push times (``reportTime``, ``moTime``, ``YYMMDDhhmm``) are years 2000-2099
-  in the vendor's local time (China), kept naive like every other vendor's.
+  on the vendor's clock: read in the account's ``timezone`` (China unless
+  configured), never the host's.  So is ``resptime``, which we do not read.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from urllib.parse import unquote_to_bytes
 
 from adapters.form import urlencode
+from adapters.zones import placed, wall
 
 SEND_PATH = "/msg/HttpBatchSendSM"
 BALANCE_PATH = "/msg/QueryBalance"
@@ -46,27 +48,27 @@ class Answer:
     lines: tuple[str, ...]
 
 
-def format_resptime(t: datetime) -> str:
-    return t.strftime("%Y%m%d%H%M%S")
+def format_resptime(t: datetime, zone: tzinfo) -> str:
+    return wall(t, zone).strftime("%Y%m%d%H%M%S")
 
 
-def format_push_time(t: datetime) -> str:
-    return t.strftime("%y%m%d%H%M")
+def format_push_time(t: datetime, zone: tzinfo) -> str:
+    return wall(t, zone).strftime("%y%m%d%H%M")
 
 
-def parse_push_time(value: str) -> datetime | None:
+def parse_push_time(value: str, zone: tzinfo) -> datetime | None:
     m = _PUSH_TIME.fullmatch(value.strip())
     if m is None:
         return None
     yy, month, day, hour, minute = (int(g) for g in m.groups())
     try:
-        return datetime(2000 + yy, month, day, hour, minute)
+        return placed(datetime(2000 + yy, month, day, hour, minute), zone)
     except ValueError:
         return None
 
 
-def encode_answer(when: datetime, code: str, lines: Iterable[str] = ()) -> bytes:
-    return "\n".join([f"{format_resptime(when)},{code}", *lines]).encode("utf-8")
+def encode_answer(when: datetime, zone: tzinfo, code: str, lines: Iterable[str] = ()) -> bytes:
+    return "\n".join([f"{format_resptime(when, zone)},{code}", *lines]).encode("utf-8")
 
 
 def decode_answer(body: bytes) -> Answer | None:

@@ -16,6 +16,7 @@ Decisions:
 from __future__ import annotations
 
 from typing import ClassVar, Literal
+from zoneinfo import ZoneInfo
 
 from adapters.base import (
     BalanceResult,
@@ -54,6 +55,7 @@ class Esms100Adapter:
 
     def __init__(self, settings: Esms100Settings) -> None:
         self.settings = settings
+        self.zone = ZoneInfo(settings.timezone)
         self.limits = VendorLimits(
             max_numbers=1000,
             max_text_chars=134,
@@ -114,14 +116,14 @@ class Esms100Adapter:
         if (refused := poll_status(response)) is not None:
             return refused
         if request.path == "/qreport/":
-            lines = wire.decode_reports(response.body)
+            lines = wire.decode_reports(response.body, self.zone)
             if isinstance(lines, list):
                 reports = tuple(
                     Report(r.phone, _status(r.status), str(r.status), None, r.time) for r in lines
                 )
                 return PollResult(Outcome.ACCEPTED, str(len(reports)), reports=reports)
             return _poll_error(lines)
-        records = wire.decode_replies(response.body)
+        records = wire.decode_replies(response.body, self.zone)
         if isinstance(records, list):
             replies = tuple(Reply(r.phone, r.text, r.time) for r in records)
             return PollResult(Outcome.ACCEPTED, str(len(replies)), replies=replies)

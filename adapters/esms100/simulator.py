@@ -116,14 +116,14 @@ class Esms100Simulator(Simulator):
             return _text(wire.encode_code(code))
         due = self.due_reports(limit=200)
         lines = [ReportLine(r.message.time, r.message.phone, int(r.status)) for r in due]
-        return _text(wire.encode_reports(lines))
+        return _text(wire.encode_reports(lines, self.zone))
 
     async def _mo(self, request: web.Request) -> web.Response:
         code = self._auth_code(await self._params(request))
         if code is not None:
             return _text(wire.encode_code(code))
         records = [ReplyRecord(r.time, r.phone, r.text) for r in self.take_replies()]
-        return _text(wire.encode_replies(records))
+        return _text(wire.encode_replies(records, self.zone))
 
     async def _ent(self, request: web.Request) -> web.Response:
         params = await self._params(request)

@@ -23,6 +23,9 @@ Decisions where ``esms100.txt`` is silent or contradicts itself:
   line expects, and the empty ``/qreport/`` answer is ``0`` as well.
 * ``||`` and ``##`` inside a reply's text become full-width ``｜｜`` and
   ``＃＃`` so they cannot split a record (sms.cn does the same for ``||``).
+* Times carry no zone.  Each reader and writer names the zone they are in:
+  the vendor's ``timezone`` when we read esms100, ``legacy.timezone`` when we
+  answer legacy clients (see :mod:`adapters.zones`).
 """
 
 from __future__ import annotations
@@ -30,10 +33,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import NamedTuple
 
 from adapters.form import parse_pairs, quote, urlencode
+from adapters.zones import placed, wall
 
 GBK = "gbk"
 _GBK_IN = "gb18030"
@@ -102,12 +106,16 @@ def encode_code(code: int) -> bytes:
     return str(code).encode("ascii")
 
 
-def format_report_time(t: datetime) -> str:
-    return t.strftime("%Y-%m-%d %H:%M:%S")
+REPORT_TIME = "%Y-%m-%d %H:%M:%S"
+REPLY_TIME = "%Y-%m-%d %H:%M"
 
 
-def format_reply_time(t: datetime) -> str:
-    return t.strftime("%Y-%m-%d %H:%M")
+def format_report_time(t: datetime, zone: tzinfo) -> str:
+    return wall(t, zone).strftime(REPORT_TIME)
+
+
+def format_reply_time(t: datetime, zone: tzinfo) -> str:
+    return wall(t, zone).strftime(REPLY_TIME)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +132,8 @@ class ReplyRecord:
     text: str
 
 
-def encode_reports(reports: Iterable[ReportLine]) -> bytes:
-    lines = [f"{format_report_time(r.time)}||{r.phone}||{r.status}" for r in reports]
+def encode_reports(reports: Iterable[ReportLine], zone: tzinfo) -> bytes:
+    lines = [f"{format_report_time(r.time, zone)}||{r.phone}||{r.status}" for r in reports]
     return "\n".join([str(len(lines)), *lines]).encode(GBK, errors="replace")
 
 
@@ -133,9 +141,9 @@ def _safe_reply_text(text: str) -> str:
     return text.replace("||", "｜｜").replace("##", "＃＃")
 
 
-def encode_replies(replies: Iterable[ReplyRecord]) -> bytes:
+def encode_replies(replies: Iterable[ReplyRecord], zone: tzinfo) -> bytes:
     records = [
-        f"{format_reply_time(r.time)}##{r.phone}##{_safe_reply_text(r.text)}" for r in replies
+        f"{format_reply_time(r.time, zone)}##{r.phone}##{_safe_reply_text(r.text)}" for r in replies
     ]
     if not records:
         return b"0"
@@ -153,8 +161,8 @@ def decode_code(body: bytes) -> int | None:
         return None
 
 
-def decode_reports(body: bytes) -> list[ReportLine] | int | None:
-    """Report lines; a negative int for an error code; None if not understood."""
+def decode_reports(body: bytes, zone: tzinfo) -> list[ReportLine] | int | None:
+    """Report lines, times in ``zone``; a negative int for an error code; None if not understood."""
     lines = [ln.strip() for ln in body.decode(_GBK_IN, errors="replace").splitlines()]
     lines = [ln for ln in lines if ln]
     if not lines:
@@ -171,14 +179,14 @@ def decode_reports(body: bytes) -> list[ReportLine] | int | None:
         if len(fields) != 3:
             return None
         try:
-            when = datetime.strptime(fields[0].strip(), "%Y-%m-%d %H:%M:%S")
+            when = placed(datetime.strptime(fields[0].strip(), REPORT_TIME), zone)
             out.append(ReportLine(when, fields[1].strip(), int(fields[2])))
         except ValueError:
             return None
     return out
 
 
-def decode_replies(body: bytes) -> list[ReplyRecord] | int | None:
+def decode_replies(body: bytes, zone: tzinfo) -> list[ReplyRecord] | int | None:
     text = body.decode(_GBK_IN, errors="replace").strip()
     if not text:
         return []
@@ -197,7 +205,7 @@ def decode_replies(body: bytes) -> list[ReplyRecord] | int | None:
         if len(fields) != 3:
             return None
         try:
-            when = datetime.strptime(fields[0].strip(), "%Y-%m-%d %H:%M")
+            when = placed(datetime.strptime(fields[0].strip(), REPLY_TIME), zone)
         except ValueError:
             return None
         out.append(ReplyRecord(when, fields[1].strip(), fields[2]))

@@ -37,7 +37,9 @@ Decisions where ``smscn.txt`` is silent or ambiguous (see also :mod:`.wire`):
 
 from __future__ import annotations
 
+from datetime import tzinfo
 from typing import ClassVar, Literal
+from zoneinfo import ZoneInfo
 
 from adapters.base import (
     BalanceResult,
@@ -79,6 +81,7 @@ class SmscnAdapter:
 
     def __init__(self, settings: SmscnSettings) -> None:
         self.settings = settings
+        self.zone = ZoneInfo(settings.timezone)
         self.limits = VendorLimits(
             max_numbers=2000,
             max_text_chars=500,
@@ -149,8 +152,8 @@ class SmscnAdapter:
         if code is not None:
             return _poll_code(code)
         if request.path == "/st/":
-            return _reports(response.body)
-        return _replies(response.body)
+            return _reports(response.body, self.zone)
+        return _replies(response.body, self.zone)
 
     def parse_push(self, request: HttpRequest) -> PushResult:
         query = request.query.encode("utf-8", errors="replace")
@@ -161,7 +164,7 @@ class SmscnAdapter:
             return _refused(400, b"108")
         phone, text = params.get("mobile"), params.values.get("content")
         if phone is not None and text is not None:
-            reply = Reply(phone, text, wire.parse_time(params.get("time") or ""))
+            reply = Reply(phone, text, wire.parse_time(params.get("time") or "", self.zone))
             return PushResult(replies=(reply,), answer=_PUSH_OK)
         ids, status = wire.split_list(params.get("mobileids")), params.get("status")
         if phone is not None and status is not None and len(ids) == 1:
@@ -196,8 +199,8 @@ def _poll_code(stat: int) -> PollResult:
     return PollResult(outcome, str(stat))
 
 
-def _reports(body: bytes) -> PollResult:
-    lines, bad = wire.decode_reports(body)
+def _reports(body: bytes, zone: tzinfo) -> PollResult:
+    lines, bad = wire.decode_reports(body, zone)
     if bad and not lines:
         return PollResult(Outcome.VENDOR_BUSY, "malformed", malformed=True)
     reports = tuple(
@@ -206,8 +209,8 @@ def _reports(body: bytes) -> PollResult:
     return PollResult(Outcome.ACCEPTED, str(len(reports)), reports=reports, malformed=bad > 0)
 
 
-def _replies(body: bytes) -> PollResult:
-    listing = wire.decode_replies(body)
+def _replies(body: bytes, zone: tzinfo) -> PollResult:
+    listing = wire.decode_replies(body, zone)
     if listing is None or (listing.bad and not listing.records):
         return PollResult(Outcome.VENDOR_BUSY, "malformed", malformed=True)
     if listing.stat != wire.OK:

@@ -96,7 +96,7 @@ class SmscnSimulator(Simulator):
         async with aiohttp.ClientSession() as session:
             for i, reply in enumerate(replies):
                 record = wire.ReplyRecord(reply.phone, reply.text, reply.time, reply.dest)
-                query = wire.encode_reply_push(self.uid, record)
+                query = wire.encode_reply_push(self.uid, record, self.zone)
                 try:
                     async with session.get(URL(f"{url}?{query}", encoded=True)) as resp:
                         await resp.read()
@@ -158,14 +158,14 @@ class SmscnSimulator(Simulator):
             )
             for r in self.due_reports()
         ]
-        return _text(wire.encode_reports(lines))
+        return _text(wire.encode_reports(lines, self.zone))
 
     async def _rx(self, request: web.Request) -> web.Response:
         code = self._auth_code(await self._params(request))
         if code is not None:
             return _text(str(code).encode("ascii"))
         records = [wire.ReplyRecord(r.phone, r.text, r.time, r.dest) for r in self.take_replies()]
-        return _text(wire.encode_replies(records))
+        return _text(wire.encode_replies(records, self.zone))
 
     async def _mm(self, request: web.Request) -> web.Response:
         params = await self._params(request)

@@ -19,6 +19,8 @@ Decisions where ``smscn.txt`` is silent or contradicts itself:
   ``encode=utf8``), so the adapter reads pushes with
   :func:`adapters.esms100.wire.decode_params`, which also takes UTF-8 that
   forgot to say so; the simulator reads strictly, as the vendor would.
+* Times carry no zone: they are read and written in the account's
+  ``timezone`` (China unless configured), never the host's.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from adapters.form import urlencode
+from adapters.zones import placed, wall
 
 GBK = "gbk"
 _GBK_IN = "gb18030"  # GBK's superset: no GBK byte sequence is refused
@@ -72,13 +75,13 @@ def decode_text(raw: bytes) -> str:
     return raw.decode(_GBK_IN, errors="replace")
 
 
-def format_time(t: datetime) -> str:
-    return t.strftime(TIME_FORMAT)
+def format_time(t: datetime, zone: tzinfo) -> str:
+    return wall(t, zone).strftime(TIME_FORMAT)
 
 
-def parse_time(value: str) -> datetime | None:
+def parse_time(value: str, zone: tzinfo) -> datetime | None:
     try:
-        return datetime.strptime(value.strip(), TIME_FORMAT)
+        return placed(datetime.strptime(value.strip(), TIME_FORMAT), zone)
     except ValueError:
         return None
 
@@ -152,14 +155,14 @@ class ReportLine:
     time: datetime | None
 
 
-def encode_reports(lines: Iterable[ReportLine]) -> bytes:
+def encode_reports(lines: Iterable[ReportLine], zone: tzinfo) -> bytes:
     return "\n".join(
-        f"{r.phone},{r.status},{r.mobile_id}, {format_time(r.time) if r.time else ''}"
+        f"{r.phone},{r.status},{r.mobile_id}, {format_time(r.time, zone) if r.time else ''}"
         for r in lines
     ).encode(GBK, errors="replace")
 
 
-def decode_reports(body: bytes) -> tuple[list[ReportLine], int]:
+def decode_reports(body: bytes, zone: tzinfo) -> tuple[list[ReportLine], int]:
     """The lines understood, and how many non-blank lines were not."""
     out: list[ReportLine] = []
     bad = 0
@@ -170,7 +173,7 @@ def decode_reports(body: bytes) -> tuple[list[ReportLine], int]:
         if len(fields) != 4 or not fields[0] or not fields[1] or not is_digits(fields[2]):
             bad += 1
             continue
-        out.append(ReportLine(fields[0], fields[1], fields[2], parse_time(fields[3])))
+        out.append(ReportLine(fields[0], fields[1], fields[2], parse_time(fields[3], zone)))
     return out, bad
 
 
@@ -185,9 +188,9 @@ class ReplyRecord:
     gateway: str
 
 
-def encode_replies(records: Iterable[ReplyRecord]) -> bytes:
+def encode_replies(records: Iterable[ReplyRecord], zone: tzinfo) -> bytes:
     items = [
-        f"{r.phone}||{r.text.replace('||', '｜｜')}||{format_time(r.time) if r.time else ''}"
+        f"{r.phone}||{r.text.replace('||', '｜｜')}||{format_time(r.time, zone) if r.time else ''}"
         f"||{r.gateway}"
         for r in records
     ]
@@ -203,7 +206,7 @@ class ReplyList:
     bad: int  # records not understood
 
 
-def decode_replies(body: bytes) -> ReplyList | None:
+def decode_replies(body: bytes, zone: tzinfo) -> ReplyList | None:
     """A ``/rx/`` answer; None when its leading code is missing."""
     text = decode_text(body).strip()
     if not text:
@@ -223,13 +226,14 @@ def decode_replies(body: bytes) -> ReplyList | None:
             bad += 1
             continue
         body_text = "||".join(fields[1:-2])
-        records.append(ReplyRecord(phone, body_text, parse_time(fields[-2]), fields[-1].strip()))
+        when = parse_time(fields[-2], zone)
+        records.append(ReplyRecord(phone, body_text, when, fields[-1].strip()))
     return ReplyList(int(head), records, bad)
 
 
-def encode_reply_push(uid: str, record: ReplyRecord) -> str:
+def encode_reply_push(uid: str, record: ReplyRecord, zone: tzinfo) -> str:
     """A 6.2 push query, GBK like everything the vendor sends."""
     pairs = [("cmd", "res"), ("uid", uid), ("mobile", record.phone), ("content", record.text)]
     if record.time is not None:
-        pairs.append(("time", format_time(record.time)))
+        pairs.append(("time", format_time(record.time, zone)))
     return urlencode(pairs, charset=GBK)

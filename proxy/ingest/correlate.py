@@ -36,7 +36,7 @@ send time the client knows (esms100's line is ``send time||number||status``).
 from __future__ import annotations
 
 from collections.abc import Sequence, Set
-from datetime import datetime
+from datetime import UTC, datetime
 
 from proxy.store.base import (
     InboxReport,
@@ -114,7 +114,7 @@ def settle(
     record = choose(report, candidates, taken, final=final)
     if record is not None:
         queued = QueuedReport(
-            report.phone, report.status, datetime.fromtimestamp(record.created_ms / 1000)
+            report.phone, report.status, datetime.fromtimestamp(record.created_ms / 1000, UTC)
         )
         return ReportMatched(report.id, record.key, record.cpid, queued)
     if final:

@@ -21,9 +21,9 @@ has, which is what makes a re-push or a report polled twice harmless.
   batches, is taken to have sent them once.
 
 Phones are normalised as the legacy endpoint normalises recipients, so a
-vendor that echoes ``+86`` still matches the record.  Vendor times carry no
-zone: they are read in the daemon's local time, like every time the legacy
-endpoints show, so run the daemon in the vendors' zone (Asia/Shanghai).
+vendor that echoes ``+86`` still matches the record.  Times are epoch
+milliseconds: the adapters hand over aware datetimes, read in each vendor's
+``timezone``, so the host's zone plays no part.
 """
 
 from __future__ import annotations
@@ -39,7 +39,12 @@ from proxy.store.base import InboxReply, InboxReport
 
 
 def to_ms(t: datetime | None) -> int | None:
-    return None if t is None else int(t.timestamp() * 1000)
+    if t is None:
+        return None
+    if t.utcoffset() is None:
+        # A naive time would be read in the host's zone: an adapter forgot its own.
+        raise ValueError(f"a vendor time without a zone: {t.isoformat()}")
+    return int(t.timestamp() * 1000)
 
 
 def report_rows(account: str, reports: Sequence[Report], received_ms: int) -> list[InboxReport]:

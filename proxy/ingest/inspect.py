@@ -9,7 +9,7 @@ state file has them whole.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from aiohttp import web
 
@@ -38,7 +38,7 @@ async def unmatched(request: web.Request) -> web.Response:
                     "message_id": r.message_id,
                     "status": r.status,
                     "raw_status": r.raw_status,
-                    "received": datetime.fromtimestamp(r.received_ms / 1000).isoformat(),
+                    "received": datetime.fromtimestamp(r.received_ms / 1000, UTC).isoformat(),
                 }
                 for r in rows
             ],

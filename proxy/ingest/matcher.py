@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 
 import structlog
 
@@ -161,7 +161,7 @@ class Matcher:
                 log.warning("reply_parts_missing", vendor=first.account, parts=len(ids))
             times = [r.sent_ms for r in joined.rows if r.sent_ms is not None]
             at = min(times) if times else first.received_ms
-            reply = QueuedReply(first.phone, joined.text, datetime.fromtimestamp(at / 1000))
+            reply = QueuedReply(first.phone, joined.text, datetime.fromtimestamp(at / 1000, UTC))
             settlements.append(ReplyDelivered(ids, cpid, reply))
             self.observer.reply_delivered(first.account)
         settled = await self.store.settle_replies(settlements)

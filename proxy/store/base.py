@@ -94,14 +94,14 @@ class ClaimWindow(NamedTuple):
 class QueuedReport:
     phone: str
     status: int  # esms100 value: 0 unknown, 1 delivered, 2 failed
-    sent_at: datetime
+    sent_at: datetime  # aware; shown to the client in legacy.timezone
 
 
 @dataclass(frozen=True, slots=True)
 class QueuedReply:
     phone: str
     text: str
-    received_at: datetime
+    received_at: datetime  # aware; shown to the client in legacy.timezone
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,8 +52,9 @@ claim's digest is hex and its phone digits).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -524,13 +525,19 @@ def _int(value: str | None) -> int | None:
     return None if value is None else int(value)
 
 
+# Epoch milliseconds in the store, aware UTC datetimes out of it: the host's
+# zone never enters (subtracting a naive time from _EPOCH raises).
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
 def _ms(t: datetime) -> int:
-    return int(t.timestamp() * 1000)
+    return (t - _EPOCH) // _MS
 
 
 def _now_ms() -> int:
-    return int(datetime.now().timestamp() * 1000)
+    return time.time_ns() // 1_000_000
 
 
 def _at(ms: str | int) -> datetime:
-    return datetime.fromtimestamp(int(ms) / 1000)
+    return _EPOCH + int(ms) * _MS

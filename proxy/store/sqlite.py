@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -452,7 +453,7 @@ class SqliteStore:
         def write() -> None:
             self._conn().execute(
                 "INSERT INTO report_queue (cpid, phone, status, sent_ms) VALUES (?,?,?,?)",
-                (cpid, report.phone, report.status, int(report.sent_at.timestamp() * 1000)),
+                (cpid, report.phone, report.status, _ms(report.sent_at)),
             )
 
         await self._run(write)
@@ -461,7 +462,7 @@ class SqliteStore:
         def write() -> None:
             self._conn().execute(
                 "INSERT INTO reply_queue (cpid, phone, text, received_ms) VALUES (?,?,?,?)",
-                (cpid, reply.phone, reply.text, int(reply.received_at.timestamp() * 1000)),
+                (cpid, reply.phone, reply.text, _ms(reply.received_at)),
             )
 
         await self._run(write)
@@ -790,13 +791,19 @@ def _taken(
     ]
 
 
+# Epoch milliseconds in the store, aware UTC datetimes out of it: the host's
+# zone never enters (subtracting a naive time from _EPOCH raises).
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
 def _ms(t: datetime) -> int:
-    return int(t.timestamp() * 1000)
+    return (t - _EPOCH) // _MS
 
 
 def _now_ms() -> int:
-    return int(datetime.now().timestamp() * 1000)
+    return time.time_ns() // 1_000_000
 
 
 def _at(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000)
+    return _EPOCH + int(ms) * _MS

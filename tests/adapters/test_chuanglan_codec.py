@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from datetime import datetime
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import ValidationError
@@ -25,6 +26,7 @@ from adapters.chuanglan.codes import BALANCE_CODES, SEND_CODES, STATUSES
 from routing.outcome import Outcome
 
 FORM = "application/x-www-form-urlencoded"
+CHINA = ZoneInfo("Asia/Shanghai")
 DOC_TEXT = "【朗宇信息】您好"
 DOC_TEXT_ENCODED = b"%E3%80%90%E6%9C%97%E5%AE%87%E4%BF%A1%E6%81%AF%E3%80%91%E6%82%A8%E5%A5%BD"
 
@@ -278,7 +280,7 @@ def test_report_push_the_documented_example() -> None:
             DeliveryStatus.DELIVERED,
             "DELIVRD",
             "12345",
-            datetime(2010, 12, 24, 10, 2),
+            datetime(2010, 12, 24, 10, 2, tzinfo=CHINA),
         ),
     )
     assert result.replies == ()
@@ -294,7 +296,7 @@ def test_reply_push_the_documented_examples() -> None:
     normal = push(base)
     assert normal.accepted and normal.reports == ()
     assert normal.replies == (
-        Reply("13800210021", "hello", datetime(2012, 8, 21, 22, 5), "1065751600001"),
+        Reply("13800210021", "hello", datetime(2012, 8, 21, 22, 5, tzinfo=CHINA), "1065751600001"),
     )
     ems = push(base + "&isems=1&emshead=255,5,5")
     assert ems.replies[0].part == ReplyPart("255", 5, 5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -26,6 +27,7 @@ PWD = "b9887c5ebb23ebb294acab183ecf0769"  # md5("123123test"), the document's ex
 AUTH = f"uid=test&pwd={PWD}"
 FORM = "application/x-www-form-urlencoded"
 SEND_TEXT = "发送测试"
+CHINA = ZoneInfo("Asia/Shanghai")
 SEND_TEXT_UTF8 = "%E5%8F%91%E9%80%81%E6%B5%8B%E8%AF%95"
 
 
@@ -295,14 +297,14 @@ def test_reports_of_the_document() -> None:
             DeliveryStatus.DELIVERED,
             "100",
             "188176600011234556789",
-            datetime(2011, 3, 11, 11, 22, 11),
+            datetime(2011, 3, 11, 11, 22, 11, tzinfo=CHINA),
         ),
         Report(
             "18817660002",
             DeliveryStatus.DELIVERED,
             "100",
             "188176600021234556311",
-            datetime(2011, 3, 11, 11, 28, 22),
+            datetime(2011, 3, 11, 11, 28, 22, tzinfo=CHINA),
         ),
     )
 
@@ -357,13 +359,13 @@ def test_replies_of_the_document() -> None:
             Reply(
                 "13912341234",
                 "短信测试回复",
-                datetime(2008, 5, 27, 12, 10, 11),
+                datetime(2008, 5, 27, 12, 10, 11, tzinfo=CHINA),
                 "1068112227282",
             ),
             Reply(
                 "15912343333",
                 "短信测试回复2",
-                datetime(2009, 5, 27, 13, 11, 11),
+                datetime(2009, 5, 27, 13, 11, 11, tzinfo=CHINA),
                 "106811222728200",
             ),
         ),
@@ -392,8 +394,10 @@ def test_reply_text_with_bars_is_kept_whole() -> None:
 
 
 def test_reply_encoding_round_trips() -> None:
-    record = wire.ReplyRecord("13912341234", "好||的", datetime(2024, 1, 2, 3, 4, 5), "1068")
-    listing = wire.decode_replies(wire.encode_replies([record]))
+    record = wire.ReplyRecord(
+        "13912341234", "好||的", datetime(2024, 1, 2, 3, 4, 5, tzinfo=CHINA), "1068"
+    )
+    listing = wire.decode_replies(wire.encode_replies([record], CHINA), CHINA)
     assert listing is not None
     assert listing.records == [wire.ReplyRecord("13912341234", "好｜｜的", record.time, "1068")]
 
@@ -432,7 +436,9 @@ PUSH_GBK = "cmd=res&uid=test&mobile=13912341234&content=%BA%C3%B5%C4&time=2024-0
 def test_reply_push(request_: HttpRequest) -> None:
     result = adapter().parse_push(request_)
     assert result.accepted
-    assert result.replies == (Reply("13912341234", "好的", datetime(2024, 1, 2, 3, 4, 5)),)
+    assert result.replies == (
+        Reply("13912341234", "好的", datetime(2024, 1, 2, 3, 4, 5, tzinfo=CHINA)),
+    )
     assert (result.answer.status, result.answer.body) == (200, b"100")
 
 

@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -45,11 +46,15 @@ def write_config(
 
 
 class DaemonProcess:
-    """``python -m proxy.cli run --config FILE``; its JSON log goes to a file per run."""
+    """``python -m proxy.cli run --config FILE``; its JSON log goes to a file per run.
 
-    def __init__(self, config: Path, logs: Path) -> None:
+    ``env`` is added to this process's environment for the child (``TZ``, say).
+    """
+
+    def __init__(self, config: Path, logs: Path, env: Mapping[str, str] | None = None) -> None:
         self.config = config
         self.logs = logs
+        self.env = dict(env or {})
         self.runs = 0
         self.proc: asyncio.subprocess.Process | None = None
         self.listening: dict[str, str] = {}
@@ -67,7 +72,7 @@ class DaemonProcess:
                 str(self.config),
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=out,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
             )
         for _ in range(200):
             for line in log.read_text(encoding="utf-8").splitlines():

@@ -1,4 +1,8 @@
-"""A legacy esms100 client, as the tests of reports and replies need one."""
+"""A legacy esms100 client, as the tests of reports and replies need one.
+
+Its clock is in China (the default ``legacy.timezone``): the times it reads
+come back aware, so tests compare instants whatever the host's zone.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,14 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import aiohttp
 from yarl import URL
 
 from adapters.form import quote
 
+CHINA = ZoneInfo("Asia/Shanghai")
 # /qreport/: a count line, then "send time||number||status" lines (esms100.txt, 7).
 REPORT_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\|\|(1[3-9]\d{9})\|\|([012])$")
 # /mo/: a count line, then "time##number##text" records joined by "||" (esms100.txt, 5).
@@ -34,6 +40,10 @@ class ReplyLine:
     text: str
 
 
+def china_time(wall: str) -> datetime:
+    return datetime.fromisoformat(wall).replace(tzinfo=CHINA)
+
+
 def parse_reports(body: bytes) -> list[ReportLine]:
     """Check the exact /qreport/ format and read it."""
     text = body.decode("gbk")
@@ -43,7 +53,7 @@ def parse_reports(body: bytes) -> list[ReportLine]:
     for line in lines[1:]:
         m = REPORT_LINE.match(line)
         assert m is not None, f"not an esms100 report line: {line!r}"
-        out.append(ReportLine(datetime.fromisoformat(m[1]), m[2], int(m[3])))
+        out.append(ReportLine(china_time(m[1]), m[2], int(m[3])))
     return out
 
 
@@ -60,7 +70,7 @@ def parse_replies(body: bytes) -> list[ReplyLine]:
     for record in records:
         m = REPLY_RECORD.match(record)
         assert m is not None, f"not an esms100 reply record: {record!r}"
-        out.append(ReplyLine(datetime.fromisoformat(m[1]), m[2], m[3]))
+        out.append(ReplyLine(china_time(m[1]), m[2], m[3]))
     return out
 
 

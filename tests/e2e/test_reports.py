@@ -17,7 +17,7 @@ from adapters.sms10000 import wire
 from proxy.keys import STORE
 from proxy.serve import Daemon
 from tests.conftest import ADMIN_HEADERS, CPID, PASSWORD, DaemonFactory, base_config
-from tests.e2e.legacy_client import LegacyClient
+from tests.e2e.legacy_client import CHINA, LegacyClient
 
 OTHER, OTHER_PASSWORD = "globex", "globex-pass"
 TEXT = "【ACME】您的验证码是 135790"
@@ -69,7 +69,7 @@ async def test_reports_and_replies_reach_the_client_once(
         listen_for_pushes(sim, daemon, kind.kind)
         acme = LegacyClient(daemon.legacy_url, CPID, PASSWORD)
         globex = LegacyClient(daemon.legacy_url, OTHER, OTHER_PASSWORD)
-        before = datetime.now().replace(microsecond=0)
+        before = datetime.now(CHINA).replace(microsecond=0)
         assert await acme.send(["13800138000", "13900139000"], TEXT) == b"0"
         sim.faults.report_status = DeliveryStatus.FAILED
         assert await globex.send("13700137000", TEXT) == b"0"
@@ -77,7 +77,7 @@ async def test_reports_and_replies_reach_the_client_once(
         got = await acme.wait_reports(2)
         assert sorted((r.phone, r.status) for r in got) == [("13800138000", 1), ("13900139000", 1)]
         for line in got:  # the send time, as the client knows it
-            assert before <= line.sent <= datetime.now()
+            assert before <= line.sent <= datetime.now(CHINA)
         other = await globex.wait_reports(1)
         assert [(r.phone, r.status) for r in other] == [("13700137000", 2)]
 
@@ -188,7 +188,7 @@ async def test_a_repush_is_handed_out_once(
         # The vendor did not hear our answers and pushes everything again.
         again = PendingReport(sim.accepted[0], DeliveryStatus.DELIVERED, 0.0)
         await sim.push([again, again], [])
-        reply = InjectedReply("13800138000", REPLY, datetime.now().replace(microsecond=0))
+        reply = InjectedReply("13800138000", REPLY, sim.now())
         await sim.push([], [reply])
         assert len(await acme.wait_replies(1)) == 1
         if kind == "chuanglan":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -61,8 +61,8 @@ async def test_every_key_is_under_the_prefix(redis_server: RedisServer) -> None:
         await store.record_sends([record])
         await store.set_password_digest("a:b", "X" * 32)
         await store.reserve_quota("a:b", 1, 10)
-        await store.enqueue_report("a:b", QueuedReport("13800138000", 1, datetime.now()))
-        await store.enqueue_reply("a:b", QueuedReply("13800138000", "hi", datetime.now()))
+        await store.enqueue_report("a:b", QueuedReport("13800138000", 1, datetime.now(UTC)))
+        await store.enqueue_reply("a:b", QueuedReply("13800138000", "hi", datetime.now(UTC)))
         await store.add_reports([InboxReport("v", "k", "13800138000", 1, "D", "m", None, T0)])
         await store.add_replies(
             [InboxReply("v", "k", "13800138000", "hi", None, "", None, None, None, T0)]

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -140,7 +140,7 @@ def inbox_reply(key: str, phone: str = "13800138000", **kw: object) -> InboxRepl
 
 
 def at(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000)
+    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 # --- basics and what the legacy endpoints need -------------------------------------
@@ -300,8 +300,8 @@ async def test_recent_texts_are_known_or_left_to_claim_recipients(store: Store) 
 
 async def test_queue_stats_count_what_waits_and_how_old_the_oldest_is(store: Store) -> None:
     assert await store.queue_stats() == {"reports": (0, 0.0), "replies": (0, 0.0)}
-    now = datetime.now()
-    old = datetime.fromtimestamp(now.timestamp() - 120)
+    now = datetime.now(UTC)
+    old = datetime.fromtimestamp(now.timestamp() - 120, UTC)
     await store.enqueue_report("acme", QueuedReport("13800138000", 1, old))
     await store.enqueue_report("globex", QueuedReport("13800138001", 1, now))
     await store.enqueue_reply("acme", QueuedReply("13800138000", "hi", now))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from proxy.ingest.correlate import SLACK_MS, choose, settle
 from proxy.store.base import (
@@ -90,7 +90,7 @@ def test_settle_matches_with_the_send_time() -> None:
     decision = settle(report("m1"), [rec(1, "m1", created_ms=T - 5000)], set(), T, 60_000)
     assert isinstance(decision, ReportMatched)
     assert (decision.inbox_id, decision.record_key, decision.cpid) == (7, 1, "c1")
-    assert decision.report.sent_at == datetime.fromtimestamp((T - 5000) / 1000)
+    assert decision.report.sent_at == datetime.fromtimestamp((T - 5000) / 1000, UTC)
     assert (decision.report.phone, decision.report.status) == ("13800138000", 1)
 
 

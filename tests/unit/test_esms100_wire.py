@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -11,6 +12,7 @@ from adapters.esms100.codes import CODES, outcome_of
 from adapters.esms100.wire import ReplyRecord, ReportLine
 from routing.outcome import Outcome
 
+CHINA = ZoneInfo("Asia/Shanghai")
 # "测试" in GBK and in UTF-8, percent-encoded as Java's URLEncoder and PHP's urlencode do.
 GBK_TEST = b"%B2%E2%CA%D4"
 UTF8_TEST = b"%E6%B5%8B%E8%AF%95"
@@ -76,36 +78,36 @@ def test_password_digest_is_uppercase_md5() -> None:
 
 def test_reports_golden() -> None:
     lines = [
-        ReportLine(datetime(2010, 7, 12, 11, 21, 24), "13855889933", 1),
-        ReportLine(datetime(2010, 7, 12, 11, 25, 52), "13855889944", 2),
+        ReportLine(datetime(2010, 7, 12, 11, 21, 24, tzinfo=CHINA), "13855889933", 1),
+        ReportLine(datetime(2010, 7, 12, 11, 25, 52, tzinfo=CHINA), "13855889944", 2),
     ]
     body = b"2\n2010-07-12 11:21:24||13855889933||1\n2010-07-12 11:25:52||13855889944||2"
-    assert wire.encode_reports(lines) == body
-    assert wire.decode_reports(body) == lines
-    assert wire.encode_reports([]) == b"0"
-    assert wire.decode_reports(b"0") == []
-    assert wire.decode_reports(b"-1") == -1
-    assert wire.decode_reports(b"<html>") is None
+    assert wire.encode_reports(lines, CHINA) == body
+    assert wire.decode_reports(body, CHINA) == lines
+    assert wire.encode_reports([], CHINA) == b"0"
+    assert wire.decode_reports(b"0", CHINA) == []
+    assert wire.decode_reports(b"-1", CHINA) == -1
+    assert wire.decode_reports(b"<html>", CHINA) is None
 
 
 def test_replies_golden_in_gbk() -> None:
     replies = [
-        ReplyRecord(datetime(2010, 3, 16, 12, 0), "13866889900", "回复内容1"),
-        ReplyRecord(datetime(2010, 3, 16, 13, 0), "13866889911", "好||的##"),
+        ReplyRecord(datetime(2010, 3, 16, 12, 0, tzinfo=CHINA), "13866889900", "回复内容1"),
+        ReplyRecord(datetime(2010, 3, 16, 13, 0, tzinfo=CHINA), "13866889911", "好||的##"),
     ]
     body = (
         "2\n2010-03-16 12:00##13866889900##回复内容1||2010-03-16 13:00##13866889911##好｜｜的＃＃"
     ).encode("gbk")
-    assert wire.encode_replies(replies) == body
-    decoded = wire.decode_replies(body)
+    assert wire.encode_replies(replies, CHINA) == body
+    decoded = wire.decode_replies(body, CHINA)
     assert isinstance(decoded, list)
     assert [(r.phone, r.text) for r in decoded] == [
         ("13866889900", "回复内容1"),
         ("13866889911", "好｜｜的＃＃"),
     ]
-    assert wire.encode_replies([]) == b"0"
-    assert wire.decode_replies(b"") == []
-    assert wire.decode_replies(b"-1") == -1
+    assert wire.encode_replies([], CHINA) == b"0"
+    assert wire.decode_replies(b"", CHINA) == []
+    assert wire.decode_replies(b"-1", CHINA) == -1
 
 
 def test_send_form_golden() -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from adapters.base import DeliveryStatus, Reply, ReplyPart, Report
 from proxy.ingest.inbox import reply_rows, report_rows
 
 NOW = 1_700_000_000_000
-WHEN = datetime(2024, 5, 6, 7, 8, 9)
+WHEN = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 
 
 def test_report_keys_with_a_message_id() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,7 @@ from proxy.store.base import SendRecord
 from proxy.store.sqlite import SqliteStore
 
 T = 1_700_000_000_000
-WHEN = datetime.fromtimestamp(T / 1000)
+WHEN = datetime.fromtimestamp(T / 1000, UTC)
 
 
 class Book(AccountBook):
@@ -88,7 +88,7 @@ async def test_a_record_written_late_is_still_found(store: SqliteStore) -> None:
     await m.settle_once()
     [queued] = await store.take_reports("acme", 10)
     assert (queued.phone, queued.status) == ("13800138000", 2)
-    assert queued.sent_at == datetime.fromtimestamp((T + 300) / 1000)
+    assert queued.sent_at == datetime.fromtimestamp((T + 300) / 1000, UTC)
 
 
 async def test_a_report_for_nothing_becomes_unmatched(store: SqliteStore) -> None:
