@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,6 +63,8 @@ class CrashLoad:
     latency_s: float = 0.2  # every vendor's answer to a send
     client_timeout_s: float = 6.0  # the legacy client's HTTP time-out
     unresolved_expire_s: float = 300.0  # longer than a run: unresolved ones stay so
+    report_delay_s: float = 0.2  # from a vendor's acceptance to its report being due
+    poll_interval_s: float = 1.0  # reports.poll_interval_override_s
 
 
 @dataclass
@@ -79,6 +82,8 @@ class Kill:
     at_s: float  # since the load began
     outstanding: int  # client requests without an answer at that moment
     restart_s: float  # from SIGKILL to listening again
+    killed: float = 0.0  # time.monotonic() just before the SIGKILL
+    dead: float = 0.0  # time.monotonic() once the killed process was reaped
 
 
 @dataclass
@@ -163,11 +168,23 @@ class _DeadPeer(logging.Filter):
 
 
 class Rig:
-    """The simulators, the daemon process and its config, all on loopback ports that stay."""
+    """The simulators, the daemon process and its config, all on loopback ports that stay.
 
-    def __init__(self, workdir: Path, load: CrashLoad) -> None:
+    ``vendors`` maps each vendor kind to its (price, routing weight);
+    ``simulator`` makes the simulator of a kind (the registry's by default).
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        load: CrashLoad,
+        vendors: Mapping[str, tuple[float, float]] = VENDORS,
+        simulator: Callable[[str], Simulator] | None = None,
+    ) -> None:
         self.workdir = workdir
         self.load = load
+        self.vendors = dict(vendors)
+        self.make_simulator = simulator or (lambda kind: KINDS[kind].simulator())
         self.sims: dict[str, Simulator] = {}
         self.servers: list[SimulatorServer] = []
         self.daemon: DaemonProcess | None = None
@@ -179,9 +196,10 @@ class Rig:
         # POSTs) fails with ConnectionResetError: expected, and not accepted.
         logging.getLogger("aiohttp.server").addFilter(self._quiet)
         vendors = []
-        for name, (price, _) in VENDORS.items():
-            sim = KINDS[name].simulator()
+        for name, (price, _) in self.vendors.items():
+            sim = self.make_simulator(name)
             sim.faults.latency_s = self.load.latency_s
+            sim.faults.report_delay_s = self.load.report_delay_s
             server = SimulatorServer(sim)
             await server.start()
             self.sims[name], self.servers = sim, [*self.servers, server]
@@ -214,18 +232,18 @@ class Rig:
                 "shutdown": {"grace_s": 2},
                 "admin": {"token": ADMIN_TOKEN},
                 # Reports come back within the run, to resolve what a crash left unresolved.
-                "reports": {"poll_interval_override_s": 1.0},
+                "reports": {"poll_interval_override_s": self.load.poll_interval_s},
             },
             {
                 "clients": [{"cpid": CPID, "password": PASSWORD, "rate_per_s": 100000}],
                 "vendors": vendors,
             },
         )
-        weights = ", ".join(f"{name} = {toml_value(w)}" for name, (_, w) in VENDORS.items())
+        weights = ", ".join(f"{name} = {toml_value(w)}" for name, (_, w) in self.vendors.items())
         with config.open("a", encoding="utf-8") as out:
             out.write(
                 '[[rules]]\nname = "all"\n'
-                f"vendors = [{', '.join(toml_value(v) for v in VENDORS)}]\n"
+                f"vendors = [{', '.join(toml_value(v) for v in self.vendors)}]\n"
                 f'strategy = "weighted"\nweights = {{ {weights} }}\n'
             )
         self.daemon = DaemonProcess(config, self.workdir)
@@ -282,50 +300,76 @@ class LoadClient:
             backoff = min(backoff * 1.5, 1.0)
 
 
+def new_messages(load: CrashLoad) -> list[Message]:
+    """The load: one message per number, each with its own text."""
+    return [
+        Message(f"139{i:08d}", f"【ACME】您的订单 {i:06d} 已发货，请注意查收")
+        for i in range(int(load.rate_per_s * load.duration_s))
+    ]
+
+
+async def drive(
+    daemon: DaemonProcess,
+    client: LoadClient,
+    messages: list[Message],
+    aim: Callable[[int], Awaitable[None]] | None = None,
+) -> list[Kill]:
+    """Send ``messages`` at the load's rate while killing and restarting the daemon.
+
+    Returns once every kill is done and every message was answered 0 or the
+    load's ``settle_s`` passed after the last new one, with no client request
+    left in flight.  ``aim(i)``, when given, is awaited at the ``i``-th kill's
+    seeded moment and the kill follows at once: it can wait for an event to
+    kill in (the moment is then the end of that wait).
+    """
+    load = client.load
+    kills: list[Kill] = []
+    t0 = time.monotonic()
+
+    async def killer() -> None:
+        for i, at in enumerate(kill_times(load, random.Random(load.seed))):
+            await asyncio.sleep(max(0.0, t0 + at - time.monotonic()))
+            if aim is not None:
+                await aim(i)
+            outstanding = client.outstanding
+            killed = time.monotonic()
+            daemon.kill()
+            await daemon.wait_dead()
+            dead = time.monotonic()
+            await daemon.start()
+            back = time.monotonic() - killed
+            kills.append(Kill(killed - t0, outstanding, back, killed, dead))
+
+    connector = aiohttp.TCPConnector(limit=0)
+    timeout = aiohttp.ClientTimeout(total=load.client_timeout_s)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        tasks: list[asyncio.Task[None]] = []
+        killing = asyncio.ensure_future(killer())
+        try:
+            for i, m in enumerate(messages):
+                await asyncio.sleep(max(0.0, t0 + i / load.rate_per_s - time.monotonic()))
+                if killing.done():
+                    killing.result()  # a restart failed: stop here, with its error
+                tasks.append(asyncio.ensure_future(client.deliver(session, m)))
+            await killing
+            # Resends go on until every message is answered 0, or for settle_s.
+            await asyncio.wait(tasks, timeout=load.settle_s)
+        finally:
+            client.stop.set()
+            killing.cancel()
+            # Each ends after its request in flight: bounded by the client's time-out.
+            await asyncio.gather(*tasks, killing, return_exceptions=True)
+    return kills
+
+
 async def run(load: CrashLoad, workdir: Path) -> CrashResult:
     rig = Rig(workdir, load)
     began = time.monotonic()
     try:
         daemon = await rig.start()
         client = LoadClient(rig.legacy_url, load, random.Random(load.seed + 1))
-        total = int(load.rate_per_s * load.duration_s)
-        messages = [
-            Message(f"139{i:08d}", f"【ACME】您的订单 {i:06d} 已发货，请注意查收")
-            for i in range(total)
-        ]
-        kills: list[Kill] = []
-        t0 = time.monotonic()
-
-        async def killer() -> None:
-            for at in kill_times(load, random.Random(load.seed)):
-                await asyncio.sleep(max(0.0, t0 + at - time.monotonic()))
-                outstanding = client.outstanding
-                killed = time.monotonic()
-                daemon.kill()
-                await daemon.wait_dead()
-                await daemon.start()
-                back = time.monotonic() - killed
-                kills.append(Kill(killed - t0, outstanding, back))
-
-        connector = aiohttp.TCPConnector(limit=0)
-        timeout = aiohttp.ClientTimeout(total=load.client_timeout_s)
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-            tasks: list[asyncio.Task[None]] = []
-            killing = asyncio.ensure_future(killer())
-            try:
-                for i, m in enumerate(messages):
-                    await asyncio.sleep(max(0.0, t0 + i / load.rate_per_s - time.monotonic()))
-                    if killing.done():
-                        killing.result()  # a restart failed: stop here, with its error
-                    tasks.append(asyncio.ensure_future(client.deliver(session, m)))
-                await killing
-                # Resends go on until every message is answered 0, or for settle_s.
-                await asyncio.wait(tasks, timeout=load.settle_s)
-            finally:
-                client.stop.set()
-                killing.cancel()
-                # Each ends after its request in flight: bounded by the client's time-out.
-                await asyncio.gather(*tasks, killing, return_exceptions=True)
+        messages = new_messages(load)
+        kills = await drive(daemon, client, messages)
         # The daemon drains; then every vendor request it made has been answered.
         await daemon.stop()
         await asyncio.sleep(load.latency_s * 2)
