@@ -21,7 +21,7 @@ from proxy.bench.procs import raise_fd_limit
 from proxy.bench.report import machine, render
 from proxy.bench.workloads import Bench, Sizes
 
-WORKLOADS = ("saturation", "latency", "fanout", "slow", "failover")
+WORKLOADS = ("saturation", "latency", "fanout", "slow", "failover", "reports")
 
 
 def main(argv: list[str] | None = None) -> int:

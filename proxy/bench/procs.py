@@ -132,9 +132,11 @@ def wait_ready(
     raise ComponentFailed(f"{name} did not start (exit {popen.returncode}):\n{tail}")
 
 
-def start_all(specs: list[tuple[str, list[str], str]], workdir: Path) -> dict[str, Proc]:
+def start_all(
+    specs: list[tuple[str, list[str], str]], workdir: Path, env: dict[str, str] | None = None
+) -> dict[str, Proc]:
     """Start components in parallel; ``(name, module args, ready stream)`` each."""
-    launched = [(name, *launch(name, args, workdir), stream) for name, args, stream in specs]
+    launched = [(name, *launch(name, args, workdir, env), stream) for name, args, stream in specs]
     procs: dict[str, Proc] = {}
     try:
         for name, popen, out, err, stream in launched:

@@ -10,12 +10,21 @@ simulator (:mod:`adapters.esms100.simulator`) is the one that does.
 failover workload can prove from the vendors' own books that nobody got the
 same text twice.  ``--latency-s`` delays every answer (the slow vendor).
 
+``--reports`` makes a delivery report (``DELIVRD``, status 1) of every
+recipient it accepts and hands them out on ``/qreport/`` as esms100 does:
+a count line, then ``send time||number||1`` lines, the time in whole
+seconds in China time (esms100's zone, whatever the host's), each report
+once, oldest first, at most ``--report-batch`` a poll.  ``--hold`` starts
+with them held back (a poll gets ``0``) until ``GET /_stub/release``.
+
 Control, on the same port: ``GET /_stub/stats`` (counters) and
 ``GET /_stub/phones`` (with ``--track``: every accepted phone, and the
-phones accepted more than once with their count).
+phones accepted more than once with their count), ``GET /_stub/hold`` and
+``GET /_stub/release`` (with ``--reports``).
 
-Run: ``python -m proxy.bench.stub [--port 0] [--balance N] [--latency-s S] [--track]``;
-it prints one JSON line ``{"event": "listening", "port": N}`` when ready.
+Run: ``python -m proxy.bench.stub [--port 0] [--balance N] [--latency-s S] [--track]
+[--reports [--report-batch N] [--hold]]``; it prints one JSON line
+``{"event": "listening", "port": N}`` when ready.
 """
 
 from __future__ import annotations
@@ -25,8 +34,11 @@ import asyncio
 import json
 import signal
 import sys
-from collections import Counter
+import time
+from collections import Counter, deque
+from datetime import datetime
 from urllib.parse import unquote_to_bytes
+from zoneinfo import ZoneInfo
 
 from adapters.base import segments
 from proxy.bench.http1 import MessageReader, ProtocolError, response
@@ -35,14 +47,30 @@ OK = response(b"0")
 NO_BALANCE = response(b"-10")
 NOT_FOUND = response(b"not found", 404)
 UNLIMITED = 100_000_000
+VENDOR_ZONE = "Asia/Shanghai"  # esms100's times carry no zone: they are China time
 
 
 class StubVendor:
     """The vendor's books: balance, counters and (optionally) who got what."""
 
-    def __init__(self, balance: int | None = None, track: bool = False) -> None:
+    def __init__(
+        self,
+        balance: int | None = None,
+        track: bool = False,
+        reports: bool = False,
+        report_batch: int = 1000,
+        hold: bool = False,
+    ) -> None:
         self.balance = balance
         self.track = track
+        self.reports = reports
+        self.report_batch = report_batch
+        self.hold = hold
+        self.zone = ZoneInfo(VENDOR_ZONE)
+        # (second accepted, phone) of each report not handed out yet, oldest first.
+        self.pending: deque[tuple[int, bytes]] = deque()
+        self.reports_made = 0
+        self.reports_handed = 0
         self.requests = 0
         self.sends = 0  # /mt/ requests
         self.accepted_sends = 0
@@ -60,6 +88,10 @@ class StubVendor:
             "balance": self.balance,
             "tracked": len(self.seen),
             "duplicates": sum(c - 1 for c in self.seen.values() if c > 1),
+            "reports_made": self.reports_made,
+            "reports_handed": self.reports_handed,
+            "reports_waiting": len(self.pending),
+            "reports_held": self.hold,
         }
 
     def phones(self) -> dict[str, object]:
@@ -82,8 +114,13 @@ class StubVendor:
         if path in (b"/qamount/", b"/qamount"):
             left = UNLIMITED if self.balance is None else self.balance
             return response(str(left).encode("ascii"))
-        if path in (b"/qreport/", b"/qreport", b"/mo/", b"/mo"):
+        if path in (b"/qreport/", b"/qreport"):
+            return self._qreport()
+        if path in (b"/mo/", b"/mo"):
             return OK
+        if path in (b"/_stub/hold", b"/_stub/release"):
+            self.hold = path == b"/_stub/hold"
+            return response(json.dumps(self.stats()).encode(), content_type=b"application/json")
         if path == b"/_stub/stats":
             return response(json.dumps(self.stats()).encode(), content_type=b"application/json")
         if path == b"/_stub/phones":
@@ -117,7 +154,29 @@ class StubVendor:
         if self.track:
             for number in numbers:
                 self.seen[(number.strip().decode("ascii", "replace"), text)] += 1
+        if self.reports:
+            # Stamped when accepted, as the vendor's clock would: at or after
+            # the daemon wrote its record of the send.
+            now = int(time.time())
+            self.pending.extend((now, number.strip()) for number in numbers)
+            self.reports_made += len(numbers)
         return OK
+
+    def _qreport(self) -> bytes:
+        if self.hold or not self.pending:
+            return OK  # "0": no reports
+        n = min(self.report_batch, len(self.pending))
+        lines = [str(n).encode()]
+        stamp, at = -1, b""
+        for _ in range(n):
+            second, phone = self.pending.popleft()
+            if second != stamp:  # a second's reports share their time line
+                stamp = second
+                when = datetime.fromtimestamp(second, self.zone)
+                at = when.strftime("%Y-%m-%d %H:%M:%S").encode()
+            lines.append(at + b"||" + phone + b"||1")
+        self.reports_handed += n
+        return response(b"\n".join(lines))
 
 
 def _text(raw: bytes) -> str:
@@ -183,8 +242,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--balance", type=int, default=None, help="segments; default unlimited")
     parser.add_argument("--latency-s", type=float, default=0.0)
     parser.add_argument("--track", action="store_true", help="count sends per phone and text")
+    parser.add_argument("--reports", action="store_true", help="hand out a report per recipient")
+    parser.add_argument("--report-batch", type=int, default=1000, help="reports a poll at most")
+    parser.add_argument("--hold", action="store_true", help="hold reports until /_stub/release")
     args = parser.parse_args(argv)
-    vendor = StubVendor(args.balance, args.track)
+    vendor = StubVendor(args.balance, args.track, args.reports, args.report_batch, args.hold)
     asyncio.run(serve(args.host, args.port, vendor, args.latency_s))
     return 0
 

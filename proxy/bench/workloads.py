@@ -1,4 +1,4 @@
-"""The five workloads of issue #7, each with its baseline, on fresh processes.
+"""The five workloads of issue #7 and the reports one of issue #13, on fresh processes.
 
 Every workload starts its own stub vendor(s), its own daemon (with a config
 file written for it) and its own bare pass-through, so peak RSS is the
@@ -17,9 +17,11 @@ import itertools
 import json
 import os
 import shlex
+import shutil
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,13 +29,16 @@ from typing import Any
 
 from config.settings import ListenSettings
 from proxy.bench import wrk
+from proxy.bench.matcher import redis_server
 from proxy.bench.procs import Proc, run_module, start_all, stop_all
+from proxy.bench.stub import VENDOR_ZONE
 
 CPID = "bench"
 PASSWORD = "bench-pw-7f3a"  # noqa: S105 - the bench's own client account
 CPPWD = hashlib.md5(PASSWORD.encode()).hexdigest().upper()
 VENDOR_CPID = "stub"
 VENDOR_PASSWORD = "stub-pw"  # noqa: S105 - the stub checks no password
+ADMIN_TOKEN = "bench-admin-2c9e"  # noqa: S105 - the bench daemon's own, on loopback
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,8 @@ class Sizes:
     slow_requests: int
     failover_concurrency: int
     failover_requests: int
+    report_poll_s: float  # how often the daemon polls the stub for reports
+    report_drain_s: float  # how long the backlog may take to clear after the load
 
     @classmethod
     def full(cls, duration_s: float = 8.0) -> Sizes:
@@ -72,6 +79,8 @@ class Sizes:
             slow_requests=15_000,
             failover_concurrency=32,
             failover_requests=200_000,
+            report_poll_s=0.1,
+            report_drain_s=60.0,
         )
 
     @classmethod
@@ -91,6 +100,8 @@ class Sizes:
             slow_requests=400,
             failover_concurrency=8,
             failover_requests=300,
+            report_poll_s=0.1,
+            report_drain_s=30.0,
         )
 
 
@@ -224,7 +235,13 @@ class Bench:
         )
         return Measured(result, measure.cpu_s() - before, measure.peak_rss_mb())
 
-    def config(self, name: str, vendors: list[tuple[str, Proc, float]]) -> Path:
+    def config(
+        self,
+        name: str,
+        vendors: list[tuple[str, Proc, float]],
+        redis_url: str | None = None,
+        reports_poll_s: float | None = None,
+    ) -> Path:
         """A daemon config for ``smsproxy run``: one client, the given stub vendors."""
         state = self.workdir / f"{name}.sqlite3"
         lines = [
@@ -233,6 +250,14 @@ class Bench:
             *(f'{name} = "127.0.0.1:0"' for name in ListenSettings.model_fields),
             "[state]",
             f"path = {json.dumps(str(state))}",
+            *(['engine = "redis"', f"redis_url = {json.dumps(redis_url)}"] if redis_url else []),
+            *(
+                ["[reports]", f"poll_interval_override_s = {reports_poll_s}"]
+                if reports_poll_s
+                else []
+            ),
+            "[admin]",
+            f'token = "{ADMIN_TOKEN}"',
             "[shutdown]",
             "grace_s = 5",
             "[[clients]]",
@@ -262,9 +287,14 @@ class Bench:
         stubs: dict[str, list[str]],
         vendors: list[tuple[str, str, float]],
         passthrough_to: str,
+        redis_url: str | None = None,
+        reports_poll_s: float | None = None,
     ) -> Iterator[dict[str, Proc]]:
         """Stubs first (the daemon's config needs their ports), then daemon and pass-through."""
         procs: dict[str, Proc] = {}
+        # Read by a daemon from before vendor time zones, which read esms100's
+        # times in the process's zone; the stub writes China time.
+        env = {"TZ": VENDOR_ZONE} if reports_poll_s else None
         try:
             procs.update(
                 start_all(
@@ -276,7 +306,12 @@ class Bench:
                 )
             )
             by_stub = {stub: procs[f"{name}-{stub}"] for stub in stubs}
-            config = self.config(name, [(vn, by_stub[stub], price) for vn, stub, price in vendors])
+            config = self.config(
+                name,
+                [(vn, by_stub[stub], price) for vn, stub, price in vendors],
+                redis_url,
+                reports_poll_s,
+            )
             procs.update(
                 start_all(
                     [
@@ -292,6 +327,7 @@ class Bench:
                         ),
                     ],
                     self.workdir,
+                    env,
                 )
             )
             for stub in stubs:
@@ -311,6 +347,7 @@ class Bench:
             ("fanout", "1000-recipient sends (fan-out into vendor chunks)", self.fanout),
             ("slow", "slow vendor (200 ms an answer), thousands in flight", self.slow),
             ("failover", "failover under load (cheapest vendor's balance runs out)", self.failover),
+            ("reports", "delivery reports matched beside sends", self.reports),
         ]
         out = []
         for key, title, fn in chosen:
@@ -553,6 +590,193 @@ class Bench:
             f"{cheap['refused']:,}; backup took {backup['accepted_sends']:,}"
         )
 
+    def reports(self, w: Workload) -> None:
+        """Delivery reports polled from the vendor and matched, beside a send load.
+
+        End to end, through the daemon's own poller, adapter, inbox, matcher
+        and client queue: the stub vendor (``--reports``) makes a report of
+        every recipient it accepts and hands them out on ``/qreport/`` as
+        esms100 does (China-time seconds, no message id: the costliest rule
+        of the matcher), up to 2,000 a poll; the daemon polls every
+        ``report_poll_s`` (``reports.poll_interval_override_s``; esms100's
+        own 5 s would cap the flow, not the matcher).
+
+        1. Sends at saturation (as the saturation workload) while the stub
+           holds the reports back: the saturation sends/s, and a backlog of
+           one report per send waiting at the vendor.
+        2. The stub lets them go and a steady send load (``rate_per_s``, as
+           the latency workload) runs for ``duration_s``: reports matched/s
+           over that window (from the inbox counts on the admin port), the
+           backlog at its end (pending inbox rows, and reports still at the
+           vendor), next to the sends/s.  The target: reports matched/s at
+           least the saturation sends/s of step 1, i.e. a daemon sending
+           flat out makes reports no faster than it can match them.
+        3. The backlog is let clear (at most ``report_drain_s``); then every
+           report the vendor made must have been matched to its send and
+           queued, none unmatched or twice.
+
+        Pushes (chuanglan, sms10000) are not exercised: a push carries one
+        report an HTTP request, so its cost is the push receiver's, and its
+        reports reach the same inbox and matcher as polled ones.  Run once
+        on SQLite, and once on Redis when ``redis-server`` is installed (a
+        private one, nothing on disk).
+        """
+        engines = ["sqlite"] + (["redis"] if shutil.which("redis-server") else [])
+        for engine in engines:
+            if engine == "sqlite":
+                self._reports_on(w, engine, None)
+                continue
+            with redis_server(self.workdir) as url:
+                self._reports_on(w, engine, url)
+        if "redis" not in engines:
+            w.notes.append("redis-server is not installed: the Redis run is skipped")
+        w.notes.append(
+            "matched/s counts from the stub's release until the held reports are all matched "
+            "(else to the end of the steady load); backlog: at the end of the steady load"
+        )
+
+    def _reports_on(self, w: Workload, engine: str, redis_url: str | None) -> None:
+        s = self.sizes
+        stub_args = ["--reports", "--hold", "--report-batch", "2000"]
+        name = f"reports-{engine}"
+        vendors = [("stub", "stub", 0.04)]
+        with self.components(
+            name, {"stub": stub_args}, vendors, "stub", redis_url, s.report_poll_s
+        ) as p:
+            daemon, stub = p["smsproxy"], p["stub"]
+            admin = str(daemon.ready["admin"])
+            saturated = self.load(
+                daemon,
+                measure=daemon,
+                concurrency=s.saturation_concurrency,
+                requests=s.saturation_requests,
+                warmup=s.warmup,
+            )
+            held = int(stub_stats(stub)["reports_waiting"])
+            before = inbox_counts(admin).get("reports.matched", 0)
+            started = time.monotonic()
+            _get_json(stub.url + "/_stub/release")
+            with ThreadPoolExecutor(1) as pool:
+                steady = pool.submit(
+                    self.load,
+                    daemon,
+                    measure=daemon,
+                    mode="rate",
+                    rate=s.rate_per_s,
+                    concurrency=256,
+                    requests=int(s.rate_per_s * s.duration_s),
+                )
+                # The held backlog's last report matched: until then the
+                # matcher never lacked work, so the rate up to it is its own.
+                cleared = watch_backlog(admin, before + held, steady)
+                beside = steady.result()
+            window_s = time.monotonic() - started
+            after = inbox_counts(admin)
+            at_vendor = int(stub_stats(stub)["reports_waiting"])
+            drain_s = wait_drained(admin, stub, s.report_drain_s)
+            final, books = inbox_counts(admin), stub_stats(stub)
+        sends_per_s = float(saturated.load["ok_per_s"])
+        if cleared is None:
+            matched = after.get("reports.matched", 0) - before
+            measured_s = window_s
+        else:
+            matched, measured_s = cleared[1] - before, cleared[0] - started
+        per_s = matched / measured_s
+        made, queued = int(books["reports_made"]), final.get("reports.matched", 0)
+        failed = int(saturated.load["failed"]) + int(beside.load["failed"])
+        w.raw[engine] = {
+            "saturation": saturated.load,
+            "beside": beside.load,
+            "held": held,
+            "window_s": window_s,
+            "held_cleared_s": None if cleared is None else measured_s,
+            "matched_in_window": matched,
+            "reports_per_s": per_s,
+            "backlog_pending": after.get("reports.pending", 0),
+            "backlog_at_vendor": at_vendor,
+            "drain_s": drain_s,
+            "inbox": final,
+            "vendor": books,
+            "lost": made - queued,
+            "failed": failed,
+        }
+        label = "SQLite" if engine == "sqlite" else "Redis"
+        w.notes.append(
+            f"{label}: matched/s over the {measured_s:.1f} s "
+            + (
+                f"the {held:,} held reports took to clear"
+                if cleared is not None
+                else "of the steady load (the held reports never cleared)"
+            )
+        )
+        w.rows += [
+            Row(f"{label}: sends/s at saturation", sends_per_s),
+            Row("  reports held at the vendor meanwhile", held, ratio=False),
+            Row("  sends/s beside the reports", beside.load["ok_per_s"]),
+            Row(
+                "  their latency p99 ms",
+                beside.latency("p99"),
+                ratio=False,
+                decimals=2,
+            ),
+            Row(
+                "  reports matched/s beside sends",
+                per_s,
+                ratio=False,
+                target=">= saturation sends/s",
+                passed=None if s.quick else per_s >= sends_per_s,
+            ),
+            Row("  backlog at end: pending inbox rows", after.get("reports.pending", 0)),
+            Row("  backlog at end: still at the vendor", at_vendor),
+            Row("  backlog cleared after the load, s", drain_s, ratio=False, decimals=1),
+            Row(
+                "  reports not matched and queued",
+                made - queued,
+                ratio=False,
+                target="= 0",
+                passed=made == queued and drain_s is not None,
+            ),
+            Row("  sends failed", failed, ratio=False, target="= 0", passed=failed == 0),
+        ]
+
+
+def inbox_counts(admin_url: str) -> dict[str, int]:
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    counts: dict[str, int] = _get_json(admin_url + "/reports/unmatched", headers)["counts"]
+    return counts
+
+
+def watch_backlog(
+    admin_url: str, target: int, running: Future[Measured]
+) -> tuple[float, int] | None:
+    """When (monotonic) the inbox's matched count reached ``target``, and that count.
+
+    Sampled every 50 ms while ``running`` runs; None if it never got there.
+    """
+    while not running.done():
+        matched = inbox_counts(admin_url).get("reports.matched", 0)
+        if matched >= target:
+            return time.monotonic(), matched
+        time.sleep(0.05)
+    return None
+
+
+def wait_drained(admin_url: str, stub: Proc, limit_s: float) -> float | None:
+    """Seconds until every report the vendor made is settled; None if it took too long.
+
+    Settled, not merely gone from the vendor and the inbox: a poll's answer
+    may be on its way into the inbox at the moment both look empty.
+    """
+    started = time.monotonic()
+    while time.monotonic() - started < limit_s:
+        made = int(stub_stats(stub)["reports_made"])
+        counts = inbox_counts(admin_url)
+        settled = sum(n for state, n in counts.items() if state.startswith("reports."))
+        if settled - counts.get("reports.pending", 0) >= made:
+            return time.monotonic() - started
+        time.sleep(0.1)
+    return None
+
 
 def daemon_module() -> list[str]:
     return shlex.split(os.environ.get("SMSPROXY_BENCH_DAEMON", "proxy.cli"))
@@ -644,8 +868,9 @@ def _minus(a: float | None, b: float | None) -> float | None:
 # --- the vendors' books --------------------------------------------------------------
 
 
-def _get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=30) as resp:  # noqa: S310 - our loopback stub
+def _get_json(url: str, headers: dict[str, str] | None = None) -> Any:
+    request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 - loopback
+    with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310 - our loopback stub
         return json.loads(resp.read())
 
 

@@ -28,6 +28,7 @@ from proxy.ingest import correlate, parts
 from proxy.ingest.accounts import AccountBook
 from proxy.ingest.observer import IngestObserver, NoIngestObserver
 from proxy.store.base import (
+    CandidateQuery,
     InboxReport,
     QueuedReply,
     ReplyDelivered,
@@ -103,12 +104,13 @@ class Matcher:
         rows = await self.store.pending_reports(now, BATCH)
         if not rows:
             return 0
+        # One store call for the batch: a call per report was most of the cost.
+        found = await self.store.send_candidates_many(
+            [CandidateQuery(self._vendors(r.account), r.phone, r.message_id) for r in rows]
+        )
         taken: set[tuple[int, int]] = set()
         settlements: list[ReportSettlement] = []
-        for row in rows:
-            candidates = await self.store.send_candidates(
-                self._vendors(row.account), row.phone, row.message_id
-            )
+        for row, candidates in zip(rows, found, strict=True):
             decision = correlate.settle(row, candidates, taken, now, self.retry_for_ms)
             if isinstance(decision, ReportMatched):
                 taken.add((decision.record_key, row.status))

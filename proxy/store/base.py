@@ -148,6 +148,14 @@ class SendCandidate:
     reported: frozenset[int]  # statuses already matched to this record
 
 
+class CandidateQuery(NamedTuple):
+    """Which send records a report may belong to: see :meth:`Store.send_candidates`."""
+
+    vendors: tuple[str, ...]
+    phone: str
+    message_id: str | None
+
+
 @dataclass(frozen=True, slots=True)
 class ReportMatched:
     inbox_id: int
@@ -280,7 +288,9 @@ class Store(Protocol):
     async def add_replies(self, replies: Sequence[InboxReply]) -> int: ...
 
     async def pending_reports(self, now_ms: int, limit: int) -> list[InboxReport]:
-        """Inbox reports to settle now (not settled, retry time reached), oldest first."""
+        """Inbox reports to settle now (not settled, retry time reached): the
+        earliest due first, then the oldest (a retried row after those that
+        came later but were due first)."""
         ...
 
     async def send_candidates(
@@ -290,6 +300,17 @@ class Store(Protocol):
 
         With a message id: the records carrying it, and those carrying none
         (an ambiguous attempt has no id).  Without: all of them.  At most 100.
+        """
+        ...
+
+    async def send_candidates_many(
+        self, queries: Sequence[CandidateQuery]
+    ) -> list[list[SendCandidate]]:
+        """:meth:`send_candidates` of each query, in order, in one store call.
+
+        The matcher asks once per batch of reports, not once per report: a
+        call costs far more than a look-up.  The answers are read together,
+        so a record is reported alike in each list it is in.
         """
         ...
 

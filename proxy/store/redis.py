@@ -9,10 +9,6 @@ round trip per recipient.  It needs Redis 6.2 or newer (``ZADD GT``,
 ``ZMSCORE``), one server (with replicas or Sentinel if you like), not Redis
 Cluster: the scripts build their key names from the prefix.
 
-:meth:`RedisStore.pending_reports` hands out due reports in order of their
-retry time, then arrival (SQLite: arrival only): the same rows, a retried
-one after those that came later but were due first.
-
 Durability is Redis's: run it with ``appendonly yes`` (and ``appendfsync
 everysec`` or ``always``), or a Redis restart forgets the inbox and queues
 that the vendors will not hand out again.
@@ -58,7 +54,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -66,6 +62,7 @@ from redis.exceptions import RedisError
 
 from proxy.store import redis_lua as lua
 from proxy.store.base import (
+    CandidateQuery,
     ClaimWindow,
     InboxReply,
     InboxReport,
@@ -85,6 +82,7 @@ from proxy.store.base import (
 
 DEFAULT_PREFIX = "smsproxy:"
 MAX_CANDIDATES = 100
+MAX_CONNECTIONS = 100
 PURGE_SLICE = 1000
 MIN_VERSION = (6, 2)
 
@@ -104,7 +102,7 @@ class RedisStore:
         self._claim_recipients = script(lua.CLAIM_RECIPIENTS)
         self._release_claims = script(lua.RELEASE_CLAIMS)
         self._unresolved = script(lua.UNRESOLVED)
-        self._send_candidates = script(lua.SEND_CANDIDATES)
+        self._send_candidates_many = script(lua.SEND_CANDIDATES_MANY)
         self._last_sender = script(lua.LAST_SENDER)
         self._reserve_quota = script(lua.RESERVE_QUOTA)
         self._release_quota = script(lua.RELEASE_QUOTA)
@@ -128,8 +126,13 @@ class RedisStore:
     @classmethod
     async def open(cls, url: str, prefix: str = DEFAULT_PREFIX) -> RedisStore:
         where = server_of(url)
-        client = Redis.from_url(
+        pool = BlockingConnectionPool.from_url(
             url,
+            # More calls in flight than connections wait for one: redis-py's
+            # default pool fails the call instead (a send answered -110 when
+            # a burst of sends met a busy server).
+            max_connections=MAX_CONNECTIONS,
+            timeout=5.0,
             decode_responses=True,
             socket_connect_timeout=3.0,
             socket_timeout=5.0,
@@ -138,6 +141,7 @@ class RedisStore:
             # reserve_quota or take_reports twice is not harmless.
             retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         )
+        client = Redis.from_pool(pool)
         store = cls(client, prefix, where)
         try:
             await store._check_server()
@@ -252,23 +256,30 @@ class RedisStore:
     async def send_candidates(
         self, vendors: Sequence[str], phone: str, message_id: str | None
     ) -> list[SendCandidate]:
-        names = list(dict.fromkeys(vendors))
-        if not names:
+        (found,) = await self.send_candidates_many(
+            [CandidateQuery(tuple(vendors), phone, message_id)]
+        )
+        return found
+
+    async def send_candidates_many(
+        self, queries: Sequence[CandidateQuery]
+    ) -> list[list[SendCandidate]]:
+        unique = list(dict.fromkeys(queries))
+        if not unique:
             return []
-        with_id = "0" if message_id is None else "1"
-        args = [self.prefix, phone, str(MAX_CANDIDATES), with_id, message_id or "", *names]
-        rows = await self._send_candidates(args=args)
-        return [
-            SendCandidate(
-                int(key),
-                cpid,
-                vendor,
-                mid[1:] if mid else None,
-                int(created),
-                frozenset(int(s) for s in reported),
-            )
-            for key, cpid, vendor, mid, created, reported in rows
+        encoded = [
+            [
+                q.phone,
+                "0" if q.message_id is None else "1",
+                q.message_id or "",
+                list(dict.fromkeys(q.vendors)),
+            ]
+            for q in unique
         ]
+        args = [self.prefix, json.dumps(encoded), str(MAX_CANDIDATES)]
+        found = _json_list(await self._send_candidates_many(args=args))
+        answers = {q: _candidates(rows) for q, rows in zip(unique, found, strict=True)}
+        return [list(answers[q]) for q in queries]
 
     async def last_sender(self, phone: str, vendors: Sequence[str] | None) -> str | None:
         if vendors is not None and not vendors:
@@ -386,8 +397,8 @@ class RedisStore:
     async def pending_reports(self, now_ms: int, limit: int) -> list[InboxReport]:
         if limit <= 0:
             return []
-        rows = await self._pending_reports(args=[self.prefix, str(now_ms), str(limit)])
-        return [_inbox_report(row) for row in rows]
+        answer = await self._pending_reports(args=[self.prefix, str(now_ms), str(limit)])
+        return [_inbox_report(row) for row in _json_list(answer)]
 
     async def unmatched_reports(self, limit: int) -> list[InboxReport]:
         if limit <= 0:
@@ -473,6 +484,23 @@ def server_of(url: str) -> str:
         return f"{parts.scheme}://{host}:{parts.port or 6379}{parts.path}"
     except ValueError:
         return "(unreadable URL)"
+
+
+def _candidates(rows: list[list[Any]]) -> list[SendCandidate]:
+    return [
+        SendCandidate(int(key), cpid, vendor, mid, int(created), frozenset(map(int, reported)))
+        for key, cpid, vendor, mid, created, reported in rows
+    ]
+
+
+def _json_list(answer: str) -> list[Any]:
+    """A script's JSON answer: Lua's cjson writes an empty list as ``{}``."""
+    rows = json.loads(answer)
+    return [_json_list_of(row) for row in rows] if isinstance(rows, list) else []
+
+
+def _json_list_of(value: Any) -> Any:
+    return [] if value == {} else value
 
 
 def _opt(value: int | None) -> str | None:

@@ -159,7 +159,7 @@ end
 return {count, out}
 """
 
-# Shared by send_candidates and last_sender: walk one phone's records newest
+# Shared by send_candidates_many and last_sender: walk one phone's records newest
 # first (what SQLite's index on (phone, created_ms) gives), keep those that
 # pass ``keep``, stop at ``limit``.
 _WALK = """
@@ -189,26 +189,41 @@ local function vendor_set(first)
 end
 """
 
-SEND_CANDIDATES = (
+SEND_CANDIDATES_MANY = (
     _COMMON
     + _WALK
     + """
--- ARGV[2] phone, ARGV[3] limit, ARGV[4] '1' when a message id is given,
--- ARGV[5] the id, ARGV[6..] vendors
-local with_id, mid = ARGV[4] == '1', ARGV[5]
-local vendors = vendor_set(6)
-local found = walk(ARGV[2], tonumber(ARGV[3]), function(f)
-  -- With an id, a record without one is a candidate too: an ambiguous
-  -- attempt never learnt its id.
-  return vendors[f[2]] and (not with_id or not f[3] or f[3] == mid)
-end)
+-- ARGV[2]: [[phone, '1' when a message id is given, the id, [vendor, ...]], ...]
+-- ARGV[3] limit.  A list of candidates per query, in order: one script for a
+-- whole batch of reports, so the round trip is paid once.
+local limit = tonumber(ARGV[3])
+local reported = {}  -- record id -> its statuses, read once however often found
 local out = {}
-for _, c in ipairs(found) do
-  local f = c[2]
-  out[#out + 1] = {c[1], f[1], f[2], f[3] and ('=' .. f[3]) or '', f[4],
-    redis.call('SMEMBERS', p .. 'reported:' .. c[1])}
+for i, q in ipairs(cjson.decode(ARGV[2])) do
+  local with_id, mid = q[2] == '1', q[3]
+  local vendors = {}
+  for _, v in ipairs(q[4]) do vendors[v] = true end
+  local found = {}
+  if #q[4] > 0 then
+    found = walk(q[1], limit, function(f)
+      -- With an id, a record without one is a candidate too: an ambiguous
+      -- attempt never learnt its id.
+      return vendors[f[2]] and (not with_id or not f[3] or f[3] == mid)
+    end)
+  end
+  local rows = {}
+  for _, c in ipairs(found) do
+    local f = c[2]
+    if not reported[c[1]] then
+      reported[c[1]] = redis.call('SMEMBERS', p .. 'reported:' .. c[1])
+    end
+    rows[#rows + 1] = {c[1], f[1], f[2], f[3] or cjson.null, f[4], reported[c[1]]}
+  end
+  out[i] = rows
 end
-return out
+-- One JSON string: redis-py parses a nested reply element by element in
+-- Python, which cost more than the script itself.
+return cjson.encode(out)
 """
 )
 
@@ -324,8 +339,15 @@ _REPLY_FIELDS = (
 )
 
 
-def _read_rows(select_ids: str, kind: str, fields: str) -> str:
-    """A script that picks inbox ids (``select_ids`` sets ``ids``) and returns their rows."""
+def _read_rows(select_ids: str, kind: str, fields: str, *, as_json: bool = False) -> str:
+    """A script that picks inbox ids (``select_ids`` sets ``ids``) and returns their rows.
+
+    ``as_json``: the rows as one JSON string, a missing field null, for the
+    matcher's batches: redis-py parses a nested reply element by element in
+    Python, which costs more than the script.
+    """
+    # HMGET gives false for a missing field, which cjson would write as false.
+    nulls = "for i = 1, #f do if not f[i] then f[i] = cjson.null end end" if as_json else ""
     return (
         _COMMON
         + select_ids
@@ -334,10 +356,11 @@ local out = {{}}
 for _, m in ipairs(ids) do
   local id = tonumber(m)
   local f = redis.call('HMGET', p .. 'inbox:{kind}:' .. id, {fields})
+  {nulls}
   f[#f + 1] = id
   out[#out + 1] = f
 end
-return out
+return {"cjson.encode(out)" if as_json else "out"}
 """
     )
 
@@ -350,6 +373,7 @@ local ids = redis.call('ZRANGEBYSCORE', p .. 'inbox:reports.due', '-inf', ARGV[2
   'LIMIT', 0, tonumber(ARGV[3]))""",
     "reports",
     _REPORT_FIELDS,
+    as_json=True,
 )
 
 UNMATCHED_REPORTS = _read_rows(
@@ -386,9 +410,26 @@ local function resolve(record)
     settle_claim(key, 'a', now)
   end
 end
+-- What every row of the batch adds to one key goes in one call at the end
+-- (in slices, within Lua's stack): a call a row was most of the script.
+local function bulk(command, key, args)
+  for i = 1, #args, 1000 do
+    redis.call(command, key, unpack(args, i, math.min(i + 999, #args)))
+  end
+end
+local rows = cjson.decode(ARGV[2])
+-- Queue ids for the matches, taken at once; a match that turns out a
+-- duplicate leaves a gap, which is harmless: ids only order the queue.
+local asked = 0
+for _, s in ipairs(rows) do
+  if s[1] == 'm' then asked = asked + 1 end
+end
+local next_id = 0
+if asked > 0 then next_id = redis.call('HINCRBY', p .. 'seq', 'queue.reports', asked) - asked end
 local queued, duplicates, retried, unmatched, skipped = 0, 0, 0, 0, 0
 local due, settled = p .. 'inbox:reports.due', p .. 'inbox:reports.settled'
-for _, s in ipairs(cjson.decode(ARGV[2])) do
+local done, settled_at, items, ages, queues = {}, {}, {}, {}, {}
+for _, s in ipairs(rows) do
   local row = p .. 'inbox:reports:' .. s[2]
   local f = redis.call('HMGET', row, 'state', 'status', 'recv')
   local member = pad(s[2])
@@ -401,8 +442,9 @@ for _, s in ipairs(cjson.decode(ARGV[2])) do
     redis.call('ZADD', due, s[3], member)
     retried = retried + 1
   else
-    redis.call('ZREM', due, member)
-    redis.call('ZADD', settled, f[3], member)
+    done[#done + 1] = member
+    settled_at[#settled_at + 1] = f[3]
+    settled_at[#settled_at + 1] = member
     if s[1] == 'm' then resolve(s[3]) end
     if s[1] == 'u' then
       redis.call('HSET', row, 'state', 'unmatched')
@@ -413,7 +455,18 @@ for _, s in ipairs(cjson.decode(ARGV[2])) do
     -- re-pushed under another key, is a duplicate.
     elseif redis.call('SADD', p .. 'reported:' .. s[3], f[2]) == 1 then
       redis.call('HSET', row, 'state', 'matched', 'record', s[3], 'cpid', s[4])
-      enqueue('reports', s[4], s[5], s[6])
+      next_id = next_id + 1
+      local queue = queues[s[4]]
+      if not queue then
+        queue = {}
+        queues[s[4]] = queue
+      end
+      queue[#queue + 1] = next_id
+      queue[#queue + 1] = next_id
+      items[#items + 1] = next_id
+      items[#items + 1] = s[5]
+      ages[#ages + 1] = s[6]
+      ages[#ages + 1] = next_id
       queued = queued + 1
     else
       redis.call('HSET', row, 'state', 'duplicate', 'cpid', s[4])
@@ -421,9 +474,15 @@ for _, s in ipairs(cjson.decode(ARGV[2])) do
     end
   end
 end
+bulk('ZREM', due, done)
+bulk('ZADD', settled, settled_at)
+-- As enqueue() does for one item, for the batch's.
+for cpid, queue in pairs(queues) do bulk('ZADD', p .. 'queue:reports:' .. cpid, queue) end
+bulk('HSET', p .. 'queue:reports.items', items)
+bulk('ZADD', p .. 'queue:reports.age', ages)
 local counts = p .. 'inbox:counts'
-local done = queued + duplicates + unmatched
-if done > 0 then redis.call('HINCRBY', counts, 'reports.pending', -done) end
+local finished = queued + duplicates + unmatched
+if finished > 0 then redis.call('HINCRBY', counts, 'reports.pending', -finished) end
 if queued > 0 then redis.call('HINCRBY', counts, 'reports.matched', queued) end
 if duplicates > 0 then redis.call('HINCRBY', counts, 'reports.duplicate', duplicates) end
 if unmatched > 0 then redis.call('HINCRBY', counts, 'reports.unmatched', unmatched) end

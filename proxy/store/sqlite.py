@@ -21,6 +21,7 @@ from typing import TypeVar
 import structlog
 
 from proxy.store.base import (
+    CandidateQuery,
     ClaimWindow,
     InboxReply,
     InboxReport,
@@ -151,6 +152,60 @@ CREATE TABLE IF NOT EXISTS leases (
 PURGE_SLICE = 5000
 
 MAX_CANDIDATES = 100
+# The matcher's statements take and give a whole batch as one JSON value, so
+# a batch is a few statements and one row each, not a statement or a row per
+# report: the connection's thread takes the GIL back after every step, and
+# with the event loop busy sending each of those waits its turn.
+#
+# ?1: [[phone, [vendor, ...], message id or null], ...].  One row: per query,
+# [its index, [[id, cpid, vendor, message id, created_ms, [reported status,
+# ...]], ...]], at most ?2 records a query.  With an id, a record without one
+# is a candidate too: an ambiguous attempt never learnt its id.
+CANDIDATES_MANY = """
+SELECT json_group_array(json_array(q.key, json((
+  SELECT json_group_array(json_array(s.id, s.cpid, s.vendor, s.message_id, s.created_ms,
+    json((SELECT json_group_array(i.status) FROM report_inbox AS i WHERE i.record_id = s.id))))
+  FROM (
+    SELECT id, cpid, vendor, message_id, created_ms FROM send_records
+    WHERE phone = json_extract(q.value, '$[0]')
+      AND vendor IN (SELECT value FROM json_each(q.value, '$[1]'))
+      AND outcome != 'not_sent'
+      AND (json_extract(q.value, '$[2]') IS NULL OR message_id IS NULL
+           OR message_id = json_extract(q.value, '$[2]'))
+    ORDER BY created_ms DESC, id DESC LIMIT ?2) AS s))))
+FROM json_each(?1) AS q
+"""
+# ?: [[inbox id, record key, cpid, phone, status, sent_ms], ...], every row
+# pending (checked in the same transaction).  OR IGNORE: a row whose record
+# already has a report of its status stays pending, to be marked duplicate.
+MATCH_REPORTS = (
+    "UPDATE OR IGNORE report_inbox SET state = 'matched',"
+    " record_id = json_extract(b.value, '$[1]'), cpid = json_extract(b.value, '$[2]')"
+    " FROM json_each(?) AS b WHERE report_inbox.id = json_extract(b.value, '$[0]')"
+)
+DUPLICATE_REPORTS = (
+    "UPDATE report_inbox SET state = 'duplicate', cpid = json_extract(b.value, '$[2]')"
+    " FROM json_each(?) AS b"
+    " WHERE report_inbox.id = json_extract(b.value, '$[0]') AND report_inbox.state = 'pending'"
+)
+QUEUE_MATCHED = (
+    "INSERT INTO report_queue (cpid, phone, status, sent_ms)"
+    " SELECT json_extract(b.value, '$[2]'), json_extract(b.value, '$[3]'),"
+    " json_extract(b.value, '$[4]'), json_extract(b.value, '$[5]')"
+    " FROM json_each(?) AS b JOIN report_inbox AS r ON r.id = json_extract(b.value, '$[0]')"
+    " WHERE r.state = 'matched' ORDER BY b.key"
+)
+RESOLVE_MATCHED = (
+    "UPDATE send_records SET outcome = 'accepted'"
+    " WHERE id IN (SELECT json_extract(value, '$[1]') FROM json_each(?))"
+    " AND outcome IN ('in_flight', 'ambiguous')"
+)
+# ?: [[inbox id, next_try_ms], ...]
+RETRY_REPORTS = (
+    "UPDATE report_inbox SET tries = tries + 1, next_try_ms = json_extract(b.value, '$[1]')"
+    " FROM json_each(?) AS b"
+    " WHERE report_inbox.id = json_extract(b.value, '$[0]') AND report_inbox.state = 'pending'"
+)
 # Lists of values go in as one JSON array read by json_each(): no SQL is ever
 # built from strings.
 SELECT_REPORTS = (
@@ -530,107 +585,104 @@ class SqliteStore:
         )
 
     async def pending_reports(self, now_ms: int, limit: int) -> list[InboxReport]:
-        def read() -> list[InboxReport]:
-            rows = self._conn().execute(
-                SELECT_REPORTS
-                + " WHERE state = 'pending' AND next_try_ms <= ? ORDER BY id LIMIT ?",
-                (now_ms, limit),
+        def read() -> str:
+            # Due first, then oldest, as in Redis: the pending index's own order,
+            # so a backlog is read in slices, never scanned or sorted.  One row
+            # of JSON, as CANDIDATES_MANY, not a row (and a GIL hand-off) each.
+            (rows,) = (
+                self._conn()
+                .execute(
+                    "SELECT json_group_array(json_array(next_try_ms, account, dedupe_key,"
+                    " phone, status, raw_status, message_id, reported_ms, received_ms, id))"
+                    " FROM (SELECT * FROM report_inbox"
+                    " WHERE state = 'pending' AND next_try_ms <= ?"
+                    " ORDER BY next_try_ms, id LIMIT ?)",
+                    (now_ms, limit),
+                )
+                .fetchone()
             )
-            return [InboxReport(*row) for row in rows]
+            return str(rows)
 
-        return await self._run(read)
+        rows = json.loads(await self._run(read))
+        rows.sort(key=lambda r: (r[0], r[-1]))  # an aggregate keeps no promised order
+        return [InboxReport(*row[1:]) for row in rows]
 
     async def send_candidates(
         self, vendors: Sequence[str], phone: str, message_id: str | None
     ) -> list[SendCandidate]:
-        names = json.dumps(list(dict.fromkeys(vendors)))
+        (found,) = await self.send_candidates_many(
+            [CandidateQuery(tuple(vendors), phone, message_id)]
+        )
+        return found
 
-        def read() -> list[SendCandidate]:
-            db = self._conn()
-            # With an id, a record without one is a candidate too: an
-            # ambiguous attempt never learnt its id.
-            records = db.execute(
-                "SELECT id, cpid, vendor, message_id, created_ms FROM send_records"
-                " WHERE phone = ? AND vendor IN (SELECT value FROM json_each(?))"
-                " AND outcome != 'not_sent'"
-                " AND (? IS NULL OR message_id = ? OR message_id IS NULL)"
-                " ORDER BY created_ms DESC, id DESC LIMIT ?",
-                (phone, names, message_id, message_id, MAX_CANDIDATES),
-            ).fetchall()
-            reported: dict[int, set[int]] = {}
-            if records:
-                ids = json.dumps([r[0] for r in records])
-                for record_id, status in db.execute(
-                    "SELECT record_id, status FROM report_inbox"
-                    " WHERE record_id IN (SELECT value FROM json_each(?))",
-                    (ids,),
-                ):
-                    reported.setdefault(record_id, set()).add(int(status))
-            return [
-                SendCandidate(r[0], r[1], r[2], r[3], r[4], frozenset(reported.get(r[0], ())))
-                for r in records
+    async def send_candidates_many(
+        self, queries: Sequence[CandidateQuery]
+    ) -> list[list[SendCandidate]]:
+        unique = list(dict.fromkeys(queries))
+        if not unique:
+            return []
+        asked = json.dumps(
+            [[q.phone, list(dict.fromkeys(q.vendors)), q.message_id] for q in unique]
+        )
+
+        def read() -> str:
+            (answer,) = self._conn().execute(CANDIDATES_MANY, (asked, MAX_CANDIDATES)).fetchone()
+            return str(answer)
+
+        found: list[list[SendCandidate]] = [[] for _ in unique]
+        for index, records in json.loads(await self._run(read)):
+            candidates = [
+                SendCandidate(key, cpid, vendor, mid, created, frozenset(reported))
+                for key, cpid, vendor, mid, created, reported in records
             ]
-
-        return await self._run(read)
+            # Newest first: an aggregate does not promise its subquery's order.
+            candidates.sort(key=lambda c: (c.created_ms, c.key), reverse=True)
+            found[index] = candidates
+        answers = dict(zip(unique, found, strict=True))
+        return [list(answers[q]) for q in queries]
 
     async def settle_reports(self, settlements: Sequence[ReportSettlement]) -> Settled:
+        if not settlements:
+            return Settled()
+        ids = json.dumps([s.inbox_id for s in settlements])
+
         def write() -> Settled:
-            queued = duplicates = retried = unmatched = skipped = 0
             db = self._conn()
             with db:
                 db.execute("BEGIN IMMEDIATE")
+                (still,) = db.execute(
+                    "SELECT json_group_array(id) FROM report_inbox"
+                    " WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending'",
+                    (ids,),
+                ).fetchone()
+                # Rows settled already (by another matcher, or earlier in this
+                # batch) are skipped: settling twice must queue once.
+                pending = set(json.loads(still))
+                mine: list[ReportSettlement] = []
                 for s in settlements:
-                    if isinstance(s, ReportMatched):
-                        # The vendor reports on it: it had the message.
-                        db.execute(
-                            "UPDATE send_records SET outcome = 'accepted'"
-                            " WHERE id = ? AND outcome IN ('in_flight', 'ambiguous')",
-                            (s.record_key,),
-                        )
-                        try:
-                            cur = db.execute(
-                                "UPDATE report_inbox SET state = 'matched', record_id = ?,"
-                                " cpid = ? WHERE id = ? AND state = 'pending'",
-                                (s.record_key, s.cpid, s.inbox_id),
-                            )
-                        except sqlite3.IntegrityError:
-                            # The record already has a report of this status.
-                            cur = db.execute(
-                                "UPDATE report_inbox SET state = 'duplicate', cpid = ?"
-                                " WHERE id = ? AND state = 'pending'",
-                                (s.cpid, s.inbox_id),
-                            )
-                            duplicates += cur.rowcount
-                            skipped += 1 - cur.rowcount
-                            continue
-                        if cur.rowcount != 1:
-                            skipped += 1
-                            continue
-                        db.execute(
-                            "INSERT INTO report_queue (cpid, phone, status, sent_ms)"
-                            " VALUES (?,?,?,?)",
-                            (s.cpid, s.report.phone, s.report.status, _ms(s.report.sent_at)),
-                        )
-                        queued += 1
-                    elif isinstance(s, ReportRetry):
-                        cur = db.execute(
-                            "UPDATE report_inbox SET tries = tries + 1, next_try_ms = ?"
-                            " WHERE id = ? AND state = 'pending'",
-                            (s.next_try_ms, s.inbox_id),
-                        )
-                        retried += cur.rowcount
-                        skipped += 1 - cur.rowcount
-                    else:
-                        cur = db.execute(
-                            "UPDATE report_inbox SET state = 'unmatched', tries = tries + 1"
-                            " WHERE id = ? AND state = 'pending'",
-                            (s.inbox_id,),
-                        )
-                        unmatched += cur.rowcount
-                        skipped += 1 - cur.rowcount
+                    if s.inbox_id in pending:
+                        pending.discard(s.inbox_id)
+                        mine.append(s)
+                matched = json.dumps([_row(s) for s in mine if isinstance(s, ReportMatched)])
+                retries = [[s.inbox_id, s.next_try_ms] for s in mine if isinstance(s, ReportRetry)]
+                gave_up = [
+                    s.inbox_id for s in mine if not isinstance(s, ReportMatched | ReportRetry)
+                ]
+                # The vendor reports on them: it had the messages.
+                db.execute(RESOLVE_MATCHED, (matched,))
+                db.execute(MATCH_REPORTS, (matched,))
+                duplicates = db.execute(DUPLICATE_REPORTS, (matched,)).rowcount
+                queued = db.execute(QUEUE_MATCHED, (matched,)).rowcount
+                retried = db.execute(RETRY_REPORTS, (json.dumps(retries),)).rowcount
+                unmatched = db.execute(
+                    "UPDATE report_inbox SET state = 'unmatched', tries = tries + 1"
+                    " WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending'",
+                    (json.dumps(gave_up),),
+                ).rowcount
+            skipped = len(settlements) - len(mine)
             return Settled(queued, duplicates, retried, unmatched, skipped)
 
-        return await self._run(write) if settlements else Settled()
+        return await self._run(write)
 
     async def pending_replies(self, limit: int) -> list[InboxReply]:
         def read() -> list[InboxReply]:
@@ -774,6 +826,12 @@ class SqliteStore:
             return cur.rowcount == 1
 
         return await self._run(write)
+
+
+def _row(s: ReportMatched) -> list[object]:
+    """A match as MATCH_REPORTS and its companions read it."""
+    report = s.report
+    return [s.inbox_id, s.record_key, s.cpid, report.phone, report.status, _ms(report.sent_at)]
 
 
 def _taken(

@@ -25,6 +25,8 @@ FIGURES = (
     "CPU ms per 1000 sends",
     "sends failed",
     "sends duplicated",
+    "reports matched/s beside sends",
+    "backlog at end: pending inbox rows",
 )
 
 
@@ -44,6 +46,8 @@ def test_quick_bench_prints_every_figure_and_loses_nothing(
     assert list(workloads) == list(WORKLOADS)
     for w in workloads.values():
         assert w["error"] is None, w["error"]
+        if w["key"] == "reports":  # no baseline: a pass-through matches no reports
+            continue
         assert w["raw"]["smsproxy"]["failed"] == 0, w["key"]
         assert w["raw"]["baseline"]["failed"] == 0, w["key"]
 
@@ -53,3 +57,17 @@ def test_quick_bench_prints_every_figure_and_loses_nothing(
     cheap, backup = failover["vendors"]["cheap"], failover["vendors"]["backup"]
     assert cheap["refused"] > 0 and cheap["accepted_sends"] > 0 and backup["accepted_sends"] > 0
     assert workloads["fanout"]["raw"]["smsproxy"]["recipients_per_send"] == 1000
+
+    # Every report the stub vendor made was polled, matched to its send and
+    # queued for the client, on each engine the machine has.
+    reports = workloads["reports"]["raw"]
+    assert "sqlite" in reports
+    for engine in ("sqlite", "redis"):
+        if engine not in reports:
+            continue
+        run = reports[engine]
+        assert run["failed"] == 0, engine
+        assert run["held"] > 0 and run["vendor"]["reports_made"] >= run["held"], engine
+        assert run["lost"] == 0 and run["drain_s"] is not None, (engine, run["inbox"])
+        assert run["inbox"].get("reports.matched") == run["vendor"]["reports_made"], engine
+        assert not run["inbox"].get("reports.unmatched"), engine

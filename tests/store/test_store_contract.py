@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from proxy.store.base import (
+    CandidateQuery,
     ClaimWindow,
     InboxReply,
     InboxReport,
@@ -351,6 +352,67 @@ async def test_send_candidates(store: Store) -> None:
     assert [c.created_ms for c in everything] == [T0 + 3, T0 + 2, T0 + 1, T0]
     assert await store.send_candidates([], "13800138000", None) == []
     assert await store.send_candidates(["v9"], "13800138000", "m1") == []
+
+
+async def test_send_candidates_many_answers_each_query_in_order(store: Store) -> None:
+    first = await store.record_sends(
+        [
+            record("13800138000", message_id="m1", created_ms=T0),
+            record("13800138000", outcome=RecordState.AMBIGUOUS, created_ms=T0 + 1),
+            record("13800138000", outcome=RecordState.NOT_SENT, created_ms=T0 + 2),
+            record("13800138000", vendor="v2", message_id="m1", created_ms=T0 + 3),
+            record("13900139000", outcome=RecordState.IN_FLIGHT, created_ms=T0 + 4),
+            record("13700137000", message_id="", created_ms=T0 + 5),
+        ]
+    )
+    await store.add_reports([inbox_report("a", status=2)])
+    (row,) = await store.pending_reports(T0, 10)
+    queued = QueuedReport("13800138000", 2, at(T0))
+    await store.settle_reports([ReportMatched(row.id, first, "acme", queued)])
+    queries = [
+        CandidateQuery(("v1",), "13800138000", "m1"),
+        CandidateQuery(("v1", "v2"), "13800138000", None),
+        CandidateQuery(("v1",), "13900139000", None),
+        CandidateQuery((), "13800138000", None),
+        CandidateQuery(("v9",), "13800138000", None),
+        CandidateQuery(("v1",), "13800138000", "m1"),  # asked twice in one batch
+        CandidateQuery(("v1",), "13700137000", None),
+    ]
+    got = await store.send_candidates_many(queries)
+    keys = [[c.key - first for c in found] for found in got]
+    # Not sent is never a candidate; in flight and ambiguous are; newest first.
+    assert keys == [[1, 0], [3, 1, 0], [4], [], [], [1, 0], [5]]
+    assert got[0][1].reported == frozenset({2}) and got[5][1].reported == frozenset({2})
+    assert got[0][0].message_id is None and got[1][0].message_id == "m1"
+    assert got[6][0].message_id == ""  # an empty id is still an id, not none
+    assert (got[2][0].cpid, got[2][0].vendor, got[2][0].created_ms) == ("acme", "v1", T0 + 4)
+    # Each answer is what the one-query call gives.
+    for q, found in zip(queries, got, strict=True):
+        assert await store.send_candidates(q.vendors, q.phone, q.message_id) == found
+    assert await store.send_candidates_many([]) == []
+
+
+async def test_send_candidates_many_keeps_the_newest_100_of_each_query(store: Store) -> None:
+    await store.record_sends(
+        [record("13800138000", created_ms=T0 + i) for i in range(105)]
+        + [record("13900139000", created_ms=T0 + i) for i in range(60)]
+    )
+    many, few = await store.send_candidates_many(
+        [CandidateQuery(("v1",), "13800138000", None), CandidateQuery(("v1",), "13900139000", None)]
+    )
+    assert [c.created_ms for c in many] == [T0 + i for i in range(104, 4, -1)]
+    assert len(few) == 60
+
+
+async def test_pending_reports_come_due_first_then_oldest(store: Store) -> None:
+    await store.add_reports(
+        [inbox_report("a"), inbox_report("b", received_ms=T0 + 10), inbox_report("c")]
+    )
+    a, c, b = await store.pending_reports(T0 + 10, 10)
+    assert (a.key, c.key, b.key) == ("a", "c", "b")
+    await store.settle_reports([ReportRetry(a.id, T0 + 20), ReportRetry(c.id, T0 + 5)])
+    assert [r.key for r in await store.pending_reports(T0 + 30, 10)] == ["c", "b", "a"]
+    assert [r.key for r in await store.pending_reports(T0 + 30, 2)] == ["c", "b"]
 
 
 async def test_settling_a_match_queues_the_report_once(store: Store) -> None:

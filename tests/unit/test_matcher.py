@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,7 +13,7 @@ from config.settings import ReportsSettings
 from proxy.ingest.accounts import Account, AccountBook
 from proxy.ingest.inbox import reply_rows, report_rows
 from proxy.ingest.matcher import Matcher
-from proxy.store.base import SendRecord
+from proxy.store.base import CandidateQuery, SendCandidate, SendRecord
 from proxy.store.sqlite import SqliteStore
 
 T = 1_700_000_000_000
@@ -125,3 +125,27 @@ async def test_replies_are_attributed(store: SqliteStore) -> None:
     assert m.replies_unmatched == 1
     assert (await store.inbox_counts())["replies.unmatched"] == 1
     assert "replies=2" in repr(m)
+
+
+async def test_a_batch_of_reports_asks_the_store_for_candidates_once(store: SqliteStore) -> None:
+    clock = Clock()
+    m = matcher(store, clock)
+    asked: list[int] = []
+    many = store.send_candidates_many
+
+    async def counted(queries: Sequence[CandidateQuery]) -> list[list[SendCandidate]]:
+        asked.append(len(queries))
+        return await many(queries)
+
+    store.send_candidates_many = counted  # type: ignore[method-assign]
+    phones = [f"1380013{i:04d}" for i in range(30)]
+    await store.record_sends([send(p) for p in phones] + [send(phones[0], "globex", "e2", T)])
+    lines = [Report(p, DeliveryStatus.DELIVERED, "1", None, WHEN) for p in phones]
+    await store.add_reports(report_rows("e", [*lines, lines[0]], T))
+    await m.settle_once()
+    assert asked == [31]  # one call for the batch, not one a report
+    # And the batch matched as the rules say: the repeated line found the
+    # second send to its number, through the account's other vendor.
+    assert m.reports_queued == 31
+    assert len(await store.take_reports("acme", 100)) == 30
+    assert len(await store.take_reports("globex", 100)) == 1
