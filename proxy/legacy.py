@@ -27,6 +27,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -38,11 +39,15 @@ from proxy.clients import Client
 from proxy.keys import LIVE, METRICS, STORE
 from proxy.legacy_http import Answer, LegacyRequest
 from proxy.numbers import normalise
+from proxy.store.base import HoldReceipt, QueueKind
 
 log = structlog.get_logger("smsproxy.legacy")
 
 REPORTS_PER_POLL = 200
 REPLIES_PER_POLL = 100
+# A batch handed to a client is held, not forgotten, until its answer is
+# written; a daemon that dies meanwhile hands it out again after this.
+HOLD_MS = 30_000
 
 NOT_FOUND = Answer(404, b"404: Not Found")
 METHOD_NOT_ALLOWED = Answer(405, b"405: Method Not Allowed")
@@ -50,6 +55,13 @@ METHOD_NOT_ALLOWED = Answer(405, b"405: Method Not Allowed")
 
 def code(value: int) -> bytes:
     return wire.encode_code(value)
+
+
+class Delivery(NamedTuple):
+    """An answer that took something from the store: told whether it was written."""
+
+    body: bytes
+    settle: Callable[[bool], Awaitable[None]] | None
 
 
 class Refused(Exception):
@@ -66,7 +78,7 @@ def _answer_code(body: bytes) -> str:
     return head.decode("ascii") if head.startswith(b"-") else "0"
 
 
-Endpoint = Callable[["Legacy", LegacyRequest], Awaitable[bytes]]
+Endpoint = Callable[["Legacy", LegacyRequest], Awaitable["bytes | Delivery"]]
 
 
 class Legacy:
@@ -99,8 +111,11 @@ class Legacy:
         in_flight = name == "mt"
         if in_flight:
             metrics.sends_in_flight.inc()
+        settle = None
         try:
             body = await endpoint(self, request)
+            if isinstance(body, Delivery):
+                body, settle = body
         except Refused as refused:
             body = code(refused.code)
         except Exception:
@@ -110,7 +125,7 @@ class Legacy:
             if in_flight:
                 metrics.sends_in_flight.dec()
         metrics.legacy_request(name, _answer_code(body), time.perf_counter() - started)
-        return Answer(200, body)
+        return Answer(200, body, settle)
 
     def zone(self) -> ZoneInfo:
         """Where the legacy clients' clocks are (``legacy.timezone``), as of the live config."""
@@ -201,17 +216,41 @@ class Legacy:
         # Unknown balances bound nothing: the quota is then all that is known.
         return code(left if unknown else min(left, vendors))
 
-    async def qreport(self, request: LegacyRequest) -> bytes:
+    async def qreport(self, request: LegacyRequest) -> Delivery:
         client = await self.authenticate(request, self.read_params(request))
-        queued = await self.app[STORE].take_reports(client.cpid, REPORTS_PER_POLL)
+        store = self.app[STORE]
+        held, queued = await store.hold_reports(client.cpid, REPORTS_PER_POLL, HOLD_MS)
         lines = (ReportLine(r.sent_at, r.phone, r.status) for r in queued)
-        return wire.encode_reports(lines, self.zone())
+        return Delivery(
+            wire.encode_reports(lines, self.zone()), self._settler("reports", client, held)
+        )
 
-    async def mo(self, request: LegacyRequest) -> bytes:
+    async def mo(self, request: LegacyRequest) -> Delivery:
         client = await self.authenticate(request, self.read_params(request))
-        queued = await self.app[STORE].take_replies(client.cpid, REPLIES_PER_POLL)
+        store = self.app[STORE]
+        held, queued = await store.hold_replies(client.cpid, REPLIES_PER_POLL, HOLD_MS)
         records = (ReplyRecord(r.received_at, r.phone, r.text) for r in queued)
-        return wire.encode_replies(records, self.zone())
+        return Delivery(
+            wire.encode_replies(records, self.zone()), self._settler("replies", client, held)
+        )
+
+    def _settler(
+        self, kind: QueueKind, client: Client, held: HoldReceipt
+    ) -> Callable[[bool], Awaitable[None]] | None:
+        if not held.keys:
+            return None
+        store = self.app[STORE]
+
+        async def settle(written: bool) -> None:
+            try:
+                await store.settle_held(kind, client.cpid, held, written)
+            except Exception as exc:
+                # Held, they go back in line once the hold runs out.
+                log.error("held_not_settled", kind=kind, items=len(held.keys), error=repr(exc))
+            if not written:
+                log.info("batch_returned", kind=kind, items=len(held.keys))
+
+        return settle
 
     async def ent(self, request: LegacyRequest) -> bytes:
         """Change the password.  esms100 answers only ``0`` or ``-1`` here."""

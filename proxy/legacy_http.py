@@ -24,7 +24,12 @@ What clients get:
   close at once.
 
 A client that hangs up does not cancel its request: a send under way goes
-on to its vendor and its records, so a retry finds it done.
+on to its vendor and its records, so a retry finds it done.  An answer that
+cannot be written (the connection is gone) is told so through its
+:attr:`Answer.settle`, so what the request took goes back; requests the
+client pipelined behind it are not run at all.  What remains: an answer
+written to a connection whose peer is gone but not yet seen gone, or to a
+client that times out before reading it, counts as delivered.
 """
 
 from __future__ import annotations
@@ -63,6 +68,9 @@ class LegacyRequest(NamedTuple):
 class Answer(NamedTuple):
     status: int
     body: bytes
+    # Told whether the answer reached the client's connection: what the
+    # request took (reports, replies) goes back if it did not.
+    settle: Callable[[bool], Awaitable[None]] | None = None
 
 
 Responder = Callable[[LegacyRequest], Awaitable[Answer]]
@@ -315,12 +323,18 @@ class _Connection(asyncio.Protocol):
                     self.close()
                     return
                 request, keep_alive = queued
+                if self._transport is None or self._transport.is_closing():
+                    # The client hung up: nobody waits for what it pipelined.
+                    self._queue.clear()
+                    return
                 structlog.contextvars.clear_contextvars()
                 answer = await self.server.respond(request)
                 # Decided after the answer: shutdown may have begun meanwhile.
                 # The last answer before a request we could not read closes too.
                 keep_alive = keep_alive and not self.server.closing and not self._last_good()
-                self._write(answer, keep_alive, with_body=request.method != "HEAD")
+                written = self._write(answer, keep_alive, with_body=request.method != "HEAD")
+                if answer.settle is not None:
+                    await answer.settle(written)
                 if not keep_alive:
                     self.close()
                     return
@@ -328,9 +342,10 @@ class _Connection(asyncio.Protocol):
             self.task = None
             self.last_active = time.monotonic()
 
-    def _write(self, answer: Answer, keep_alive: bool, with_body: bool = True) -> None:
+    def _write(self, answer: Answer, keep_alive: bool, with_body: bool = True) -> bool:
         transport = self._transport
         if transport is None or transport.is_closing():
-            return  # the client hung up; what its request did stands
+            return False  # the client hung up: a send's effect stands, a batch goes back
         head = self.server.head(answer.status, len(answer.body), keep_alive)
         transport.write(head + answer.body if with_body else head)
+        return True

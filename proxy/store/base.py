@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 
 class SendRecord(NamedTuple):
@@ -88,6 +88,16 @@ class ClaimWindow(NamedTuple):
     # A claim that never reached a vendor and is older than this was left by
     # a daemon that died before sending: free.  A live send ends sooner.
     stale_claim_ms: int = 60_000
+
+
+QueueKind = Literal["reports", "replies"]
+
+
+class HoldReceipt(NamedTuple):
+    keys: tuple[int, ...]
+    # When the hold runs out; a later hold of the same item runs out later,
+    # so this also tells the holds of one item apart.
+    until_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,6 +283,31 @@ class Store(Protocol):
         ...
 
     async def take_replies(self, cpid: str, limit: int) -> list[QueuedReply]: ...
+
+    async def hold_reports(
+        self, cpid: str, limit: int, hold_ms: int
+    ) -> tuple[HoldReceipt, list[QueuedReport]]:
+        """The client's oldest reports, held for ``hold_ms``: a receipt and the reports.
+
+        Held items are not handed out again until :meth:`settle_held` says
+        they were not delivered, or the hold runs out (the daemon died
+        before it could say): then they are first in line again.
+        """
+        ...
+
+    async def hold_replies(
+        self, cpid: str, limit: int, hold_ms: int
+    ) -> tuple[HoldReceipt, list[QueuedReply]]: ...
+
+    async def settle_held(
+        self, kind: QueueKind, cpid: str, receipt: HoldReceipt, delivered: bool
+    ) -> None:
+        """Delivered: forget the held items.  Not: back to the client's queue, in order.
+
+        Only items this hold still has: one whose hold ran out and that was
+        handed out again belongs to that hand-out.
+        """
+        ...
 
     async def enqueue_report(self, cpid: str, report: QueuedReport) -> None: ...
 

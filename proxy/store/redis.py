@@ -28,6 +28,7 @@ Key layout, every key under the prefix (``state.redis_prefix``, default
 ``password``                          hash: cpid -> cppwd set through /ent/
 ``quota``                             hash: cpid -> segments used
 ``queue:<kind>:<cpid>``               zset: a client's queued items, by id
+``queue:<kind>.held:<cpid>``          zset: a client's items being handed out, by hold expiry
 ``queue:<kind>.items``                hash: id -> the item, as JSON
 ``queue:<kind>.age``                  zset: item ids by their message's time
 ``inbox:<kind>:<id>``                 hash: one inbox row
@@ -64,10 +65,12 @@ from proxy.store import redis_lua as lua
 from proxy.store.base import (
     CandidateQuery,
     ClaimWindow,
+    HoldReceipt,
     InboxReply,
     InboxReport,
     QueuedReply,
     QueuedReport,
+    QueueKind,
     ReplyDelivered,
     ReplySettlement,
     ReportMatched,
@@ -81,6 +84,8 @@ from proxy.store.base import (
 )
 
 DEFAULT_PREFIX = "smsproxy:"
+# take_reports/take_replies hold only for the moment between two scripts.
+TAKE_HOLD_MS = 60_000
 MAX_CANDIDATES = 100
 MAX_CONNECTIONS = 100
 PURGE_SLICE = 1000
@@ -107,7 +112,8 @@ class RedisStore:
         self._reserve_quota = script(lua.RESERVE_QUOTA)
         self._release_quota = script(lua.RELEASE_QUOTA)
         self._enqueue = script(lua.ENQUEUE)
-        self._take = script(lua.TAKE)
+        self._hold = script(lua.HOLD)
+        self._settle_held = script(lua.SETTLE_HELD)
         self._add_reports = script(lua.ADD_REPORTS)
         self._add_replies = script(lua.ADD_REPLIES)
         self._pending_reports = script(lua.PENDING_REPORTS)
@@ -312,23 +318,55 @@ class RedisStore:
     # --- client queues -------------------------------------------------------------
 
     async def take_reports(self, cpid: str, limit: int) -> list[QueuedReport]:
-        items = await self._take_items("reports", cpid, limit)
-        return [QueuedReport(phone, int(status), _at(ms)) for _, phone, status, ms in items]
+        receipt, reports = await self.hold_reports(cpid, limit, TAKE_HOLD_MS)
+        await self.settle_held("reports", cpid, receipt, True)
+        return reports
 
     async def take_replies(self, cpid: str, limit: int) -> list[QueuedReply]:
-        items = await self._take_items("replies", cpid, limit)
-        return [QueuedReply(phone, text, _at(ms)) for _, phone, text, ms in items]
+        receipt, replies = await self.hold_replies(cpid, limit, TAKE_HOLD_MS)
+        await self.settle_held("replies", cpid, receipt, True)
+        return replies
 
-    async def _take_items(self, kind: str, cpid: str, limit: int) -> list[list[Any]]:
-        if limit <= 0:
-            return []
-        keys = [
+    async def hold_reports(
+        self, cpid: str, limit: int, hold_ms: int
+    ) -> tuple[HoldReceipt, list[QueuedReport]]:
+        receipt, items = await self._hold_items("reports", cpid, limit, hold_ms)
+        return receipt, [
+            QueuedReport(phone, int(status), _at(ms)) for _, phone, status, ms in items
+        ]
+
+    async def hold_replies(
+        self, cpid: str, limit: int, hold_ms: int
+    ) -> tuple[HoldReceipt, list[QueuedReply]]:
+        receipt, items = await self._hold_items("replies", cpid, limit, hold_ms)
+        return receipt, [QueuedReply(phone, text, _at(ms)) for _, phone, text, ms in items]
+
+    def _queue_keys(self, kind: QueueKind, cpid: str) -> list[str]:
+        return [
             self._key("queue:", kind, ":", cpid),
+            self._key("queue:", kind, ".held:", cpid),
             self._key("queue:", kind, ".items"),
             self._key("queue:", kind, ".age"),
         ]
-        items = await self._take(keys=keys, args=[str(limit)])
-        return [json.loads(item) for item in items if item is not None]
+
+    async def _hold_items(
+        self, kind: QueueKind, cpid: str, limit: int, hold_ms: int
+    ) -> tuple[HoldReceipt, list[list[Any]]]:
+        now = _now_ms()
+        if limit <= 0:
+            return HoldReceipt((), now), []
+        args = [str(limit), str(now), str(hold_ms)]
+        held = await self._hold(keys=self._queue_keys(kind, cpid)[:3], args=args)
+        pairs = [(int(key), json.loads(item)) for key, item in held if item is not None]
+        return HoldReceipt(tuple(k for k, _ in pairs), now + hold_ms), [i for _, i in pairs]
+
+    async def settle_held(
+        self, kind: QueueKind, cpid: str, receipt: HoldReceipt, delivered: bool
+    ) -> None:
+        if receipt.keys:
+            flag = "1" if delivered else "0"
+            args = [flag, str(receipt.until_ms), *(str(k) for k in receipt.keys)]
+            await self._settle_held(keys=self._queue_keys(kind, cpid), args=args)
 
     async def enqueue_report(self, cpid: str, report: QueuedReport) -> None:
         payload, ms = _report_item(cpid, report)

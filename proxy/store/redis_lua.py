@@ -266,19 +266,45 @@ return 1
 """
 )
 
-TAKE = """
--- KEYS: the client's queue, the items hash, the age index; ARGV[1] limit.
--- Read and removed in one script: two daemons polling for one client never
--- hand out one item twice.
+HOLD = """
+-- KEYS: the client's queue, the client's held items, the items hash;
+-- ARGV[1] limit, ARGV[2] now (ms), ARGV[3] hold (ms).
+-- Taken from the queue and held in one script: two daemons polling for one
+-- client never hand out one item twice.  A hold that ran out (its daemon
+-- died before settling it) goes back in line first, by id.
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])) do
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('ZADD', KEYS[1], id, id)
+end
 local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
 local out = {}
+local until_ms = tonumber(ARGV[2]) + tonumber(ARGV[3])
 for _, id in ipairs(ids) do
-  out[#out + 1] = redis.call('HGET', KEYS[2], id)
+  out[#out + 1] = {id, redis.call('HGET', KEYS[3], id)}
   redis.call('ZREM', KEYS[1], id)
-  redis.call('HDEL', KEYS[2], id)
-  redis.call('ZREM', KEYS[3], id)
+  redis.call('ZADD', KEYS[2], until_ms, id)
 end
 return out
+"""
+
+SETTLE_HELD = """
+-- KEYS: the client's queue, the client's held items, the items hash, the age
+-- index; ARGV[1] '1' delivered (forget them) or '0' (back in line, by id);
+-- ARGV[2] when the hold runs out, ARGV[3..] ids.  Only ids this hold still
+-- has: one that ran out and was handed out again has a later score.
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  if tonumber(redis.call('ZSCORE', KEYS[2], id)) == tonumber(ARGV[2]) then
+    redis.call('ZREM', KEYS[2], id)
+    if ARGV[1] == '1' then
+      redis.call('HDEL', KEYS[3], id)
+      redis.call('ZREM', KEYS[4], id)
+    else
+      redis.call('ZADD', KEYS[1], id, id)
+    end
+  end
+end
+return 0
 """
 
 ADD_REPORTS = (
@@ -595,7 +621,9 @@ local ids = redis.call('ZRANGEBYSCORE', age, '-inf', '(' .. ARGV[3], 'LIMIT', 0,
 for _, id in ipairs(ids) do
   local item = redis.call('HGET', items, id)
   if item then
-    redis.call('ZREM', p .. 'queue:' .. kind .. ':' .. cjson.decode(item)[1], id)
+    local cpid = cjson.decode(item)[1]
+    redis.call('ZREM', p .. 'queue:' .. kind .. ':' .. cpid, id)
+    redis.call('ZREM', p .. 'queue:' .. kind .. '.held:' .. cpid, id)
   end
   redis.call('HDEL', items, id)
   redis.call('ZREM', age, id)

@@ -23,10 +23,12 @@ import structlog
 from proxy.store.base import (
     CandidateQuery,
     ClaimWindow,
+    HoldReceipt,
     InboxReply,
     InboxReport,
     QueuedReply,
     QueuedReport,
+    QueueKind,
     RecordState,
     ReplyDelivered,
     ReplySettlement,
@@ -87,7 +89,8 @@ CREATE TABLE IF NOT EXISTS report_queue (
     cpid TEXT NOT NULL,
     phone TEXT NOT NULL,
     status INTEGER NOT NULL,
-    sent_ms INTEGER NOT NULL
+    sent_ms INTEGER NOT NULL,
+    held_until INTEGER  -- handed to a client whose answer is being written
 );
 CREATE INDEX IF NOT EXISTS report_queue_client ON report_queue (cpid, id);
 CREATE TABLE IF NOT EXISTS reply_queue (
@@ -95,7 +98,8 @@ CREATE TABLE IF NOT EXISTS reply_queue (
     cpid TEXT NOT NULL,
     phone TEXT NOT NULL,
     text TEXT NOT NULL,
-    received_ms INTEGER NOT NULL
+    received_ms INTEGER NOT NULL,
+    held_until INTEGER
 );
 CREATE INDEX IF NOT EXISTS reply_queue_client ON reply_queue (cpid, id);
 CREATE TABLE IF NOT EXISTS report_inbox (
@@ -146,6 +150,34 @@ CREATE TABLE IF NOT EXISTS leases (
     expires_ms INTEGER NOT NULL
 );
 """
+
+# take_reports/take_replies hold only for the moment between two statements.
+TAKE_HOLD_MS = 60_000
+
+# (select the due, mark them held) per queue; a hold whose time is up is free.
+HOLD: dict[QueueKind, tuple[str, str]] = {
+    "reports": (
+        "SELECT id, phone, status, sent_ms FROM report_queue WHERE cpid = ?"
+        " AND (held_until IS NULL OR held_until <= ?) ORDER BY id LIMIT ?",
+        "UPDATE report_queue SET held_until = ? WHERE id IN (SELECT value FROM json_each(?))",
+    ),
+    "replies": (
+        "SELECT id, phone, text, received_ms FROM reply_queue WHERE cpid = ?"
+        " AND (held_until IS NULL OR held_until <= ?) ORDER BY id LIMIT ?",
+        "UPDATE reply_queue SET held_until = ? WHERE id IN (SELECT value FROM json_each(?))",
+    ),
+}
+# Only the rows this hold still has (another hold of a row ends later).
+SETTLE_HELD: dict[tuple[QueueKind, bool], str] = {
+    ("reports", True): "DELETE FROM report_queue"
+    " WHERE id IN (SELECT value FROM json_each(?)) AND held_until = ?",
+    ("reports", False): "UPDATE report_queue SET held_until = NULL"
+    " WHERE id IN (SELECT value FROM json_each(?)) AND held_until = ?",
+    ("replies", True): "DELETE FROM reply_queue"
+    " WHERE id IN (SELECT value FROM json_each(?)) AND held_until = ?",
+    ("replies", False): "UPDATE reply_queue SET held_until = NULL"
+    " WHERE id IN (SELECT value FROM json_each(?)) AND held_until = ?",
+}
 
 # Retention deletes in slices, each its own transaction, so a large purge
 # never holds the one connection (and every send behind it) for long.
@@ -258,6 +290,10 @@ class SqliteStore:
         db.execute("PRAGMA wal_autocheckpoint=0")
         db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         db.executescript(SCHEMA)
+        for table in ("report_queue", "reply_queue"):
+            columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+            if "held_until" not in columns:  # a state file from before holds
+                db.execute(f"ALTER TABLE {table} ADD COLUMN held_until INTEGER")
         self._db = db
 
     async def _run(self, fn: Callable[[], T]) -> T:
@@ -469,40 +505,59 @@ class SqliteStore:
         return await self._run(read)
 
     async def take_reports(self, cpid: str, limit: int) -> list[QueuedReport]:
-        def take() -> list[QueuedReport]:
-            db = self._conn()
-            with db:
-                db.execute("BEGIN IMMEDIATE")
-                rows = db.execute(
-                    "SELECT id, phone, status, sent_ms FROM report_queue WHERE cpid = ?"
-                    " ORDER BY id LIMIT ?",
-                    (cpid, limit),
-                ).fetchall()
-                if rows:
-                    db.execute(
-                        "DELETE FROM report_queue WHERE cpid = ? AND id <= ?", (cpid, rows[-1][0])
-                    )
-            return [QueuedReport(r[1], int(r[2]), _at(r[3])) for r in rows]
-
-        return await self._run(take)
+        receipt, reports = await self.hold_reports(cpid, limit, TAKE_HOLD_MS)
+        await self.settle_held("reports", cpid, receipt, True)
+        return reports
 
     async def take_replies(self, cpid: str, limit: int) -> list[QueuedReply]:
-        def take() -> list[QueuedReply]:
+        receipt, replies = await self.hold_replies(cpid, limit, TAKE_HOLD_MS)
+        await self.settle_held("replies", cpid, receipt, True)
+        return replies
+
+    async def hold_reports(
+        self, cpid: str, limit: int, hold_ms: int
+    ) -> tuple[HoldReceipt, list[QueuedReport]]:
+        receipt, rows = await self._hold("reports", cpid, limit, hold_ms)
+        return receipt, [QueuedReport(r[1], int(r[2]), _at(r[3])) for r in rows]
+
+    async def hold_replies(
+        self, cpid: str, limit: int, hold_ms: int
+    ) -> tuple[HoldReceipt, list[QueuedReply]]:
+        receipt, rows = await self._hold("replies", cpid, limit, hold_ms)
+        return receipt, [QueuedReply(r[1], str(r[2]), _at(r[3])) for r in rows]
+
+    async def _hold(
+        self, kind: QueueKind, cpid: str, limit: int, hold_ms: int
+    ) -> tuple[HoldReceipt, list[tuple[int, str, str | int, int]]]:
+        now = _now_ms()
+        select, mark = HOLD[kind]
+
+        def hold() -> list[tuple[int, str, str | int, int]]:
             db = self._conn()
             with db:
                 db.execute("BEGIN IMMEDIATE")
-                rows = db.execute(
-                    "SELECT id, phone, text, received_ms FROM reply_queue WHERE cpid = ?"
-                    " ORDER BY id LIMIT ?",
-                    (cpid, limit),
-                ).fetchall()
+                # A hold that ran out: its daemon died before it could settle it.
+                rows = db.execute(select, (cpid, now, limit)).fetchall()
                 if rows:
-                    db.execute(
-                        "DELETE FROM reply_queue WHERE cpid = ? AND id <= ?", (cpid, rows[-1][0])
-                    )
-            return [QueuedReply(r[1], r[2], _at(r[3])) for r in rows]
+                    db.execute(mark, (now + hold_ms, json.dumps([r[0] for r in rows])))
+            return rows
 
-        return await self._run(take)
+        rows = await self._run(hold)
+        return HoldReceipt(tuple(r[0] for r in rows), now + hold_ms), rows
+
+    async def settle_held(
+        self, kind: QueueKind, cpid: str, receipt: HoldReceipt, delivered: bool
+    ) -> None:
+        if not receipt.keys:
+            return
+        # Back in the queue they keep their ids, so their place in line.
+        sql = SETTLE_HELD[kind, delivered]
+        ids = json.dumps(list(receipt.keys))
+
+        def write() -> None:
+            self._conn().execute(sql, (ids, receipt.until_ms))
+
+        await self._run(write)
 
     async def enqueue_report(self, cpid: str, report: QueuedReport) -> None:
         def write() -> None:

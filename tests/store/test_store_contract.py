@@ -284,6 +284,42 @@ async def test_queues_hand_out_once_in_order_per_client(store: Store) -> None:
     assert [r.status for r in await store.take_reports("globex", 10)] == [2]
 
 
+async def test_held_items_go_back_in_order_when_not_delivered(store: Store) -> None:
+    for i in range(4):
+        await store.enqueue_report("acme", QueuedReport(f"1380013800{i}", 1, at(T0)))
+        await store.enqueue_reply("acme", QueuedReply(f"1380013800{i}", f"r{i}", at(T0)))
+    receipt, held = await store.hold_reports("acme", 2, 60_000)
+    assert [r.phone for r in held] == ["13800138000", "13800138001"]
+    # Held: not handed out again meanwhile.
+    assert [r.phone for r in (await store.hold_reports("acme", 10, 60_000))[1]] == [
+        "13800138002",
+        "13800138003",
+    ]
+    await store.settle_held("reports", "acme", receipt, False)  # the client had hung up
+    assert [r.phone for r in await store.take_reports("acme", 10)] == [
+        "13800138000",
+        "13800138001",
+    ]
+    reply_receipt, replies = await store.hold_replies("acme", 3, 60_000)
+    assert [r.text for r in replies] == ["r0", "r1", "r2"]
+    await store.settle_held("replies", "acme", reply_receipt, True)  # written: gone
+    assert [r.text for r in await store.take_replies("acme", 10)] == ["r3"]
+
+
+async def test_a_hold_that_runs_out_is_handed_out_again(store: Store) -> None:
+    """The daemon that held them died before it could say whether they were delivered."""
+    await store.enqueue_report("acme", QueuedReport("13800138000", 1, at(T0)))
+    first, _ = await store.hold_reports("acme", 10, 100)
+    assert (await store.hold_reports("acme", 10, 100))[1] == []
+    await asyncio.sleep(0.15)
+    again, reports = await store.hold_reports("acme", 10, 60_000)
+    assert [r.phone for r in reports] == ["13800138000"]
+    # The first holder's late word no longer counts: the item is the new hand-out's.
+    await store.settle_held("reports", "acme", first, True)
+    await store.settle_held("reports", "acme", again, False)
+    assert [r.phone for r in await store.take_reports("acme", 10)] == ["13800138000"]
+
+
 async def test_recent_texts_are_known_or_left_to_claim_recipients(store: Store) -> None:
     await sent(
         store,
