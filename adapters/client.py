@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Literal
 
 import structlog
 
@@ -89,15 +90,31 @@ class VendorClient:
             return BalanceResult(Outcome.VENDOR_BUSY, "parse_error", malformed=True)
 
     async def poll_reports(self) -> PollResult | None:
-        return await self._poll(self.adapter.build_report_poll(self._clock_ms()))
+        fetched = await self.fetch_poll("reports")
+        return None if fetched is None else self.read_poll(*fetched)
 
     async def poll_replies(self) -> PollResult | None:
-        return await self._poll(self.adapter.build_reply_poll(self._clock_ms()))
+        fetched = await self.fetch_poll("replies")
+        return None if fetched is None else self.read_poll(*fetched)
 
-    async def _poll(self, request: HttpRequest | None) -> PollResult | None:
+    async def fetch_poll(
+        self, what: Literal["reports", "replies"]
+    ) -> tuple[HttpRequest, HttpResponse | TransportFailure] | None:
+        """The poll's request and its raw answer; None when the vendor is not polled for it.
+
+        Apart from :meth:`read_poll` so that the caller can keep the answer
+        before anything else happens to it: the vendor hands it out once.
+        """
+        adapter = self.adapter
+        build = adapter.build_report_poll if what == "reports" else adapter.build_reply_poll
+        request = build(self._clock_ms())
         if request is None:
             return None
-        answer: HttpResponse | TransportFailure = await self.transport.exchange(request)
+        return request, await self.transport.exchange(request)
+
+    def read_poll(
+        self, request: HttpRequest, answer: HttpResponse | TransportFailure
+    ) -> PollResult:
         if isinstance(answer, TransportFailure):
             return PollResult(answer.outcome, answer.reason)
         try:

@@ -139,6 +139,11 @@ class ReportsSettings(BaseModel):
     poll_interval_override_s: float | None = Field(
         None, gt=0, description="simulators only: poll every vendor this often"
     )
+    spool_path: Path | None = Field(
+        None,
+        description="poll answers wait here, raw, until stored; none: beside state.path"
+        " (state.path + '.polls')",
+    )
 
 
 class ClientSettings(BaseModel):

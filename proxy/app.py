@@ -24,6 +24,7 @@ from config.settings import Settings
 from proxy.admin import admin_routes, bearer_token
 from proxy.engine import Engine, Live
 from proxy.ingest.inspect import admin_routes as ingest_admin_routes
+from proxy.ingest.spool import PollSpool
 from proxy.keys import LEGACY_APP, LIVE, METRICS, RECORDER, RELOADER, STORE, VENDOR_HTTP
 from proxy.metrics import Metrics, VendorStateCollector
 from proxy.recorder import SendRecorder
@@ -65,9 +66,10 @@ async def daemon_state(app: web.Application) -> AsyncIterator[None]:
     recorder.start()
     app[RECORDER] = recorder
     metrics = app[METRICS]
+    spool = PollSpool(spool_path(settings))
 
     async def build(new: Settings, previous: Engine | None) -> Engine:
-        return await Engine.build(new, store, http, recorder, metrics, previous)
+        return await Engine.build(new, store, http, recorder, metrics, previous, spool)
 
     async def apply(new: Settings) -> list[str]:
         old = live.engine
@@ -79,6 +81,8 @@ async def daemon_state(app: web.Application) -> AsyncIterator[None]:
 
     app[RELOADER].bind(lambda: live.settings, apply)
     engine = await build(settings, None)
+    # Before the first poll: what the daemon before us took from vendors and died with.
+    await engine.ingest.take_left_over()
     engine.start()
     live.swap(engine)
     queues = asyncio.create_task(watch_queues(store, metrics, live), name="queue-stats")
@@ -91,6 +95,13 @@ async def daemon_state(app: web.Application) -> AsyncIterator[None]:
     await recorder.stop()
     await http.close()
     await store.close()
+    spool.close()
+
+
+def spool_path(settings: Settings) -> Path:
+    configured = settings.reports.spool_path
+    state = settings.state.path
+    return configured if configured is not None else state.with_name(state.name + ".polls")
 
 
 def describe_changes(old: Settings, new: Settings) -> list[str]:

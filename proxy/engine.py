@@ -26,6 +26,7 @@ from config.settings import Settings
 from proxy.balance import watch_balance
 from proxy.clients import ClientBook
 from proxy.ingest.service import Ingest
+from proxy.ingest.spool import PollSpool
 from proxy.metrics import Metrics
 from proxy.recorder import SendRecorder
 from proxy.retries import RecentTexts
@@ -117,6 +118,7 @@ class Engine:
         recorder: SendRecorder,
         metrics: Metrics,
         previous: Engine | None = None,
+        spool: PollSpool | None = None,
     ) -> Engine:
         metrics.add_labels(
             [v.name for v in settings.vendors if v.enabled], [c.cpid for c in settings.clients]
@@ -146,6 +148,7 @@ class Engine:
                 http,
                 metrics,
                 holder=previous.ingest.holder if previous is not None else None,
+                spool=spool,
             ),
         )
 

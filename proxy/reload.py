@@ -39,6 +39,7 @@ def restart_only_changes(old: Settings, new: Settings) -> list[str]:
         for name, before, after in (
             ("listen", old.listen, new.listen),
             ("state", old.state, new.state),
+            ("reports.spool_path", old.reports.spool_path, new.reports.spool_path),
         )
         if before != after
     ]

@@ -8,10 +8,11 @@ poll come early; a refused or failed poll waits its interval like any
 other.  Vendors that push (chuanglan, sms10000) have no poll and get no
 poller.
 
-What a poll returns the vendor will not give again, so the poller hands it
-to the inbox before it polls anew, retrying the store if it must; and on
-shutdown a poll in flight is let finish and be stored rather than cancelled
-half-way.
+What a poll returns the vendor will not give again, so the poller keeps
+the raw answer in the :class:`~proxy.ingest.spool.PollSpool` before it even
+parses it, hands it to the inbox before it polls anew, retrying the store if
+it must; and on shutdown a poll in flight is let finish and be stored rather
+than cancelled half-way.
 
 With a :class:`~proxy.ingest.lease.Lease`, a poller polls only while it
 holds it: of several daemons sharing one store, one polls each account.
@@ -27,10 +28,11 @@ from typing import Literal
 
 import structlog
 
-from adapters.base import PollResult
+from adapters.base import HttpResponse, PollResult
 from adapters.client import VendorClient
 from proxy.ingest.accounts import Account
 from proxy.ingest.lease import Lease
+from proxy.ingest.spool import PollSpool
 from proxy.tasks import cancel_all
 from routing.outcome import Outcome
 
@@ -51,6 +53,7 @@ class Poller:
         interval_s: float,
         sink: Sink,
         lease: Lease | None = None,
+        spool: PollSpool | None = None,
     ) -> None:
         self.account = account
         self.client = client
@@ -58,6 +61,7 @@ class Poller:
         self.interval_s = interval_s
         self._sink = sink
         self.lease = lease
+        self.spool = spool
         self._stop = asyncio.Event()
         self.polls = 0
         self.standby = 0  # intervals another daemon held the lease
@@ -89,12 +93,36 @@ class Poller:
         if self.lease is not None and not await self.lease.hold():
             self.standby += 1
             return
-        if self.what == "reports":
-            result = await self.client.poll_reports()
-        else:
-            result = await self.client.poll_replies()
-        if result is None:
+        fetched = await self.client.fetch_poll(self.what)
+        if fetched is None:
             return
+        request, answer = fetched
+        answered = time.monotonic()
+        kept = self.spool is not None and isinstance(answer, HttpResponse) and answer.body
+        if kept:
+            assert self.spool is not None and isinstance(answer, HttpResponse)
+            self.spool.keep(self.account.name, request, answer)
+        kept_ms = round((time.monotonic() - answered) * 1000, 3)
+        # Not in a finally: a poll cancelled before its rows are stored (shutdown)
+        # leaves its answer kept, for the next start.
+        stored = await self._take(self.client.read_poll(request, answer))
+        if kept and self.spool is not None:
+            self.spool.stored()
+        if stored:
+            # kept_ms: from the answer to the spool, what a daemon killed in it
+            # loses; stored_ms: to the store's commit, when the spool is emptied.
+            log.info(
+                "poll_stored",
+                vendor=self.account.name,
+                what=self.what,
+                items=stored,
+                kept_ms=kept_ms,
+                stored_ms=round((time.monotonic() - answered) * 1000, 2),
+                spooled=bool(kept),
+            )
+
+    async def _take(self, result: PollResult) -> int:
+        """Store what the poll gave; how many items it had."""
         self.polls += 1
         self.last_outcome = result.outcome.value
         if result.outcome is not Outcome.ACCEPTED:
@@ -105,11 +133,13 @@ class Poller:
                 outcome=result.outcome.value,
                 code=result.raw_code,
             )
-            return
+            return 0
         if result.malformed:
             log.warning("poll_malformed", vendor=self.account.name, what=self.what)
-        if result.reports or result.replies:
+        items = len(result.reports) + len(result.replies)
+        if items:
             await self._hand_over(result)
+        return items
 
     async def _hand_over(self, result: PollResult) -> None:
         attempt = 0

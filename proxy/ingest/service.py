@@ -26,6 +26,7 @@ from proxy.ingest.matcher import Matcher
 from proxy.ingest.observer import IngestObserver
 from proxy.ingest.pollers import Poller, PollerSet, intervals
 from proxy.ingest.retention import purge_forever
+from proxy.ingest.spool import PollSpool
 from proxy.store.base import Store
 from proxy.tasks import cancel_all
 
@@ -40,9 +41,11 @@ class Ingest:
         http: VendorHttp,
         observer: IngestObserver | None = None,
         holder: str | None = None,
+        spool: PollSpool | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
+        self.spool = spool
         # Kept across reloads (see Engine.build): a new name would wait out its own lease.
         self.holder = holder or new_holder()
         self.accounts = AccountBook(settings.vendors)
@@ -71,7 +74,9 @@ class Ingest:
             poll_s = vs.timeout_s  # the whole exchange, connecting included
             for what, every in intervals(client, override).items():
                 lease = poll_lease(self.store, self.holder, account.name, what, every, poll_s)
-                pollers.append(Poller(account, client, what, every, self.take_poll, lease))
+                pollers.append(
+                    Poller(account, client, what, every, self.take_poll, lease, self.spool)
+                )
         return pollers
 
     def push_target(self, vendor: str) -> tuple[Account, Adapter] | None:
@@ -106,6 +111,27 @@ class Ingest:
 
     async def take_poll(self, account: Account, result: PollResult) -> int:
         return await self.take(account, result.reports, result.replies)
+
+    async def take_left_over(self) -> int:
+        """Store the poll answers a daemon that died had kept but not stored; how many."""
+        if self.spool is None:
+            return 0
+        left = self.spool.left_over()
+        for kept in left:
+            account = self.accounts.named(kept.account)
+            adapter = None if account is None else self._adapters.get(account.vendors[0])
+            if account is None or adapter is None:
+                log.warning("spooled_poll_dropped", vendor=kept.account, why="not in the config")
+                continue
+            try:
+                result = adapter.parse_poll(kept.request, kept.response)
+            except Exception:
+                log.exception("spooled_poll_unreadable", vendor=kept.account)
+                continue
+            new = await self.take(account, result.reports, result.replies)
+            log.info("spooled_poll_stored", vendor=kept.account, new=new)
+        self.spool.clear()
+        return len(left)
 
     def start(self) -> None:
         self._tasks = [

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from adapters.base import DeliveryStatus, HttpRequest, PollResult, Report, VendorLimits
+from adapters.base import (
+    DeliveryStatus,
+    HttpRequest,
+    HttpResponse,
+    PollResult,
+    Report,
+    VendorLimits,
+)
 from adapters.client import VendorClient
 from proxy.ingest.accounts import Account
 from proxy.ingest.lease import poll_lease
@@ -42,13 +49,15 @@ class FakeClient:
         self.answer = answer or PollResult(Outcome.ACCEPTED, "1", reports=(REPORT,))
         self.started: list[float] = []
 
-    async def poll_reports(self) -> PollResult | None:
+    async def fetch_poll(self, what: str) -> tuple[HttpRequest, HttpResponse] | None:
+        if what != "reports":
+            return None
         self.started.append(asyncio.get_running_loop().time())
         await asyncio.sleep(self.latency_s)
-        return self.answer
+        return HttpRequest("GET", "/reports"), HttpResponse(200, b"")
 
-    async def poll_replies(self) -> PollResult | None:
-        return None
+    def read_poll(self, request: HttpRequest, answer: HttpResponse) -> PollResult:
+        return self.answer
 
 
 def client(fake: FakeClient) -> VendorClient:

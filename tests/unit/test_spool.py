@@ -1,0 +1,44 @@
+"""The poll spool: an answer kept before it is parsed survives until it is stored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from adapters.base import HttpRequest, HttpResponse
+from proxy.ingest.spool import PollSpool
+
+REQUEST = HttpRequest("GET", "/qreport/", "cpid=a&cppwd=B")
+ANSWER = HttpResponse(200, "2\n2026-11-27 10:00:00||13800138000||1".encode("gbk"), "text/plain")
+
+
+def test_what_was_kept_and_not_stored_is_left_over(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3.polls"
+    spool = PollSpool(path)
+    spool.keep("esms100", REQUEST, ANSWER)
+    spool.close()  # the daemon dies here
+    again = PollSpool(path)
+    (left,) = again.left_over()
+    assert (left.account, left.request, left.response) == ("esms100", REQUEST, ANSWER)
+    again.clear()
+    assert again.left_over() == []
+    assert path.stat().st_mode & 0o777 == 0o600  # it may hold message texts
+
+
+def test_stored_answers_are_forgotten_once_none_is_open(tmp_path: Path) -> None:
+    spool = PollSpool(tmp_path / "s.polls")
+    spool.keep("a", REQUEST, ANSWER)
+    spool.keep("b", REQUEST, ANSWER)
+    spool.stored()
+    assert len(spool.left_over()) == 2  # b is not stored yet: both stay
+    spool.stored()
+    assert spool.left_over() == []
+
+
+def test_a_torn_last_line_is_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "s.polls"
+    spool = PollSpool(path)
+    spool.keep("a", REQUEST, ANSWER)
+    spool.close()
+    with path.open("ab") as f:
+        f.write(b'["b", "GET", "/qre')  # killed in the middle of a write
+    assert [k.account for k in PollSpool(path).left_over()] == ["a"]
