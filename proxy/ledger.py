@@ -5,7 +5,8 @@ through the :class:`~proxy.recorder.SendRecorder`'s group commit, so an
 attempt costs no round trip of its own however many recipients it has.
 
 An attempt waits for its in-flight records to be written before its
-request leaves; it does not wait for its settlement.  The client may hear
+request leaves; it does not wait for its settlement, unless the answer
+brought message ids the records do not have yet.  The client may hear
 the answer while the settlement is still being written (waiting for that
 second write doubled the p99 a send adds), so :meth:`SendLedger.settled`
 is what the send's locks and claims are held until: a retry of the same
@@ -108,7 +109,15 @@ class SendLedger:
             )
             ids = changed if any(m is not None for m in changed) else None
         settlement = SendSettlement(key, len(phones), record_state(outcome), raw_code, ids)
-        self._settling.append(self._recorder.settle(settlement))
+        written = self._recorder.settle(settlement)
+        if ids is not None:
+            # Ids only the answer had (c123's, chuanglan's msgid): a report
+            # finds its send by them, so they are on disk before the client
+            # hears 0 — a daemon killed right after would leave a report
+            # waiting out reports.unmatched_retry_s for an id-less record.
+            await written
+        else:
+            self._settling.append(written)
 
     @property
     def settling(self) -> bool:

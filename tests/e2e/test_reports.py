@@ -240,6 +240,19 @@ def got_time(lines: list[Any], status: int) -> datetime:
     return next(r.sent for r in lines if r.status == status)
 
 
+def slow_settlements(daemon: Daemon, delay_s: float) -> None:
+    """The attempts' outcomes reach the disk ``delay_s`` late."""
+    store = daemon.legacy_app[STORE]
+    write = store.record_sends
+
+    async def slow_settle(records: Any, settlements: Any = ()) -> int:
+        if settlements:
+            await asyncio.sleep(delay_s)
+        return await write(records, settlements)
+
+    store.record_sends = slow_settle  # type: ignore[method-assign]
+
+
 async def test_a_report_before_its_attempt_settles_is_retried(
     start_daemon: DaemonFactory, tmp_path: Path
 ) -> None:
@@ -250,30 +263,38 @@ async def test_a_report_before_its_attempt_settles_is_retried(
         sim.faults.report_delay_s = 0.0
         # The attempt's outcome, with chuanglan's msgid, reaches the disk a
         # second after the vendor took it (and pushed its report): the record
-        # in flight has no id yet, so the report waits for it.
+        # in flight has no id yet, so the report waits for it, and so does
+        # the client's 0 (the id must be on disk before it).
+        slow_settlements(daemon, 1.0)
         store = daemon.legacy_app[STORE]
-        write = store.record_sends
-
-        async def slow_settle(records: Any, settlements: Any = ()) -> int:
-            if settlements:
-                await asyncio.sleep(1.0)
-            return await write(records, settlements)
-
-        store.record_sends = slow_settle  # type: ignore[method-assign]
         acme = LegacyClient(daemon.legacy_url, CPID, PASSWORD)
-        # The client hears 0 at once: the outcome is still being written.
-        assert await asyncio.wait_for(acme.send("13800138000", TEXT), 0.8) == b"0"
+        send = asyncio.ensure_future(acme.send("13800138000", TEXT))
         for _ in range(300):  # pushed, and in our inbox, with no record to match yet
             if await store.inbox_counts() == {"reports.pending": 1}:
                 break
             await asyncio.sleep(0.01)
+        await asyncio.sleep(0.3)  # the matcher tries, and tries again
         assert await store.inbox_counts() == {"reports.pending": 1}
+        assert not send.done()
+        assert await send == b"0"
+        assert [(r.phone, r.status) for r in await acme.wait_reports(1)] == [("13800138000", 1)]
+        assert daemon.engine.ingest.matcher.unmatched == 0
+
+
+async def test_a_retry_while_the_outcome_is_written_waits_for_it(
+    start_daemon: DaemonFactory, tmp_path: Path
+) -> None:
+    sim = KINDS["esms100"].simulator()
+    async with SimulatorServer(sim) as server:
+        daemon = await start_daemon(config(tmp_path, [vendor_entry("esms100", server)]))
+        slow_settlements(daemon, 1.0)
+        acme = LegacyClient(daemon.legacy_url, CPID, PASSWORD)
+        # esms100's answer brings no id to write: the client hears 0 at once.
+        assert await asyncio.wait_for(acme.send("13800138000", TEXT), 0.8) == b"0"
         # A retry now waits until the outcome is written, then finds it
         # accepted: 0, and nothing sent again (not -17 for "in flight").
         assert await acme.send("13800138000", TEXT) == b"0"
         assert sim.phones_of(TEXT) == ["13800138000"]
-        assert [(r.phone, r.status) for r in await acme.wait_reports(1)] == [("13800138000", 1)]
-        assert daemon.engine.ingest.matcher.unmatched == 0
 
 
 async def test_a_report_that_never_matches_is_kept_and_counted(
