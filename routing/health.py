@@ -171,6 +171,15 @@ class VendorHealth:
         """
         if self.balance_segments is not None:
             self.balance_segments = max(0, self.balance_segments - segments)
+            if self.balance_segments == 0 and self._state is VendorState.ROUTABLE and not self.held:
+                # Counted out: drained as if it had said so, so the dashboard and
+                # alerts see what the plan does (it skips a vendor at 0), and its
+                # re-check probe or next balance check brings it back.
+                self._set(
+                    VendorState.DRAINED,
+                    self.policy.drain_recheck_s,
+                    Outcome.BALANCE_EXHAUSTED.value,
+                )
 
     def record_balance(self, segments: int | None) -> None:
         self.balance_segments = segments

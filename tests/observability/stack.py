@@ -296,6 +296,15 @@ async def drive_traffic(legacy: Legacy, sims: dict[str, SimulatorServer]) -> Non
     """A few seconds of what a day brings: sends, failover, refusals, polls, replies."""
     repliers = ["smscn", "c123", "esms100", "chuanglan"]
     first_to, first_text = phones(5, 0), "【ACME】验证码 0000"
+    # First, so the daemon's 5-second gauge of unresolved recipients has
+    # counted it by the end: chuanglan (cheapest) answers garbage once — no
+    # clear answer, not resent elsewhere (-17) — and its resend is unresolved
+    # (chuanglan may have it): answered -17, not sent.
+    chuanglan = sims["chuanglan"].simulator
+    chuanglan.faults.garbage = True
+    await legacy.send(phones(1, 3000, "136"), "【ACME】garbled")
+    chuanglan.faults.garbage = False
+    await legacy.send(phones(1, 3000, "136"), "【ACME】garbled")
     for i in range(ROUNDS):
         to = phones(5, 5 * i)
         # 1 segment to 5 numbers; chuanglan (cheapest) runs dry in round 6 and the
@@ -328,12 +337,10 @@ async def drive_traffic(legacy: Legacy, sims: dict[str, SimulatorServer]) -> Non
     sims["smscn"].simulator.faults.forced_outcome = Outcome.CONTENT_REJECTED
     await legacy.send(phones(1, 3100, "136"), "【ACME】内容 1")
     sims["smscn"].simulator.faults.forced_outcome = None
-    # smscn answers garbage once: no clear answer, not resent elsewhere (-17).
+    # smscn answers garbage once at the end: its failures in a row stay at 1.
     sims["smscn"].simulator.faults.garbage = True
-    await legacy.send(phones(1, 3000, "136"), "【ACME】garbled")
+    await legacy.send(phones(1, 3001, "136"), "【ACME】garbled")
     sims["smscn"].simulator.faults.garbage = False
-    # Its resend: unresolved (smscn may have it), answered -17, not sent.
-    await legacy.send(phones(1, 3000, "136"), "【ACME】garbled")
     sims["c123"].simulator.inject_reply(phones(1, 5)[0], "好的")
 
 

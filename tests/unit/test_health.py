@@ -144,3 +144,15 @@ def test_a_drained_vendor_without_a_balance_query_comes_back_through_its_probe()
     h.record(Outcome.ACCEPTED)
     assert (h.state, h.balance_segments) == (VendorState.ROUTABLE, None)
     assert plan() == ["sms10000"]
+
+
+def test_a_balance_counted_out_drains_the_vendor_until_a_check_shows_money() -> None:
+    h = VendorHealth("esms100")
+    h.record_balance(3)
+    h.spend(2)
+    assert h.state is VendorState.ROUTABLE
+    h.spend(2)
+    assert (h.state, h.reason, h.balance_segments) == (VendorState.DRAINED, "balance_exhausted", 0)
+    assert h.ejections_by_reason["balance_exhausted"] == 1
+    h.record_balance(500)
+    assert h.state is VendorState.ROUTABLE
