@@ -107,6 +107,17 @@ class RoutingSettings(BaseModel):
     )
     timezone: TimeZone = Field(CHINA, description="for rules' hours")
 
+    @model_validator(mode="after")
+    def _expiry_outlasts_a_send(self) -> RoutingSettings:
+        # A recipient still in flight at another daemon must not count as
+        # expired: that daemon's send may yet reach the vendor.
+        if self.unresolved_expire_s < self.send_deadline_s:
+            raise ValueError(
+                f"unresolved_expire_s ({self.unresolved_expire_s:g}) must be at least"
+                f" send_deadline_s ({self.send_deadline_s:g})"
+            )
+        return self
+
 
 class AdminSettings(BaseModel):
     model_config = _STRICT

@@ -54,9 +54,16 @@ def main(argv: list[str] | None = None) -> int:
         except ConfigError as exc:
             print(exc, file=sys.stderr)
             return 2
+        from proxy.ingest.spool import SpoolInUse
         from proxy.serve import Daemon
+        from proxy.store.redis import StoreUnavailable
 
-        event_loop.run(Daemon(settings, args.config).run_until_signalled())
+        try:
+            event_loop.run(Daemon(settings, args.config).run_until_signalled())
+        except (SpoolInUse, StoreUnavailable) as exc:
+            # What the operator must change, not a traceback (neither carries a secret).
+            print(f"smsproxy: {exc}", file=sys.stderr)
+            return 1
         return 0
     if args.command == "demo":
         from proxy.demo import run_demo

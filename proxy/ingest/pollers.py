@@ -98,10 +98,9 @@ class Poller:
             return
         request, answer = fetched
         answered = time.monotonic()
-        kept = self.spool is not None and isinstance(answer, HttpResponse) and answer.body
-        if kept:
-            assert self.spool is not None and isinstance(answer, HttpResponse)
-            self.spool.keep(self.account.name, request, answer)
+        kept = False
+        if self.spool is not None and isinstance(answer, HttpResponse) and answer.body:
+            kept = self.spool.keep(self.account.name, request, answer)
         kept_ms = round((time.monotonic() - answered) * 1000, 3)
         # Not in a finally: a poll cancelled before its rows are stored (shutdown)
         # leaves its answer kept, for the next start.

@@ -19,6 +19,7 @@ file is written, not synced: it survives the process, not the machine
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 from dataclasses import dataclass
@@ -29,6 +30,10 @@ import structlog
 from adapters.base import HttpRequest, HttpResponse
 
 log = structlog.get_logger("smsproxy.ingest")
+
+
+class SpoolInUse(RuntimeError):
+    """Another process holds the spool; the message names the option."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,14 +49,26 @@ class PollSpool:
         path.parent.mkdir(parents=True, exist_ok=True)
         # Read and written by this process only; it may hold message texts.
         self._fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            # Each daemon empties its spool when its own answers are stored:
+            # two daemons on one file would empty each other's.
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(self._fd)
+            raise SpoolInUse(
+                f"reports.spool_path {path} is in use by another daemon: give each its own"
+            ) from None
         self._open = 0  # answers kept and not yet stored
 
     def __repr__(self) -> str:
         return f"<PollSpool {self.path} open={self._open}>"
 
-    def keep(self, account: str, request: HttpRequest, response: HttpResponse) -> None:
-        """Append one answer, in one write (a daemon killed mid-write leaves a torn last
-        line, which :meth:`left_over` skips: that answer never reached us whole)."""
+    def keep(self, account: str, request: HttpRequest, response: HttpResponse) -> bool:
+        """Append one answer, in one write; False when the disk refused it.
+
+        The line starts with a newline too, so a line torn by a daemon killed
+        mid-write ends there and :meth:`left_over` skips it alone.
+        """
         line = json.dumps(
             [
                 account,
@@ -63,8 +80,18 @@ class PollSpool:
                 base64.b64encode(response.body).decode("ascii"),
             ]
         )
-        os.write(self._fd, line.encode("ascii") + b"\n")
+        data = b"\n" + line.encode("ascii") + b"\n"
+        try:
+            written = os.write(self._fd, data)
+        except OSError as exc:
+            # The answer is still in hand: store it unkept rather than drop it.
+            log.error("spool_write_failed", path=str(self.path), error=repr(exc))
+            return False
+        if written != len(data):
+            log.error("spool_write_short", path=str(self.path), written=written)
+            return False
         self._open += 1
+        return True
 
     def stored(self) -> None:
         """One kept answer's rows are in the store (or it had none to store)."""

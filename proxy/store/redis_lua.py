@@ -67,20 +67,8 @@ RECORD_SENDS = (
 -- ARGV[4] now (ms)
 local rows, settlements = cjson.decode(ARGV[2]), cjson.decode(ARGV[3])
 local now = tonumber(ARGV[4])
-local id = redis.call('HINCRBY', p .. 'seq', 'record', #rows) - #rows
-local first = id + 1
-for _, r in ipairs(rows) do
-  id = id + 1
-  local key = p .. 'record:' .. id
-  redis.call('HSET', key, 'send', r[1], 'cpid', r[2], 'vendor', r[3], 'phone', r[4],
-    'outcome', r[5], 'code', r[6], 'digest', r[8], 'seg', r[9], 'ms', r[10])
-  if r[7] ~= cjson.null then redis.call('HSET', key, 'mid', r[7]) end
-  redis.call('ZADD', p .. 'records', r[10], id)
-  redis.call('ZADD', p .. 'to:' .. r[4], r[10], pad(id))
-  local state = RECORD_STATE[r[5]]
-  if state == 'f' or state == 'u' then redis.call('ZADD', p .. 'unresolved', r[10], id) end
-  if state then settle_claim(key, state, now) end
-end
+-- Settlements first: theirs are records of earlier writes, and a failover's
+-- 'not sent' must not overwrite the next vendor's 'in flight' in this batch.
 for _, s in ipairs(settlements) do
   local state = RECORD_STATE[s[3]]
   for i = 0, tonumber(s[2]) - 1 do
@@ -95,6 +83,20 @@ for _, s in ipairs(settlements) do
       redis.call('HSET', key, 'mid', s[5][i + 1])
     end
   end
+end
+local id = redis.call('HINCRBY', p .. 'seq', 'record', #rows) - #rows
+local first = id + 1
+for _, r in ipairs(rows) do
+  id = id + 1
+  local key = p .. 'record:' .. id
+  redis.call('HSET', key, 'send', r[1], 'cpid', r[2], 'vendor', r[3], 'phone', r[4],
+    'outcome', r[5], 'code', r[6], 'digest', r[8], 'seg', r[9], 'ms', r[10])
+  if r[7] ~= cjson.null then redis.call('HSET', key, 'mid', r[7]) end
+  redis.call('ZADD', p .. 'records', r[10], id)
+  redis.call('ZADD', p .. 'to:' .. r[4], r[10], pad(id))
+  local state = RECORD_STATE[r[5]]
+  if state == 'f' or state == 'u' then redis.call('ZADD', p .. 'unresolved', r[10], id) end
+  if state then settle_claim(key, state, now) end
 end
 return first
 """
@@ -119,7 +121,10 @@ for _, e in ipairs(cjson.decode(ARGV[8])) do
   local free = state == nil or owner == send
   if state == 'a' then
     taken[#taken + 1] = {e[1], 'a'}
-  elseif not free and ms >= now - (state == 'c' and stale or expire) and e[2] ~= '1' then
+  -- A rule that resends after no clear answer takes back an ambiguous one, not
+  -- one another daemon is sending right now.
+  elseif not free and ms >= now - (state == 'c' and stale or expire)
+      and not (e[2] == '1' and state == 'u') then
     taken[#taken + 1] = {e[1], 'u'}
   else
     free = true

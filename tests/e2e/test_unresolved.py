@@ -88,7 +88,9 @@ async def test_without_a_report_an_unresolved_recipient_expires_and_is_sent(
     esms100: SimulatorServer, start_daemon: DaemonFactory, tmp_path: Path
 ) -> None:
     sim = esms100.simulator
-    daemon = await start_daemon(config(tmp_path, esms100, unresolved_expire_s=1.0))
+    daemon = await start_daemon(
+        config(tmp_path, esms100, unresolved_expire_s=1.0, send_deadline_s=1.0)
+    )
     client = LegacyClient(daemon.legacy_url, CPID, PASSWORD)
     sim.faults.garbage = True
     assert await client.send(TO, TEXT) == b"-17"

@@ -242,6 +242,23 @@ async def test_records_get_consecutive_keys_that_settlements_name(store: Store) 
     assert [(r.phone, r.outcome) for r in listed] == [(phones[3], RecordState.AMBIGUOUS)]
 
 
+async def test_a_failover_written_with_the_next_vendors_attempt_stays_unresolved(
+    store: Store,
+) -> None:
+    """Vendor A refused, vendor B has the request out: one write carries A's
+    settlement and B's in-flight record, and a retry must see B's."""
+    window = ClaimWindow(T0, WINDOW_MS, UNRESOLVED_MS)
+    await store.claim_recipients("acme", "d1", "send1", ["13800138000"], window)
+    at_a = await store.record_sends([record("13800138000", outcome=RecordState.IN_FLIGHT)])
+    await store.record_sends(
+        [record("13800138000", vendor="v2", outcome=RecordState.IN_FLIGHT)],
+        [SendSettlement(at_a, 1, RecordState.NOT_SENT, "busy")],
+    )
+    # A send cancelled now (shutdown) gives up only what never reached a vendor.
+    await store.release_claims("acme", "d1", "send1", ["13800138000"])
+    assert await taken(store, ["13800138000"], now=T0 + 1) == {"13800138000": "unresolved"}
+
+
 async def test_a_report_resolves_an_unresolved_record_to_accepted(store: Store) -> None:
     await sent(store, [record("13800138000", outcome=RecordState.AMBIGUOUS)])
     assert await taken(store, ["13800138000"], now=T0 + 1) == {"13800138000": "unresolved"}

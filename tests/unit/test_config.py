@@ -103,3 +103,9 @@ def test_check_config_reports_errors_on_stderr(
 ) -> None:
     assert main(["check-config", str(write(tmp_path, "colour = 1\n"))]) == 2
     assert "colour: unknown option" in capsys.readouterr().err
+
+
+def test_unresolved_recipients_do_not_expire_before_a_send_ends(tmp_path: Path) -> None:
+    routing = "[routing]\nsend_deadline_s = 20\nunresolved_expire_s = 5\n"
+    text = error_of(write(tmp_path, routing + VENDOR))
+    assert "routing" in text and "unresolved_expire_s (5) must be at least send_deadline_s" in text

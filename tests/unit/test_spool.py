@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from adapters.base import HttpRequest, HttpResponse
-from proxy.ingest.spool import PollSpool
+from proxy.ingest.spool import PollSpool, SpoolInUse
 
 REQUEST = HttpRequest("GET", "/qreport/", "cpid=a&cppwd=B")
 ANSWER = HttpResponse(200, "2\n2026-11-27 10:00:00||13800138000||1".encode("gbk"), "text/plain")
@@ -42,3 +44,11 @@ def test_a_torn_last_line_is_skipped(tmp_path: Path) -> None:
     with path.open("ab") as f:
         f.write(b'["b", "GET", "/qre')  # killed in the middle of a write
     assert [k.account for k in PollSpool(path).left_over()] == ["a"]
+
+
+def test_two_daemons_cannot_share_one_spool(tmp_path: Path) -> None:
+    first = PollSpool(tmp_path / "s.polls")
+    with pytest.raises(SpoolInUse, match=r"reports\.spool_path"):
+        PollSpool(tmp_path / "s.polls")
+    first.close()
+    PollSpool(tmp_path / "s.polls").close()  # free again once the first is gone
