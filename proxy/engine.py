@@ -78,7 +78,8 @@ async def recent_texts(
 
     A reload keeps the process's filter, which knows the sends still in
     flight on the old engine; a new window gets a new filter that starts
-    from the store and everything the old one knew.
+    from the store and everything the old one knew, and learns what sends
+    still on the old engine see from then on.
     """
     window_s = settings.routing.dedup_window_s
     if not window_s:
@@ -92,7 +93,7 @@ async def recent_texts(
     recent = RecentTexts(window_s, time.monotonic)
     recent.preload(known)
     if previous is not None:
-        recent.absorb(previous)
+        previous.hand_over(recent)
     return recent
 
 

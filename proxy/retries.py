@@ -145,6 +145,7 @@ class RecentTexts:
         self._previous = bytearray(self.BITS // 8)
         self._started = clock()
         self.added = 0
+        self._successor: RecentTexts | None = None
 
     def __repr__(self) -> str:
         return f"<RecentTexts added={self.added} window={self._window_s}s>"
@@ -198,6 +199,20 @@ class RecentTexts:
 
     def seen(self, cpid: str, digest: str, phones: Sequence[str]) -> bool:
         """Remember this send; True when the store must be asked what was already sent."""
+        successor = self._successor
+        if successor is not None:
+            # Replaced by a reload's filter: a send still on this engine is
+            # remembered there too, or a retry on the new one would skip the store.
+            return successor.seen(cpid, digest, phones) | self._seen(cpid, digest, phones)
+        return self._seen(cpid, digest, phones)
+
+    def hand_over(self, successor: RecentTexts) -> None:
+        """``successor`` takes over (a reload changed the window): it knows what this
+        filter knows now, and learns every send this one sees from now on."""
+        successor.absorb(self)
+        self._successor = successor
+
+    def _seen(self, cpid: str, digest: str, phones: Sequence[str]) -> bool:
         text = (cpid, digest)
         campaign = (cpid, digest, "")  # no number is empty
         if len(phones) > self.FEW:

@@ -145,3 +145,15 @@ def test_preloaded_texts_count_as_campaigns() -> None:
     assert recent.seen("acme", "before-restart", ["13800000009"])
     assert recent.seen("acme", "before-restart", [f"139{i:08d}" for i in range(100)])
     assert not recent.seen("acme", "after-restart", ["13800000009"])
+
+
+def test_a_filter_replaced_by_a_reload_passes_on_what_it_sees() -> None:
+    """A send still on the old engine after a reload changed the window is known
+    to the new filter: the client's retry on the new engine asks the store."""
+    old = RecentTexts(600, lambda: 0.0)
+    assert not old.seen("acme", "d-before", ["13800138000"])
+    new = RecentTexts(300, lambda: 0.0)
+    old.hand_over(new)
+    assert new.seen("acme", "d-before", ["13800138000"])  # known before the reload
+    assert not old.seen("acme", "d-during", ["13900139000"])  # a late send, old engine
+    assert new.seen("acme", "d-during", ["13900139000"])  # the retry, new engine
