@@ -159,7 +159,7 @@ class SendCandidate:
 
 
 class CandidateQuery(NamedTuple):
-    """Which send records a report may belong to: see :meth:`Store.send_candidates`."""
+    """Which send records a report may belong to: see :meth:`Store.send_candidates_many`."""
 
     vendors: tuple[str, ...]
     phone: str
@@ -328,20 +328,14 @@ class Store(Protocol):
         came later but were due first)."""
         ...
 
-    async def send_candidates(
-        self, vendors: Sequence[str], phone: str, message_id: str | None
-    ) -> list[SendCandidate]:
-        """Send records of ``vendors`` to ``phone`` a report may belong to, newest first.
-
-        With a message id: the records carrying it, and those carrying none
-        (an ambiguous attempt has no id).  Without: all of them.  At most 100.
-        """
-        ...
-
     async def send_candidates_many(
         self, queries: Sequence[CandidateQuery]
     ) -> list[list[SendCandidate]]:
-        """:meth:`send_candidates` of each query, in order, in one store call.
+        """For each query, in order, in one store call: the send records of its
+        ``vendors`` to its ``phone`` a report may belong to, newest first.  With
+        a message id: the records carrying it, and those carrying none (an
+        ambiguous attempt has no id).  Without: all of them.  At most 100 a
+        query; records not sent are never candidates.
 
         The matcher asks once per batch of reports, not once per report: a
         call costs far more than a look-up.  The answers are read together,

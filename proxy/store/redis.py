@@ -259,14 +259,6 @@ class RedisStore:
         ]
         return int(count), records
 
-    async def send_candidates(
-        self, vendors: Sequence[str], phone: str, message_id: str | None
-    ) -> list[SendCandidate]:
-        (found,) = await self.send_candidates_many(
-            [CandidateQuery(tuple(vendors), phone, message_id)]
-        )
-        return found
-
     async def send_candidates_many(
         self, queries: Sequence[CandidateQuery]
     ) -> list[list[SendCandidate]]:

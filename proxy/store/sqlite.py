@@ -68,7 +68,7 @@ CREATE INDEX IF NOT EXISTS send_records_phone ON send_records (phone, created_ms
 -- A resend is looked up through send_records_phone too (a number has few
 -- records): every index more is one more B-tree insert per recipient.
 DROP INDEX IF EXISTS send_records_retry;
--- Reports are matched by number first (send_candidates), so no index on the
+-- Reports are matched by number first (send_candidates_many), so no index on the
 -- vendor's message id is needed.
 DROP INDEX IF EXISTS send_records_message;
 -- Unresolved records are few (a crash's in-flight ones, ambiguous answers):
@@ -661,14 +661,6 @@ class SqliteStore:
         rows = json.loads(await self._run(read))
         rows.sort(key=lambda r: (r[0], r[-1]))  # an aggregate keeps no promised order
         return [InboxReport(*row[1:]) for row in rows]
-
-    async def send_candidates(
-        self, vendors: Sequence[str], phone: str, message_id: str | None
-    ) -> list[SendCandidate]:
-        (found,) = await self.send_candidates_many(
-            [CandidateQuery(tuple(vendors), phone, message_id)]
-        )
-        return found
 
     async def send_candidates_many(
         self, queries: Sequence[CandidateQuery]

@@ -35,6 +35,7 @@ from proxy.store.base import (
     ReportMatched,
     ReportRetry,
     ReportUnmatched,
+    SendCandidate,
     SendRecord,
     SendSettlement,
     Settled,
@@ -112,6 +113,14 @@ async def sent(store: Store, records: list[SendRecord], *, now: int = T0) -> int
         window = ClaimWindow(now, WINDOW_MS, UNRESOLVED_MS)
         await store.claim_recipients(r.cpid, r.text_digest, r.send_id, [r.phone], window)
     return await store.record_sends(records)
+
+
+async def candidates(
+    store: Store, vendors: list[str], phone: str, message_id: str | None
+) -> list[SendCandidate]:
+    """One query's answer from the batch call, as one report's settlement asks."""
+    (found,) = await store.send_candidates_many([CandidateQuery(tuple(vendors), phone, message_id)])
+    return found
 
 
 async def taken(
@@ -232,7 +241,7 @@ async def test_records_get_consecutive_keys_that_settlements_name(store: Store) 
         phones[3]: "unresolved",
     }
     # The answer's id is kept: a report with it finds the record.
-    (found,) = await store.send_candidates(["v1"], phones[0], "m0")
+    (found,) = await candidates(store, ["v1"], phones[0], "m0")
     assert found.message_id == "m0"
     # A settlement changes only records still in flight.
     await store.record_sends([], [SendSettlement(first, 2, RecordState.NOT_SENT, "x")])
@@ -264,7 +273,7 @@ async def test_a_report_resolves_an_unresolved_record_to_accepted(store: Store) 
     assert await taken(store, ["13800138000"], now=T0 + 1) == {"13800138000": "unresolved"}
     await store.add_reports([inbox_report("k1")])
     (row,) = await store.pending_reports(T0 + 10, 10)
-    (candidate,) = await store.send_candidates(["v1"], "13800138000", None)
+    (candidate,) = await candidates(store, ["v1"], "13800138000", None)
     queued = QueuedReport("13800138000", 1, at(T0))
     await store.settle_reports([ReportMatched(row.id, candidate.key, "acme", queued)])
     assert await taken(store, ["13800138000"], now=T0 + 2) == {"13800138000": "accepted"}
@@ -398,13 +407,13 @@ async def test_send_candidates(store: Store) -> None:
             record("13900139000", message_id="m1", created_ms=T0 + 4),
         ]
     )
-    got = await store.send_candidates(["v1"], "13800138000", "m1")
+    got = await candidates(store, ["v1"], "13800138000", "m1")
     assert [(c.message_id, c.created_ms) for c in got] == [(None, T0 + 1), ("m1", T0)]
     assert got[1].cpid == "acme" and got[1].vendor == "v1" and got[1].reported == frozenset()
-    everything = await store.send_candidates(["v1", "v2"], "13800138000", None)
+    everything = await candidates(store, ["v1", "v2"], "13800138000", None)
     assert [c.created_ms for c in everything] == [T0 + 3, T0 + 2, T0 + 1, T0]
-    assert await store.send_candidates([], "13800138000", None) == []
-    assert await store.send_candidates(["v9"], "13800138000", "m1") == []
+    assert await candidates(store, [], "13800138000", None) == []
+    assert await candidates(store, ["v9"], "13800138000", "m1") == []
 
 
 async def test_send_candidates_many_answers_each_query_in_order(store: Store) -> None:
@@ -441,7 +450,7 @@ async def test_send_candidates_many_answers_each_query_in_order(store: Store) ->
     assert (got[2][0].cpid, got[2][0].vendor, got[2][0].created_ms) == ("acme", "v1", T0 + 4)
     # Each answer is what the one-query call gives.
     for q, found in zip(queries, got, strict=True):
-        assert await store.send_candidates(q.vendors, q.phone, q.message_id) == found
+        assert await candidates(store, q.vendors, q.phone, q.message_id) == found
     assert await store.send_candidates_many([]) == []
 
 
@@ -470,7 +479,7 @@ async def test_pending_reports_come_due_first_then_oldest(store: Store) -> None:
 
 async def test_settling_a_match_queues_the_report_once(store: Store) -> None:
     await store.record_sends([record("13800138000", message_id="m1")])
-    [candidate] = await store.send_candidates(["v1"], "13800138000", "m1")
+    [candidate] = await candidates(store, ["v1"], "13800138000", "m1")
     await store.add_reports([inbox_report("a"), inbox_report("b"), inbox_report("c", status=2)])
     a, b, c = await store.pending_reports(T0, 10)
     queued = QueuedReport("13800138000", 1, at(T0))
@@ -486,7 +495,7 @@ async def test_settling_a_match_queues_the_report_once(store: Store) -> None:
     assert await store.settle_reports([match]) == Settled(skipped=1)  # settled already
     assert await store.take_reports("acme", 10) == [queued, replace(queued, status=2)]
     assert await store.pending_reports(T0 + 10**9, 10) == []
-    [candidate] = await store.send_candidates(["v1"], "13800138000", "m1")
+    [candidate] = await candidates(store, ["v1"], "13800138000", "m1")
     assert candidate.reported == frozenset({1, 2})
     assert await store.inbox_counts() == {"reports.matched": 2, "reports.duplicate": 1}
 
@@ -577,9 +586,9 @@ async def test_purge_forgets_what_is_old_but_not_what_is_pending(store: Store) -
     await store.enqueue_reply("acme", QueuedReply("13800138000", "old", at(old)))
 
     assert await store.purge(old + 1) == 4  # record, settled report, two queued
-    (left,) = await store.send_candidates(["v1"], "13900139000", None)
+    (left,) = await candidates(store, ["v1"], "13900139000", None)
     assert left.created_ms == new
-    assert await store.send_candidates(["v1"], "13800138000", None) == []
+    assert await candidates(store, ["v1"], "13800138000", None) == []
     assert [r.key for r in await store.pending_reports(new, 10)] == ["pending"]
     assert await store.unmatched_reports(10) == []
     assert [r.key for r in await store.pending_replies(10)] == ["r"]  # pending: kept
@@ -600,7 +609,7 @@ async def test_everything_survives_a_reopen(opener: Callable[[], Awaitable[Store
         assert await second.add_reports([inbox_report("a", message_id="m1")]) == 0
         assert [r.key for r in await second.pending_reports(T0, 10)] == ["a"]
         assert [r.key for r in await second.pending_replies(10)] == ["r"]
-        assert len(await second.send_candidates(["v1"], "13800138000", "m1")) == 1
+        assert len(await candidates(second, ["v1"], "13800138000", "m1")) == 1
         assert len(await second.take_reports("acme", 10)) == 1
     finally:
         await second.close()
@@ -648,7 +657,7 @@ async def test_concurrent_adds_and_settlements_count_once(two: tuple[Store, Stor
     rows = [inbox_report(f"k{i}") for i in range(30)]
     assert sum(await asyncio.gather(a.add_reports(rows), b.add_reports(rows))) == 30
     await a.record_sends([record("13800138000")])
-    [candidate] = await a.send_candidates(["v1"], "13800138000", None)
+    [candidate] = await candidates(a, ["v1"], "13800138000", None)
     pending = await b.pending_reports(T0, 100)
     assert len(pending) == 30
     queued = QueuedReport("13800138000", 1, at(T0))
