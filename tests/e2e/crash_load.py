@@ -378,16 +378,24 @@ async def run(load: CrashLoad, workdir: Path) -> CrashResult:
         await rig.stop()
 
 
+def load_arguments(parser: argparse.ArgumentParser, defaults: CrashLoad) -> None:
+    """The options every longer crash run takes: how much load, how many kills, where."""
+    parser.add_argument("--kills", type=int, default=10)
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of new messages")
+    parser.add_argument("--rate", type=float, default=200.0, help="new messages a second")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument(
+        "--latency", type=float, default=defaults.latency_s, help="vendor answer, s"
+    )
+    parser.add_argument("--workdir", type=Path, help="keep the config, state and daemon logs here")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tests.e2e.crash_load", description=__doc__.split("\n\n")[0]
     )
     defaults = CrashLoad()
-    parser.add_argument("--kills", type=int, default=10)
-    parser.add_argument("--duration", type=float, default=60.0, help="seconds of new messages")
-    parser.add_argument("--rate", type=float, default=200.0, help="new messages a second")
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--latency", type=float, default=defaults.latency_s)
+    load_arguments(parser, defaults)
     parser.add_argument("--settle", type=float, default=defaults.settle_s)
     parser.add_argument(
         "--expire",
@@ -395,7 +403,6 @@ def main(argv: list[str] | None = None) -> int:
         default=defaults.unresolved_expire_s,
         help="routing.unresolved_expire_s (shorter than the run: expiry is exercised too)",
     )
-    parser.add_argument("--workdir", type=Path, help="keep the config, state and daemon logs here")
     args = parser.parse_args(argv)
     load = CrashLoad(
         rate_per_s=args.rate,

@@ -65,6 +65,7 @@ from tests.e2e.crash_load import (
     LoadClient,
     Rig,
     drive,
+    load_arguments,
     new_messages,
 )
 from tests.e2e.legacy_client import ReportLine, parse_reports
@@ -564,11 +565,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m tests.e2e.test_crash_reports", description=__doc__.split("\n\n")[0]
     )
     d = REPORTS_LOAD
-    parser.add_argument("--kills", type=int, default=10)
-    parser.add_argument("--duration", type=float, default=60.0, help="seconds of new messages")
-    parser.add_argument("--rate", type=float, default=200.0, help="new messages a second")
-    parser.add_argument("--seed", type=int, default=d.seed)
-    parser.add_argument("--latency", type=float, default=d.latency_s, help="vendor answer, s")
+    load_arguments(parser, d)
     parser.add_argument("--poll", type=float, default=d.poll_interval_s, help="poll every S s")
     parser.add_argument("--report-delay", type=float, default=d.report_delay_s)
     parser.add_argument("--window-ms", type=float, default=WINDOW_MS)
@@ -579,7 +576,6 @@ def main(argv: list[str] | None = None) -> int:
         help="kill just after poll answers and during polls as well (mixed), only after "
         "answers, or only at random moments (none)",
     )
-    parser.add_argument("--workdir", type=Path, help="keep the config, state and daemon logs here")
     args = parser.parse_args(argv)
     load = replace(
         d,

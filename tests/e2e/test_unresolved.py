@@ -59,15 +59,20 @@ async def answer_within(client: LegacyClient, expected: bytes, seconds: float) -
     return got
 
 
+async def unclear_answer(sim: Any, client: LegacyClient, fault: str) -> None:
+    """The vendor gives ``fault`` ("hang" or "garbage") to one send: answered -17."""
+    setattr(sim.faults, fault, True)
+    assert await client.send(TO, TEXT) == b"-17"
+    setattr(sim.faults, fault, False)
+
+
 async def test_a_report_resolves_a_hung_send_and_the_retry_is_answered_0(
     esms100: SimulatorServer, start_daemon: DaemonFactory, tmp_path: Path
 ) -> None:
     sim = esms100.simulator
     daemon = await start_daemon(config(tmp_path, esms100))
     client = LegacyClient(daemon.legacy_url, CPID, PASSWORD)
-    sim.faults.hang = True
-    assert await client.send(TO, TEXT) == b"-17"
-    sim.faults.hang = False
+    await unclear_answer(sim, client, "hang")
     assert await client.send(TO, TEXT) == b"-17"
     assert sim.phones_of(TEXT) == []
     listed = await unresolved(daemon)
@@ -92,9 +97,7 @@ async def test_without_a_report_an_unresolved_recipient_expires_and_is_sent(
         config(tmp_path, esms100, unresolved_expire_s=1.0, send_deadline_s=1.0)
     )
     client = LegacyClient(daemon.legacy_url, CPID, PASSWORD)
-    sim.faults.garbage = True
-    assert await client.send(TO, TEXT) == b"-17"
-    sim.faults.garbage = False
+    await unclear_answer(sim, client, "garbage")
     assert await client.send(TO, TEXT) == b"-17"
     assert sim.phones_of(TEXT) == []
     await asyncio.sleep(1.1)
@@ -111,8 +114,6 @@ async def test_a_retry_adding_a_number_sends_only_it_and_is_not_answered_0(
     sim = esms100.simulator
     daemon = await start_daemon(config(tmp_path, esms100))
     client = LegacyClient(daemon.legacy_url, CPID, PASSWORD)
-    sim.faults.hang = True
-    assert await client.send(TO, TEXT) == b"-17"
-    sim.faults.hang = False
+    await unclear_answer(sim, client, "hang")
     assert await client.send(f"{TO},13900139000", TEXT) == b"-17"
     assert sim.phones_of(TEXT) == ["13900139000"]
