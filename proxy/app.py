@@ -66,7 +66,7 @@ async def daemon_state(app: web.Application) -> AsyncIterator[None]:
     recorder.start()
     app[RECORDER] = recorder
     metrics = app[METRICS]
-    spool = PollSpool(spool_path(settings))
+    spool = PollSpool.first_free(spool_path(settings))
 
     async def build(new: Settings, previous: Engine | None) -> Engine:
         return await Engine.build(new, store, http, recorder, metrics, previous, spool)

@@ -55,13 +55,30 @@ class PollSpool:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             os.close(self._fd)
-            raise SpoolInUse(
-                f"reports.spool_path {path} is in use by another daemon: give each its own"
-            ) from None
+            raise SpoolInUse(f"reports.spool_path {path} is in use by another daemon") from None
         self._open = 0  # answers kept and not yet stored
 
     def __repr__(self) -> str:
         return f"<PollSpool {self.path} open={self._open}>"
+
+    # Daemons sharing a directory (and so a default path) each take the first
+    # free one of this many, so none needs a path of its own.
+    SIBLINGS = 16
+
+    @classmethod
+    def first_free(cls, path: Path) -> PollSpool:
+        """The spool at ``path``, or at ``path.2``, ``path.3``… when another daemon
+        holds it.  A daemon that starts after one died takes the first free one,
+        which may be the dead daemon's: it stores what that one left, which is
+        what every daemon of one config can do."""
+        for n in range(1, cls.SIBLINGS + 1):
+            try:
+                return cls(path if n == 1 else path.with_name(f"{path.name}.{n}"))
+            except SpoolInUse:
+                continue
+        raise SpoolInUse(
+            f"reports.spool_path {path} and its {cls.SIBLINGS - 1} siblings are all in use"
+        )
 
     def keep(self, account: str, request: HttpRequest, response: HttpResponse) -> bool:
         """Append one answer, in one write; False when the disk refused it.

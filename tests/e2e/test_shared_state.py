@@ -8,7 +8,6 @@ records show what really went out.
 from __future__ import annotations
 
 import asyncio
-import copy
 import hashlib
 import uuid
 from pathlib import Path
@@ -35,13 +34,6 @@ def shared_config(
     config = base_config(tmp_path, state=state, vendors=[vendor])
     config["reports"] = {"poll_interval_override_s": 0.1, **reports}
     return config
-
-
-def own(config: dict[str, Any], tmp_path: Path, name: str) -> dict[str, Any]:
-    """The shared config, with a poll spool of this daemon's own (as on its own host)."""
-    mine = copy.deepcopy(config)
-    mine["reports"]["spool_path"] = str(tmp_path / f"{name}.polls")
-    return mine
 
 
 def vendor_entry(kind: str, server: SimulatorServer) -> dict[str, Any]:
@@ -71,8 +63,8 @@ async def test_two_daemons_are_one_to_their_clients(
             f"e2e-{uuid.uuid4().hex[:8]}:",
             vendor_entry("chuanglan", server),
         )
-        a = await start_daemon(own(config, tmp_path, "a"))
-        b = await start_daemon(own(config, tmp_path, "b"))
+        a = await start_daemon(config)
+        b = await start_daemon(config)
         # The vendor pushes its reports to B only.
         sim.faults.push_url = f"{b.push_url}/push/chuanglan"
         sim.faults.report_delay_s = 0.05
@@ -116,8 +108,8 @@ async def test_one_daemon_polls_an_account_and_another_takes_over(
         config = shared_config(
             tmp_path, redis_server, f"e2e-{uuid.uuid4().hex[:8]}:", vendor_entry("esms100", server)
         )
-        a = await start_daemon(own(config, tmp_path, "a"))
-        b = await start_daemon(own(config, tmp_path, "b"))
+        a = await start_daemon(config)
+        b = await start_daemon(config)
         sim.faults.report_delay_s = 0.05
         assert await LegacyClient(a.legacy_url, CPID, PASSWORD).send(PHONES, TEXT) == b"0"
         got = await LegacyClient(b.legacy_url, CPID, PASSWORD).wait_reports(len(PHONES))

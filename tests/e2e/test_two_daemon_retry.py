@@ -45,8 +45,6 @@ async def start(
             "listen": {"legacy": "127.0.0.1:0", "admin": "127.0.0.1:0", "push": "127.0.0.1:0"},
             "state": {"engine": "redis", "redis_url": redis.url, "redis_prefix": prefix},
             "routing": {"send_deadline_s": 5.0},
-            # Each daemon its own poll spool (they share the working directory).
-            "reports": {"spool_path": str(home / "polls")},
         },
         {
             "clients": [{"cpid": CPID, "password": PASSWORD, "rate_per_s": 100}],

@@ -52,3 +52,15 @@ def test_two_daemons_cannot_share_one_spool(tmp_path: Path) -> None:
         PollSpool(tmp_path / "s.polls")
     first.close()
     PollSpool(tmp_path / "s.polls").close()  # free again once the first is gone
+
+
+def test_daemons_in_one_directory_each_take_a_free_spool(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3.polls"
+    first = PollSpool.first_free(path)
+    second = PollSpool.first_free(path)
+    assert (first.path, second.path) == (path, tmp_path / "state.sqlite3.polls.2")
+    second.keep("esms100", REQUEST, ANSWER)
+    second.close()  # this daemon dies with an answer kept
+    # The next daemon to start takes its spool, and stores what it left.
+    third = PollSpool.first_free(path)
+    assert third.path == second.path and len(third.left_over()) == 1
