@@ -36,6 +36,12 @@ REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 HostPort = Annotated[str, Field(pattern=r"^[^\s:]*:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$")]
 
 
+def _ip_networks(value: Any) -> Any:
+    if isinstance(value, list):
+        return [ip_network(v, strict=False) if isinstance(v, str) else v for v in value]
+    return value
+
+
 def split_host_port(value: str) -> tuple[str, int]:
     host, _, port = value.rpartition(":")
     return host.strip("[]") or "0.0.0.0", int(port)
@@ -46,6 +52,67 @@ class ListenSettings(BaseModel):
     legacy: HostPort = Field("127.0.0.1:8080", description="the esms100-compatible port")
     admin: HostPort = Field("127.0.0.1:9100", description="/metrics, /healthz, admin API")
     push: HostPort = Field("127.0.0.1:9200", description="vendors' report and reply pushes")
+    trusted_proxies: list[IPv4Network | IPv6Network] = Field(
+        default_factory=list,
+        description="load balancers whose PROXY header or X-Forwarded-For names the real client;"
+        " empty: the peer address is the client",
+    )
+    proxy_protocol: bool = Field(
+        False,
+        description="trusted proxies open each connection with a PROXY header (v1 or v2,"
+        " HAProxy's send-proxy / nginx's proxy_protocol); other peers connect plainly",
+    )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        return _ip_networks(value)
+
+
+class HttpSettings(BaseModel):
+    """Limits on every connection to the legacy, admin and push ports, as bytes arrive."""
+
+    model_config = _STRICT
+    max_head_bytes: int = Field(
+        16 * 1024,
+        ge=1024,
+        le=1024 * 1024,
+        description="request headers beyond this (the request line not counted) answer 431,"
+        " then the connection closes",
+    )
+    head_timeout_s: float = Field(
+        60.0, gt=0, le=3600, description="a request's head must arrive within this, else 408"
+    )
+    body_timeout_s: float = Field(
+        60.0, gt=0, le=3600, description="a request's body must arrive within this, else 408"
+    )
+    keepalive_s: float = Field(
+        75.0, gt=0, le=3600, description="an idle keep-alive connection closes after this"
+    )
+    max_connections: int = Field(
+        4096,
+        ge=16,
+        description="open connections per port; more are answered 503 and closed",
+    )
+
+
+class LoginSettings(BaseModel):
+    """Throttling wrong passwords (cppwd, /ent/'s oldpwd) and /ent/'s password rules."""
+
+    model_config = _STRICT
+    window_s: float = Field(300.0, gt=0, le=86400, description="failures counted over this")
+    max_failures_per_address: int = Field(
+        20, ge=1, description="failed logins from one address, any client, before its lock-out"
+    )
+    max_failures_per_client: int = Field(
+        100,
+        ge=1,
+        description="failed logins for one cpid, from anywhere, before its lock-out",
+    )
+    lockout_s: float = Field(300.0, gt=0, le=86400, description="how long a lock-out lasts")
+    min_password_chars: int = Field(
+        8, ge=1, le=20, description="/ent/ refuses shorter new passwords (esms100: 1 to 20)"
+    )
 
 
 class StateSettings(BaseModel):
@@ -80,6 +147,16 @@ class LegacySettings(BaseModel):
     max_body_bytes: int = Field(256 * 1024, ge=4096, description="larger requests answer -8")
     max_sends_in_flight: int = Field(
         400, ge=1, description="more /mt/ requests wait, unread, until one finishes"
+    )
+    max_sends_in_flight_per_client: int = Field(
+        100,
+        ge=1,
+        description="one client's /mt/ requests under way or waiting; more answer -15 at once",
+    )
+    max_sends_waiting: int = Field(
+        2000,
+        ge=0,
+        description="/mt/ requests waiting for a turn, all clients; more answer -15 at once",
     )
     timezone: TimeZone = Field(
         CHINA, description="the zone of the times /qreport/ and /mo/ hand to clients"
@@ -170,9 +247,7 @@ class ClientSettings(BaseModel):
     @field_validator("allowed_ips", mode="before")
     @classmethod
     def _networks(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            return [ip_network(v, strict=False) if isinstance(v, str) else v for v in value]
-        return value
+        return _ip_networks(value)
 
 
 class Settings(BaseSettings):
@@ -181,6 +256,8 @@ class Settings(BaseSettings):
     )
 
     listen: ListenSettings = ListenSettings()
+    http: HttpSettings = HttpSettings()
+    login: LoginSettings = LoginSettings()
     state: StateSettings = StateSettings()
     legacy: LegacySettings = LegacySettings()
     routing: RoutingSettings = RoutingSettings()
