@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from proxy.legacy_http import REFUSALS as HTTP_REFUSALS
 from routing.health import VendorState
 from routing.outcome import Outcome
 from routing.router import Router
@@ -29,6 +30,7 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 VERSION = "0.1.0"
 REPORT_STATUSES = ("delivered", "failed", "unknown")
 STATUS_NAMES = {1: "delivered", 2: "failed", 0: "unknown"}
+HTTP_PORTS = ("legacy", "admin", "push")
 FAILOVER_REASONS = tuple(
     o.value
     for o in Outcome
@@ -158,6 +160,23 @@ class Metrics:
             ["vendor"],
             registry=r,
         )
+        self.http_refusals = Counter(
+            "smsproxy_http_refusals",
+            "Connections and requests refused by the HTTP limits, by port and reason:"
+            " connections (max_connections reached), head_too_large, head_timeout,"
+            " body_timeout, bad_request, proxy_header.",
+            ["port", "reason"],
+            registry=r,
+        )
+        for port in HTTP_PORTS:
+            for reason in HTTP_REFUSALS:
+                self.http_refusals.labels(port, reason)
+        self.http_connections = Gauge(
+            "smsproxy_http_connections",
+            "Open connections, by port.",
+            ["port"],
+            registry=r,
+        )
         self.queue_depth = Gauge(
             "smsproxy_queue_depth",
             "Reports or replies waiting for their client to poll.",
@@ -225,6 +244,11 @@ class Metrics:
     def legacy_request(self, endpoint: str, code: str, seconds: float) -> None:
         self._child(self.legacy_requests, endpoint, code).inc()
         self._child(self.legacy_duration, endpoint).observe(seconds)
+
+    def http_refused(self, port: str) -> Callable[[str], None]:
+        """The refusal hook of one port's HTTP server."""
+        children = {reason: self.http_refusals.labels(port, reason) for reason in HTTP_REFUSALS}
+        return lambda reason: children[reason].inc()
 
     def _child(self, family: Any, *labels: str) -> Any:
         # labels() takes a lock and builds a key on every call; on the send

@@ -38,6 +38,7 @@ def restart_only_changes(old: Settings, new: Settings) -> list[str]:
         name
         for name, before, after in (
             ("listen", old.listen, new.listen),
+            ("http", old.http, new.http),
             ("state", old.state, new.state),
             ("reports.spool_path", old.reports.spool_path, new.reports.spool_path),
         )

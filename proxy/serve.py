@@ -19,9 +19,10 @@ from config.settings import Settings, split_host_port
 from proxy.app import build_admin_app, build_legacy_app
 from proxy.engine import Engine
 from proxy.ingest.pushes import build_push_app
-from proxy.keys import LIVE, RELOADER
+from proxy.keys import LIVE, METRICS, RELOADER
 from proxy.legacy import Legacy
-from proxy.legacy_http import LegacyServer
+from proxy.legacy_http import Answer, LegacyServer, Limits
+from proxy.open_files import connection_budget
 from proxy.reload import ReloadOutcome
 
 log = structlog.get_logger("smsproxy")
@@ -35,9 +36,20 @@ class Daemon:
         # Runs the legacy application's start-up and clean-up; its port is
         # served by the LegacyServer, not by aiohttp.
         self._legacy = web.AppRunner(self.legacy_app, access_log=None)
+        metrics = self.legacy_app[METRICS]
+        self.limits = connection_limits(settings)
         # A GET with 1000 numbers is a long request line; esms100 takes it.
         self.legacy_server = LegacyServer(
-            Legacy(self.legacy_app).respond, max_body_bytes=settings.legacy.max_body_bytes
+            Legacy(self.legacy_app).respond,
+            max_body_bytes=settings.legacy.max_body_bytes,
+            limits=self.limits,
+            # Before a request is read there is no endpoint to answer for; every
+            # esms100 endpoint reads -15 as "too fast, try again".
+            busy=Answer(503, b"-15"),
+            on_refusal=metrics.http_refused("legacy"),
+        )
+        metrics.http_connections.labels("legacy").set_function(
+            lambda: self.legacy_server.connections
         )
         self._admin = web.AppRunner(self.admin_app, access_log=None, shutdown_timeout=1.0)
         # Vendors' report and reply pushes: a chuanglan reply is a long GET line.
@@ -140,6 +152,21 @@ async def _listen(runner: web.AppRunner, address: str) -> int:
     site = web.TCPSite(runner, host, port, reuse_address=True)
     await site.start()
     return int(runner.addresses[-1][1])
+
+
+def connection_limits(settings: Settings) -> Limits:
+    http, listen = settings.http, settings.listen
+    # Each vendor origin may hold up to 200 pooled connections (proxy.app).
+    budget = connection_budget(http.max_connections, 200 * len(settings.vendors))
+    return Limits(
+        max_head_bytes=http.max_head_bytes,
+        head_timeout_s=http.head_timeout_s,
+        body_timeout_s=http.body_timeout_s,
+        keepalive_s=http.keepalive_s,
+        max_connections=budget.per_port,
+        trusted_proxies=tuple(listen.trusted_proxies),
+        proxy_protocol=listen.proxy_protocol,
+    )
 
 
 def _url_host(host: str) -> str:
