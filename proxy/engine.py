@@ -23,6 +23,7 @@ from adapters.http1 import VendorHttp
 from adapters.registry import make_adapter
 from adapters.transport import VendorTransport
 from config.settings import Settings
+from proxy.admission import AdmissionLimits, FairAdmission
 from proxy.balance import watch_balance
 from proxy.clients import ClientBook
 from proxy.ingest.service import Ingest
@@ -104,7 +105,8 @@ class Engine:
     clients: ClientBook
     sender: SendService
     ingest: Ingest
-    admission: asyncio.Semaphore
+    # Kept across reloads like the send locks: waiting sends keep their place.
+    admission: FairAdmission
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def __repr__(self) -> str:
@@ -133,7 +135,9 @@ class Engine:
             settings=settings,
             router=router,
             clients=await ClientBook.load(settings.clients, store),
-            admission=asyncio.Semaphore(settings.legacy.max_sends_in_flight),
+            admission=previous.admission
+            if previous is not None
+            else FairAdmission(AdmissionLimits.of(settings.legacy), metrics),
             sender=SendService(
                 router,
                 recorder,
@@ -154,6 +158,8 @@ class Engine:
         )
 
     def start(self) -> None:
+        # Here, not in build(): a reload that fails to build changes no limit.
+        self.admission.configure(AdmissionLimits.of(self.settings.legacy))
         self._tasks = [
             asyncio.create_task(watch_balance(v), name=f"balance-{v.name}")
             for v in self.router.vendors.values()

@@ -16,7 +16,11 @@ Codes (from ``esms100.txt``) and when we answer them:
         send that big)
 ``-10`` the client's quota is spent, or no vendor had money for it
 ``-11`` every vendor refused the content
-``-15`` faster than the client's ``rate_per_s``, or every vendor asked us to slow down
+``-15`` faster than the client's ``rate_per_s``, or every vendor asked us to slow down;
+        and, at once and unsent, a send while the daemon is busy: the client
+        has ``legacy.max_sends_in_flight_per_client`` sends under way or
+        waiting, or ``legacy.max_sends_waiting`` (all clients) wait for a turn
+        (see :mod:`proxy.admission`)
 ``-16`` no valid number
 ``-17`` no vendor answered in time
 ``-110`` anything unexpected (logged with a traceback, never shown)
@@ -35,6 +39,7 @@ from aiohttp import web
 
 from adapters.esms100 import wire
 from adapters.esms100.wire import ReplyRecord, ReportLine
+from proxy.admission import Busy
 from proxy.clients import Client
 from proxy.keys import LIVE, METRICS, STORE
 from proxy.legacy_http import Answer, LegacyRequest
@@ -152,14 +157,18 @@ class Legacy:
         return client
 
     async def mt(self, request: LegacyRequest) -> bytes:
-        # Admission before any work: beyond the vendors' connection pools more
-        # concurrency only queues inside, holding memory while it waits.
-        async with self.app[LIVE].engine.admission:
-            return await self._mt(request)
-
-    async def _mt(self, request: LegacyRequest) -> bytes:
         params = self.read_params(request)
+        # Who is asking first (cheap), so a turn can be fair to each client.
         client = await self.authenticate(request, params)
+        # A turn before any work: beyond the vendors' connection pools more
+        # concurrency only queues inside, holding memory while it waits.
+        try:
+            async with self.app[LIVE].engine.admission.turn(client.cpid):
+                return await self._mt(params, client)
+        except Busy:
+            raise Refused(-15) from None
+
+    async def _mt(self, params: wire.Params, client: Client) -> bytes:
         text, phone = params.get("msgtext"), params.get("phone")
         if text is None:
             raise Refused(-4)

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from proxy.admission import REASONS as BUSY_REASONS
 from proxy.legacy_http import REFUSALS as HTTP_REFUSALS
 from routing.health import VendorState
 from routing.outcome import Outcome
@@ -67,6 +68,14 @@ class Metrics:
         )
         self.sends_in_flight = Gauge(
             "smsproxy_sends_in_flight", "Legacy /mt/ requests being handled now.", registry=r
+        )
+        self.sends_refused_busy = Counter(
+            "smsproxy_sends_refused_busy",
+            "Legacy /mt/ requests answered -15, unsent, because the daemon was busy:"
+            " the client had legacy.max_sends_in_flight_per_client under way or waiting"
+            " (client_limit), or legacy.max_sends_waiting were waiting (saturated).",
+            ["client", "reason"],
+            registry=r,
         )
         self.recipients = Counter(
             "smsproxy_recipients",
@@ -235,6 +244,8 @@ class Metrics:
         for client in clients:
             self.retries_deduplicated.labels(client)
             self.retries_unresolved.labels(client)
+            for reason in BUSY_REASONS:
+                self.sends_refused_busy.labels(client, reason)
         for vendor in vendors:
             self.unmatched_reports.labels(vendor)
             self.replies.labels(vendor)
@@ -249,6 +260,9 @@ class Metrics:
         """The refusal hook of one port's HTTP server."""
         children = {reason: self.http_refusals.labels(port, reason) for reason in HTTP_REFUSALS}
         return lambda reason: children[reason].inc()
+
+    def send_refused_busy(self, client: str, reason: str) -> None:
+        self._child(self.sends_refused_busy, client, reason).inc()
 
     def _child(self, family: Any, *labels: str) -> Any:
         # labels() takes a lock and builds a key on every call; on the send
