@@ -146,7 +146,10 @@ class LegacySettings(BaseModel):
     max_numbers: int = Field(1000, ge=1, le=100_000, description="more numbers answer -8")
     max_body_bytes: int = Field(256 * 1024, ge=4096, description="larger requests answer -8")
     max_sends_in_flight: int = Field(
-        400, ge=1, description="more /mt/ requests wait, unread, until one finishes"
+        400,
+        ge=1,
+        description="/mt/ requests handled at once; more wait for a turn, given round-robin"
+        " across clients",
     )
     max_sends_in_flight_per_client: int = Field(
         100,
@@ -156,7 +159,8 @@ class LegacySettings(BaseModel):
     max_sends_waiting: int = Field(
         2000,
         ge=0,
-        description="/mt/ requests waiting for a turn, all clients; more answer -15 at once",
+        description="/mt/ requests waiting for a turn, all clients; more answer -15 at once"
+        " (a client with fewer waiting takes the place of the newest of the client with most)",
     )
     timezone: TimeZone = Field(
         CHINA, description="the zone of the times /qreport/ and /mo/ hand to clients"
