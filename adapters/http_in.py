@@ -17,7 +17,7 @@ def raw_query(request: web.Request) -> bytes:
 
 
 async def incoming(request: web.Request, max_body: int = 1024 * 1024) -> HttpRequest:
-    body = await request.content.read(max_body) if request.can_read_body else b""
+    body = await _body(request, max_body) if request.can_read_body else b""
     return HttpRequest(
         "POST" if request.method == "POST" else "GET",
         request.path,
@@ -26,3 +26,16 @@ async def incoming(request: web.Request, max_body: int = 1024 * 1024) -> HttpReq
         request.content_type,
         request.remote or "",
     )
+
+
+async def _body(request: web.Request, max_body: int) -> bytes:
+    """The body up to ``max_body`` bytes: one ``read(n)`` returns only what has arrived."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < max_body:
+        chunk = await request.content.read(max_body - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)

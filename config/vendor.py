@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from ipaddress import IPv4Network, IPv6Network, ip_network
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
+from config.secret import Secret
 from config.zone import CHINA, TimeZone
+
+# URL-safe without escaping, so the path segment a vendor sends is the
+# token byte for byte; 16 characters is 96 bits of secrets.token_urlsafe.
+_PUSH_TOKEN = re.compile(r"[A-Za-z0-9_.~-]{16,128}")
 
 
 class VendorSettings(BaseModel):
@@ -41,6 +48,45 @@ class VendorSettings(BaseModel):
     # vendor for text without one.
     signature: Literal["as_is", "add", "vendor", "required"] = "as_is"
     signature_text: str | None = Field(default=None, pattern=r"^【[^【】]{1,20}】$")
+    # Who may push reports and replies to /push/<name>: both, when both are
+    # set.  A vendor whose pushes carry no secret of their own has its pushes
+    # refused until one of them is set (see proxy.ingest.push_auth).
+    push_allowed_ips: list[IPv4Network | IPv6Network] = Field(
+        default_factory=list,
+        description="addresses the vendor pushes from; empty: any (then the token must do)",
+    )
+    push_token: Secret | None = Field(
+        default=None,
+        description="secret path segment: register http://<push address>/push/<name>/<token>",
+    )
+
+    # What the vendor's pushes are, for the push receiver.  A kind that
+    # pushes says so; one whose pushes carry a secret (a password we
+    # configured with the vendor) says when it is configured.
+    pushes: ClassVar[bool] = False
+    push_secret_options: ClassVar[tuple[str, ...]] = ()  # what to set for push_secret_configured
+
+    @property
+    def push_secret_configured(self) -> bool:
+        return False
+
+    @field_validator("push_allowed_ips", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [ip_network(v, strict=False) if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator("push_token")
+    @classmethod
+    def _token_shape(cls, value: Any) -> Any:
+        # The message names the rule, never the value.
+        if value is not None and not _PUSH_TOKEN.fullmatch(value.get_secret_value()):
+            raise ValueError(
+                "push_token must be 16 to 128 of A-Z a-z 0-9 _ . ~ -"
+                " (python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        return value
 
     @model_validator(mode="after")
     def _signature_text_for_add(self) -> VendorSettings:

@@ -20,6 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from proxy.admission import REASONS as BUSY_REASONS
+from proxy.ingest.push_auth import PushRefusal
 from proxy.legacy_http import REFUSALS as HTTP_REFUSALS
 from routing.health import VendorState
 from routing.outcome import Outcome
@@ -169,6 +170,14 @@ class Metrics:
             ["vendor"],
             registry=r,
         )
+        self.pushes_refused = Counter(
+            "smsproxy_pushes_refused",
+            "Vendor pushes refused and not stored, by vendor and reason: address (not in"
+            " push_allowed_ips), token (wrong push_token), unconfigured (no secret, token or"
+            " address list to check), account (not our account or push password), malformed.",
+            ["vendor", "reason"],
+            registry=r,
+        )
         self.http_refusals = Counter(
             "smsproxy_http_refusals",
             "Connections and requests refused by the HTTP limits, by port and reason:"
@@ -249,6 +258,8 @@ class Metrics:
         for vendor in vendors:
             self.unmatched_reports.labels(vendor)
             self.replies.labels(vendor)
+            for refusal in PushRefusal:
+                self.pushes_refused.labels(vendor, refusal.value)
             for status in REPORT_STATUSES:
                 self.reports.labels(vendor, status)
 
@@ -283,6 +294,9 @@ class Metrics:
 
     def reply_delivered(self, vendor: str) -> None:
         self.replies.labels(vendor).inc()
+
+    def push_refused(self, vendor: str, reason: str) -> None:
+        self.pushes_refused.labels(vendor, reason).inc()
 
     # --- routing.observer.RouteObserver -------------------------------------------
 

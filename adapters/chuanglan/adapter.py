@@ -23,7 +23,11 @@ on the wire are in :mod:`adapters.chuanglan.wire`):
   are messages, and the vendor bills every long-message part as one, so they
   are segments.  The document asks for at most one query every 10 s (4.4).
 * Pushes (2.1, 3.1): ``receiver`` and ``pswd`` are checked, in constant time,
-  only when configured (the document lets both be empty).  A push with a
+  against ``report_receiver`` and ``report_password``; each one configured
+  must be there and match.  The document lets both be empty: a vendor set up
+  without ``report_password`` pushes no secret, and the push port then
+  wants its ``push_token`` or ``push_allowed_ips``, refusing every push
+  until one is set (:mod:`proxy.ingest.push_auth`).  A push with a
   ``status`` field is a report, else one with ``msg`` a reply.  The document
   does not say what to answer: an accepted push gets ``200`` with body ``0``
   (the vendor's own success code); a failed check ``403``, a push we cannot
@@ -80,9 +84,17 @@ class ChuanglanSettings(VendorSettings):
     report_receiver: str | None = None  # what the vendor sends as ``receiver`` on a push
     report_password: Secret | None = None  # and as ``pswd``
 
+    pushes: ClassVar[bool] = True
+    push_secret_options: ClassVar[tuple[str, ...]] = ("report_password",)
+
+    @property
+    def push_secret_configured(self) -> bool:
+        return bool(self.report_password and self.report_password.get_secret_value())
+
 
 class ChuanglanAdapter:
     kind: ClassVar[str] = "chuanglan"
+    push_refused: ClassVar[HttpResponse] = PUSH_FORBIDDEN
 
     def __init__(self, settings: ChuanglanSettings) -> None:
         self.settings = settings

@@ -25,9 +25,12 @@ Decisions where ``sms10000.txt`` is silent (codes: see :mod:`.codes`; bytes: :mo
   so that a re-push can be told from a new reply.  It is not taken as unique
   alone: the document's example gives two different replies one msgId.
 * A push is answered HTTP 200 ``SUCCESS`` only when its body parsed and every
-  item's eprId/userId, where given, are ours.  Otherwise it is answered
-  ``FAIL`` (400 not understood, 403 another account's) and not accepted, so
-  the vendor pushes it again.
+  item carries our eprId and userId (the document lists both in every item;
+  one missing or empty is not ours).  Otherwise it is answered ``FAIL`` (400
+  not understood, 403 another account's, :attr:`push_refused`) and not
+  accepted, so the vendor pushes it again.  eprId and userId are account
+  names, no secret: the push port also wants the vendor's ``push_token`` or
+  ``push_allowed_ips`` (:mod:`proxy.ingest.push_auth`).
 * An unknown code on a send, or an unreadable 2xx body, is AMBIGUOUS (the
   vendor may have sent it; an unreadable body is malformed too); an HTTP
   status outside 2xx means what :mod:`adapters.http_status` says.
@@ -65,11 +68,14 @@ MAX_PUSH_BYTES = 1024 * 1024
 _CODE = re.compile(r"-?[0-9]{1,9}")
 _SUCCESS = HttpResponse(200, b"SUCCESS", "text/plain")
 _NOT_UNDERSTOOD = PushResult(answer=HttpResponse(400, b"FAIL", "text/plain"), accepted=False)
-_NOT_OURS = PushResult(answer=HttpResponse(403, b"FAIL", "text/plain"), accepted=False)
+PUSH_REFUSED = HttpResponse(403, b"FAIL", "text/plain")
+_NOT_OURS = PushResult(answer=PUSH_REFUSED, accepted=False)
 _UNSUPPORTED = "unsupported"
 
 
 class Sms10000Settings(VendorSettings):
+    pushes: ClassVar[bool] = True  # reports and replies, with no secret in them
+
     kind: Literal["sms10000"]
     epr_id: int
     user_id: str
@@ -78,6 +84,7 @@ class Sms10000Settings(VendorSettings):
 
 class Sms10000Adapter:
     kind: ClassVar[str] = "sms10000"
+    push_refused: ClassVar[HttpResponse] = PUSH_REFUSED
 
     def __init__(self, settings: Sms10000Settings) -> None:
         self.settings = settings
@@ -155,7 +162,4 @@ class Sms10000Adapter:
         return PushResult(replies=replies, answer=_SUCCESS)
 
     def _ours(self, item: wire.PushItem) -> bool:
-        return item.epr_id in ("", str(self.settings.epr_id)) and item.user_id in (
-            "",
-            self.settings.user_id,
-        )
+        return item.epr_id == str(self.settings.epr_id) and item.user_id == self.settings.user_id

@@ -20,6 +20,14 @@ exactly ``SUCCESS`` (or that fails to connect) is pushed again after
 dropped and counted in :attr:`dropped_pushes`.  DeliveryStatus.UNKNOWN is
 pushed as status ``0``, which the document does not list, so that the
 adapter's unknown-status path can be exercised.
+
+Every item carries the account's eprId and userId, as the document's
+examples do.  They are no secret, so the daemon wants more: the simulator
+pushes from loopback, and :meth:`credentials` gives those addresses as
+``push_allowed_ips``, as an operator lists a real vendor's.  A test that
+wants the token instead configures ``push_token`` and puts it in
+``faults.push_url`` (``/push/<name>/<token>``), as it is registered with
+the vendor.
 """
 
 from __future__ import annotations
@@ -46,6 +54,7 @@ MAX_SKEW_MS = 5 * 60 * 1000
 MAX_NUMBERS = 1000
 MAX_TEXT_CHARS = 500
 PUSH_BATCH = 100
+PUSHES_FROM = ("127.0.0.0/8", "::1/128")  # where a simulator's pushes come from
 
 _CODE_FOR: dict[Outcome, str] = {
     Outcome.ACCEPTED: "1",
@@ -86,7 +95,12 @@ class Sms10000Simulator(Simulator):
         return [web.get(wire.PATH, self._webservice), web.post(wire.PATH, self._webservice)]
 
     def credentials(self) -> dict[str, Any]:
-        return {"epr_id": self.epr_id, "user_id": self.user_id, "password": self.password}
+        return {
+            "epr_id": self.epr_id,
+            "user_id": self.user_id,
+            "password": self.password,
+            "push_allowed_ips": list(PUSHES_FROM),
+        }
 
     def code_for(self, outcome: Outcome) -> str:
         return _CODE_FOR.get(outcome, "0")

@@ -25,8 +25,11 @@ Decisions where ``smscn.txt`` is silent or ambiguous (see also :mod:`.wire`):
   (``mobileids``, ``status``) reads like a report push, so a push with those
   fields and no ``content`` is taken as a report.  Text is GBK unless the push
   says ``encode=utf8``.  The push carries no password: a ``uid`` that is not
-  ours is refused.  The document names no answer; we answer ``100`` (the
-  vendor's own "success"), or HTTP 403 ``101`` / 400 ``108`` when refused.
+  ours is refused, and as a uid is only the account name the push port also
+  wants the vendor's ``push_token`` or ``push_allowed_ips``
+  (:mod:`proxy.ingest.push_auth`).  The document names no answer; we answer
+  ``100`` (the vendor's own "success"), or HTTP 403 ``101``
+  (:attr:`push_refused`) / 400 ``108`` when refused.
 * Polls: a listing is taken even when some of its lines are not understood
   (the vendor hands each record out once, so dropping the batch would lose
   the good ones); ``malformed`` is then set.  A listing of which nothing is
@@ -70,6 +73,8 @@ DELIVERED = "100"
 
 
 class SmscnSettings(VendorSettings):
+    pushes: ClassVar[bool] = True  # replies (6.2), with no secret in them
+
     kind: Literal["smscn"]
     uid: str
     password: Secret
@@ -78,6 +83,7 @@ class SmscnSettings(VendorSettings):
 
 class SmscnAdapter:
     kind: ClassVar[str] = "smscn"
+    push_refused: ClassVar[HttpResponse] = HttpResponse(403, b"101", "text/plain")
 
     def __init__(self, settings: SmscnSettings) -> None:
         self.settings = settings
@@ -159,7 +165,7 @@ class SmscnAdapter:
         query = request.query.encode("utf-8", errors="replace")
         params = decode_params(query, request.body)
         if params.get("uid") != self.settings.uid:
-            return _refused(403, b"101")
+            return PushResult(answer=self.push_refused, accepted=False)
         if params.get("cmd") != "res":
             return _refused(400, b"108")
         phone, text = params.get("mobile"), params.values.get("content")

@@ -13,6 +13,9 @@ the client's ids.  ``/st/`` serves every due report, ``/rx/`` every injected
 reply, each once.  Report status is ``100`` for delivered and ``101`` for
 anything else (the document shows only ``100``).  With ``push_replies`` set
 and ``faults.push_url`` given, replies are pushed there instead (6.2, a GET).
+A push carries the account's ``uid``, no secret: the simulator pushes from
+loopback, and :meth:`credentials` gives those addresses as
+``push_allowed_ips``, as an operator lists a real vendor's.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ GET_CAP, POST_CAP, MAX_TEXT = 50, 2000, 500
 GATEWAY = "106811222728"
 FAILED_STATUS = "101"
 UNLIMITED = 10_000_000
+PUSHES_FROM = ("127.0.0.0/8", "::1/128")  # where a simulator's pushes come from
 
 _CODE_FOR: dict[Outcome, int] = {
     Outcome.ACCEPTED: 100,
@@ -73,7 +77,7 @@ class SmscnSimulator(Simulator):
         return routes
 
     def credentials(self) -> dict[str, Any]:
-        return {"uid": self.uid, "password": self.password}
+        return {"uid": self.uid, "password": self.password, "push_allowed_ips": list(PUSHES_FROM)}
 
     def code_for(self, outcome: Outcome) -> str:
         return str(_CODE_FOR.get(outcome, 103))

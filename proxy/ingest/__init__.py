@@ -13,5 +13,6 @@ Nothing is answered to a vendor, and no poll is taken as done, before what
 it handed over is in the store; from there the matcher settles each row in
 one transaction.  :mod:`.accounts` says which configured vendors are one
 account (one poller each), :mod:`.retention` forgets what is old, and
-:mod:`.service` holds it all on the legacy application.
+:mod:`.service` holds it all on the legacy application.  Every push passes
+:mod:`.push_auth` before it is read.
 """

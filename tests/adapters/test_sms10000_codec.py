@@ -376,6 +376,23 @@ def test_another_accounts_push_is_refused() -> None:
         assert result.answer.status == 403 and result.answer.body != b"SUCCESS"
 
 
+@pytest.mark.parametrize(
+    "epr_id, user_id", [("", ""), ("1", ""), ("", "sword123"), ("01", "sword123")]
+)
+def test_a_push_without_our_account_in_every_item_is_refused(epr_id: str, user_id: str) -> None:
+    # The document puts eprId and userId in every item; an empty one is not ours.
+    for kind, value in ((wire.STATUS_PUSH, {"status": "1"}), (wire.REPLY_PUSH, {"content": "x"})):
+        items = [
+            wire.PushItem("13900000000", "1", "1", "sword123", **value),
+            wire.PushItem("13900000001", "2", epr_id, user_id, **value),
+        ]
+        result = adapter().parse_push(pushed(wire.encode_push(kind, items)))
+        assert not result.accepted and result.reports == () and result.replies == ()
+        assert result.answer == HttpResponse(403, b"FAIL", "text/plain")
+    missing = STATUS_EXAMPLE.replace("<userId>sword123</userId>", "").encode()
+    assert adapter().parse_push(pushed(missing)).answer.status == 403
+
+
 BAD_PUSHES = [
     b"",
     b"\x00\xff\xfe\x80garbage",
