@@ -58,10 +58,11 @@ import asyncio
 import re
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from email.utils import formatdate
 from ipaddress import IPv4Network, IPv6Network, ip_address
+from types import MappingProxyType
 from typing import NamedTuple, cast
 
 import httptools
@@ -144,6 +145,8 @@ class LegacyRequest(NamedTuple):
     body: bytes
     remote: str  # the client: the peer, or who a trusted proxy says it is
     oversize: bool  # the request line or body went beyond max_body_bytes: both dropped
+    # The headers the server was asked to keep (``keep_headers``), by lower-case name.
+    headers: Mapping[bytes, bytes] = MappingProxyType({})
 
 
 class Answer(NamedTuple):
@@ -152,6 +155,8 @@ class Answer(NamedTuple):
     # Told whether the answer reached the client's connection: what the
     # request took (reports, replies) goes back if it did not.
     settle: Callable[[bool], Awaitable[None]] | None = None
+    content_type: bytes | None = None  # None: the server's
+    headers: bytes = b""  # more header lines, each ending in CRLF
 
 
 Responder = Callable[[LegacyRequest], Awaitable[Answer]]
@@ -170,6 +175,7 @@ _BAD_REQUEST = Answer(400, b"bad request")
 _HEAD_TOO_LARGE = Answer(431, b"request headers too large")
 _TIMEOUT = Answer(408, b"request timeout")
 _BUSY = Answer(503, b"busy")
+_NO_HEADERS: Mapping[bytes, bytes] = MappingProxyType({})
 
 
 def _ignore(reason: str) -> None:
@@ -186,12 +192,14 @@ class LegacyServer:
         limits: Limits | None = None,
         busy: Answer = _BUSY,
         on_refusal: RefusalHook = _ignore,
+        keep_headers: frozenset[bytes] = frozenset(),
     ) -> None:
         self.respond = respond
         self.max_body_bytes = max_body_bytes
         self.limits = limits or Limits()
         self.busy = busy
         self.on_refusal = on_refusal
+        self.keep_headers = keep_headers
         self.closing = False
         self._content_type = content_type
         self._connections: set[_Connection] = set()
@@ -243,7 +251,15 @@ class LegacyServer:
         if self._listener is not None:
             await self._listener.wait_closed()
 
-    def head(self, status: int, length: int, keep_alive: bool, http10: bool = False) -> bytes:
+    def head(
+        self,
+        status: int,
+        length: int,
+        keep_alive: bool,
+        http10: bool = False,
+        content_type: bytes | None = None,
+        extra: bytes = b"",
+    ) -> bytes:
         second = int(time.time())
         if second != self._date_second:  # formatting a date costs more than the rest of a head
             self._date = formatdate(second, usegmt=True).encode("ascii")
@@ -253,13 +269,17 @@ class LegacyServer:
         else:
             # HTTP/1.0 closes unless told otherwise, even when it asked to keep alive.
             connection = b"Connection: keep-alive\r\n" if http10 else b""
-        return b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nDate: %s\r\n%s\r\n" % (
-            status,
-            _REASONS.get(status, b""),
-            self._content_type,
-            length,
-            self._date,
-            connection,
+        return (
+            b"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nDate: %s\r\n%s%s\r\n"
+            % (
+                status,
+                _REASONS.get(status, b""),
+                content_type or self._content_type,
+                length,
+                self._date,
+                connection,
+                extra,
+            )
         )
 
     def admit(self, conn: _Connection) -> bool:
@@ -335,6 +355,7 @@ class _Connection(asyncio.Protocol):
         self._expects_continue = False
         self._continue_owed = False
         self._forwarded_for = b""
+        self._headers: dict[bytes, bytes] | None = None
 
     # --- asyncio.Protocol ---------------------------------------------------------
 
@@ -488,6 +509,7 @@ class _Connection(asyncio.Protocol):
         self._oversize = False
         self._expects_continue = False
         self._forwarded_for = b""
+        self._headers = None
 
     def on_url(self, url: bytes) -> None:
         # The request line is not the head's to count: max_body_bytes bounds it.
@@ -513,6 +535,11 @@ class _Connection(asyncio.Protocol):
             self._forwarded_for = (
                 self._forwarded_for + b"," + value if self._forwarded_for else value
             )
+        keep = self.server.keep_headers
+        if keep and name.lower() in keep:
+            if self._headers is None:
+                self._headers = {}
+            self._headers[name.lower()] = value
 
     def on_headers_complete(self) -> None:
         if self._broken:
@@ -580,6 +607,7 @@ class _Connection(asyncio.Protocol):
             b"".join(self._body),
             remote,
             self._oversize,
+            _NO_HEADERS if self._headers is None else MappingProxyType(self._headers),
         )
         self._url = []
         self._body = []
@@ -670,7 +698,9 @@ class _Connection(asyncio.Protocol):
         transport = self._transport
         if transport is None or transport.is_closing():
             return False  # the client hung up: a send's effect stands, a batch goes back
-        head = self.server.head(answer.status, len(answer.body), keep_alive, http10)
+        head = self.server.head(
+            answer.status, len(answer.body), keep_alive, http10, answer.content_type, answer.headers
+        )
         transport.write(head + answer.body if with_body else head)
         return True
 

@@ -18,7 +18,7 @@ from aiohttp import web
 from config.settings import Settings, split_host_port
 from proxy.app import build_admin_app, build_legacy_app
 from proxy.engine import Engine
-from proxy.ingest.pushes import build_push_app
+from proxy.ingest.pushes import MAX_PUSH_BYTES, PushPort
 from proxy.keys import LIVE, METRICS, RELOADER
 from proxy.legacy import Legacy
 from proxy.legacy_http import Answer, LegacyServer, Limits
@@ -26,6 +26,8 @@ from proxy.open_files import connection_budget
 from proxy.reload import ReloadOutcome
 
 log = structlog.get_logger("smsproxy")
+
+PUSH_GRACE_S = 2.0  # a push being stored finishes; the vendor pushes again if it does not
 
 
 class Daemon:
@@ -53,14 +55,16 @@ class Daemon:
         )
         self._admin = web.AppRunner(self.admin_app, access_log=None, shutdown_timeout=1.0)
         # Vendors' report and reply pushes: a chuanglan reply is a long GET line.
-        self.push_app = build_push_app(self.legacy_app)
-        self._push = web.AppRunner(
-            self.push_app,
-            access_log=None,
-            shutdown_timeout=2.0,
-            max_line_size=64 * 1024,
-            max_field_size=16 * 1024,
+        self.pushes = PushPort(self.legacy_app)
+        self.push_server = LegacyServer(
+            self.pushes.routes.respond,
+            max_body_bytes=MAX_PUSH_BYTES,
+            content_type=b"text/plain; charset=utf-8",
+            limits=self.limits,
+            on_refusal=metrics.http_refused("push"),
+            keep_headers=frozenset({b"content-type"}),
         )
+        metrics.http_connections.labels("push").set_function(lambda: self.push_server.connections)
         self.legacy_port = 0
         self.admin_port = 0
         self.push_port = 0
@@ -98,7 +102,8 @@ class Daemon:
             *split_host_port(self.settings.listen.legacy)
         )
         self.admin_port = await _listen(self._admin, self.settings.listen.admin)
-        self.push_port = await _listen(self._push, self.settings.listen.push)
+        self.pushes.warn_unprotected()
+        self.push_port = await self.push_server.listen(*split_host_port(self.settings.listen.push))
         log.info(
             "listening",
             legacy=self.legacy_url,
@@ -113,7 +118,8 @@ class Daemon:
             return
         self._stopped = True
         log.info("stopping", grace_s=self.settings.shutdown.grace_s)
-        await self._push.cleanup()  # first: no push is taken once the store may close
+        # First: no push is taken once the store may close.
+        await self.push_server.close(PUSH_GRACE_S)
         await self._admin.cleanup()
         await self.legacy_server.close(self.settings.shutdown.grace_s)
         await self._legacy.cleanup()

@@ -11,8 +11,13 @@ Every push is authenticated first (:mod:`proxy.ingest.push_auth`: source
 address, token, then the account or secret the push carries); a refused
 one gets the vendor's failure answer, is counted in
 ``smsproxy_pushes_refused_total{vendor,reason}``, logged as
-``push_refused`` and never stored.  The token is a path segment, which is
-why this application keeps no access log.
+``push_refused`` (one line per vendor and reason each 10 s, so a flood
+of forgeries does not flood the log) and never stored.  The token is a
+path segment, which is why this port keeps no access log.
+
+The port is served by :mod:`proxy.legacy_http`, with the legacy port's
+limits; its client is the peer, or who a trusted proxy says it is, which
+is what ``push_allowed_ips`` is checked against.
 
 The order is the point: parse, write to the store, then answer the
 vendor's success (sms10000's ``SUCCESS``, chuanglan's ``0``, sms.cn's
@@ -23,59 +28,102 @@ inbox's keys make the second copy a no-op.
 
 from __future__ import annotations
 
+import time
+
 import structlog
 from aiohttp import web
 
-from adapters.base import Adapter, HttpResponse, PushResult
-from adapters.http_in import incoming
+from adapters.base import Adapter, HttpRequest, HttpResponse, PushResult
 from proxy.ingest.accounts import Account
-from proxy.ingest.push_auth import PushGate, warn_unprotected
+from proxy.ingest.push_auth import PushGate, PushRefusal, warn_unprotected
 from proxy.ingest.service import Ingest
-from proxy.keys import LEGACY_APP, LIVE, METRICS
+from proxy.keys import LIVE, METRICS
+from proxy.legacy_http import Answer, LegacyRequest
+from proxy.routes import Params, Routes
 
 log = structlog.get_logger("smsproxy.push")
 
 MAX_PUSH_BYTES = 2 * 1024 * 1024
 RETRY_LATER = HttpResponse(503, b"retry later", "text/plain")
+UNKNOWN_VENDOR = Answer(404, b"unknown vendor\n")
+REFUSALS_LOGGED_EVERY_S = 10.0
 
 
-def _answer(answer: HttpResponse) -> web.Response:
-    content_type = answer.content_type.partition(";")[0].strip() or None
-    return web.Response(status=answer.status, body=answer.body, content_type=content_type)
+def _answer(answer: HttpResponse) -> Answer:
+    return Answer(answer.status, answer.body, None, answer.content_type.encode("latin-1"))
 
 
-async def receive(request: web.Request) -> web.Response:
-    name = request.match_info["vendor"]
-    legacy = request.app[LEGACY_APP]
-    live = legacy[LIVE]
-    ingest = live.engine.ingest if live.started else None
-    target = ingest.push_target(name) if ingest is not None else None
-    if ingest is None or target is None:
-        return web.Response(status=404, text="unknown vendor\n")
-    account, adapter = target
-    vendor = next(v for v in ingest.settings.vendors if v.name == name)
-    gate = PushGate.of(vendor, adapter)
-    if gate is None:
-        return web.Response(status=404, text="unknown vendor\n")
-    remote = request.remote or ""
-    refused = gate.admit(request.match_info.get("token"), remote)
-    if refused is None:
-        result = await _read(request, adapter, name)
-        refused = gate.judge(result)
-        if refused is None:
-            return await _store(ingest, account, result, name)
-    legacy[METRICS].push_refused(name, refused.reason)
-    log.warning(
-        "push_refused",
-        vendor=name,
-        reason=refused.reason.value,
-        status=refused.answer.status,
-        remote=remote,
+def incoming(request: LegacyRequest) -> HttpRequest:
+    """A push as the sans-io codecs want it."""
+    content_type = request.headers.get(b"content-type", b"").decode("latin-1")
+    return HttpRequest(
+        "POST" if request.method == "POST" else "GET",
+        request.path,
+        request.query.decode("latin-1"),
+        request.body,
+        content_type.partition(";")[0].strip().lower() or None,
+        request.remote,
     )
-    return _answer(refused.answer)
 
 
-async def _store(ingest: Ingest, account: Account, result: PushResult, name: str) -> web.Response:
+class PushPort:
+    """``/push/{vendor}[/{token}]`` over the daemon's live engine."""
+
+    def __init__(self, legacy: web.Application) -> None:
+        self.legacy = legacy
+        self.routes = Routes()
+        self.routes.add("*", "/push/{vendor}", self.receive)
+        self.routes.add("*", "/push/{vendor}/{token}", self.receive)
+        # (vendor, reason) -> (refusals not yet logged, when last logged)
+        self._refusals: dict[tuple[str, PushRefusal], tuple[int, float]] = {}
+
+    def __repr__(self) -> str:
+        return f"<PushPort {self.routes!r}>"
+
+    def warn_unprotected(self) -> None:
+        warn_unprotected(self.legacy[LIVE].settings.vendors)
+
+    async def receive(self, request: LegacyRequest, params: Params) -> Answer:
+        name = params["vendor"]
+        live = self.legacy[LIVE]
+        # The engine is taken once: a reload meanwhile does not split the push.
+        ingest = live.engine.ingest if live.started else None
+        target = ingest.push_target(name) if ingest is not None else None
+        if ingest is None or target is None:
+            return UNKNOWN_VENDOR
+        account, adapter = target
+        vendor = next(v for v in ingest.settings.vendors if v.name == name)
+        gate = PushGate.of(vendor, adapter)
+        if gate is None:
+            return UNKNOWN_VENDOR
+        refused = gate.admit(params.get("token"), request.remote)
+        if refused is None:
+            result = _read(request, adapter, name)
+            refused = gate.judge(result)
+            if refused is None:
+                return await _store(ingest, account, result, name)
+        self.legacy[METRICS].push_refused(name, refused.reason)
+        self._log_refusal(name, refused.reason, refused.answer.status, request.remote)
+        return _answer(refused.answer)
+
+    def _log_refusal(self, vendor: str, reason: PushRefusal, status: int, remote: str) -> None:
+        unlogged, logged_at = self._refusals.get((vendor, reason), (0, 0.0))
+        now = time.monotonic()
+        if now - logged_at < REFUSALS_LOGGED_EVERY_S:
+            self._refusals[(vendor, reason)] = (unlogged + 1, logged_at)
+            return
+        self._refusals[(vendor, reason)] = (0, now)
+        log.warning(
+            "push_refused",
+            vendor=vendor,
+            reason=reason.value,
+            status=status,
+            remote=remote,
+            since_last_line=unlogged,
+        )
+
+
+async def _store(ingest: Ingest, account: Account, result: PushResult, name: str) -> Answer:
     try:
         await ingest.take(account, result.reports, result.replies)
     except Exception:
@@ -84,27 +132,9 @@ async def _store(ingest: Ingest, account: Account, result: PushResult, name: str
     return _answer(result.answer)
 
 
-async def _read(request: web.Request, adapter: Adapter, name: str) -> PushResult:
-    pushed = await incoming(request, MAX_PUSH_BYTES + 1)
+def _read(request: LegacyRequest, adapter: Adapter, name: str) -> PushResult:
     try:
-        return adapter.parse_push(pushed)
+        return adapter.parse_push(incoming(request))
     except Exception:  # parse_push must not raise; if it does, the vendor may retry
         log.exception("push_parse_failed", vendor=name)
         return PushResult(answer=HttpResponse(400, b"bad request", "text/plain"), accepted=False)
-
-
-def build_push_app(legacy: web.Application) -> web.Application:
-    app = web.Application(client_max_size=MAX_PUSH_BYTES)
-    app[LEGACY_APP] = legacy
-    app.add_routes(
-        [
-            web.route("*", "/push/{vendor}", receive),
-            web.route("*", "/push/{vendor}/{token}", receive),
-        ]
-    )
-    app.on_startup.append(_warn_unprotected)
-    return app
-
-
-async def _warn_unprotected(app: web.Application) -> None:
-    warn_unprotected(app[LEGACY_APP][LIVE].settings.vendors)

@@ -167,7 +167,8 @@ async def test_a_forged_undeliv_with_a_guessed_id_never_reaches_the_client(
         assert refused(daemon, "sms10000", "token") == 2
         assert await stored(daemon) == 0
         lines = [e for e in logs if e["event"] == "push_refused"]
-        assert [e["reason"] for e in lines] == ["token", "token"]
+        # One line per vendor and reason each 10 s: a flood of forgeries is not a flood of lines.
+        assert [e["reason"] for e in lines] == ["token"]
         assert TOKEN not in repr(logs) and WRONG not in repr(logs)
 
         # The vendor's real report comes through the token path, and is the only one.
