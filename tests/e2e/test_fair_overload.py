@@ -267,8 +267,10 @@ async def test_a_reload_keeps_the_waiting_sends_and_applies_new_limits(
         configure(tmp_path, vendor, {"max_sends_in_flight": 4})
         assert (await daemon.reload()).ok
         # The same turns and lines, with more turns: the two waiting go now.
+        # (The reload returns once the old engine stopped, which may outlast
+        # the first two sends: how many are under way by now varies.)
         assert daemon.engine.admission is admission
-        assert repr(admission) == "<FairAdmission in_flight=4/4 waiting=0/2000 clients_waiting=0>"
+        assert admission.limits.in_flight == 4 and admission.waiting == 0
         assert await asyncio.gather(*sends) == ["0"] * 4
         # The waiting two did not wait for the first two: one round trip, not two.
         assert time.monotonic() - started < 2 * 1.5
