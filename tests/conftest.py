@@ -84,7 +84,11 @@ async def start_daemon() -> AsyncIterator[DaemonFactory]:
 # The daemon runs on uvloop (proxy/event_loop.py), and so do the tests; the
 # modules that own sockets through asyncio's protocol API run on the
 # standard loop as well, which is what runs where uvloop is not installed.
-BOTH_LOOPS = {"tests.unit.test_legacy_http", "tests.unit.test_http_limits", "tests.adapters.test_http1"}
+BOTH_LOOPS = {
+    "tests.unit.test_legacy_http",
+    "tests.unit.test_http_limits",
+    "tests.adapters.test_http1",
+}
 
 
 def pytest_asyncio_loop_factories(

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from config.settings import ListenSettings
 from proxy.bench import wrk
 from proxy.bench.matcher import redis_server
 from proxy.bench.procs import Proc, run_module, start_all, stop_all
@@ -246,8 +245,8 @@ class Bench:
         state = self.workdir / f"{name}.sqlite3"
         lines = [
             "[listen]",
-            # Every listener on a free loopback port (legacy, admin, and any added since).
-            *(f'{name} = "127.0.0.1:0"' for name in ListenSettings.model_fields),
+            # Every listener on a free loopback port.
+            *(f'{port} = "127.0.0.1:0"' for port in ("legacy", "admin", "push")),
             "[state]",
             f"path = {json.dumps(str(state))}",
             *(['engine = "redis"', f"redis_url = {json.dumps(redis_url)}"] if redis_url else []),
@@ -256,6 +255,11 @@ class Bench:
                 if reports_poll_s
                 else []
             ),
+            "[legacy]",
+            # One client drives every workload, thousands of sends at once in
+            # some: as an operator with one such client would, it may have them.
+            "max_sends_in_flight_per_client = 100000",
+            "max_sends_waiting = 100000",
             "[admin]",
             f'token = "{ADMIN_TOKEN}"',
             "[shutdown]",

@@ -27,6 +27,7 @@ import aiohttp
 from adapters.registry import VENDOR_KINDS
 from adapters.simulator import SimulatorServer
 from routing.outcome import Outcome
+from tests.e2e.daemon_process import toml_value
 from tests.observability.panels import ALERTS, promql, queries
 
 CPID, PASSWORD = "acme", "acme-pass"
@@ -77,14 +78,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    return json.dumps(str(value), ensure_ascii=False)
-
-
 def write_config(tmp: Path, sims: dict[str, SimulatorServer]) -> Path:
     lines = [
         "[listen]",
@@ -92,7 +85,7 @@ def write_config(tmp: Path, sims: dict[str, SimulatorServer]) -> Path:
         'admin = "127.0.0.1:0"',
         'push = "127.0.0.1:0"',
         "[state]",
-        f"path = {_toml(tmp / 'state.sqlite3')}",
+        f"path = {toml_value(tmp / 'state.sqlite3')}",
         "[routing]",
         "send_deadline_s = 3.0",
         "rate_wait_s = 1.0",
@@ -102,8 +95,8 @@ def write_config(tmp: Path, sims: dict[str, SimulatorServer]) -> Path:
         "poll_interval_override_s = 0.5",
         "unmatched_retry_s = 0",
         "[[clients]]",
-        f"cpid = {_toml(CPID)}",
-        f"password = {_toml(PASSWORD)}",
+        f"cpid = {toml_value(CPID)}",
+        f"password = {toml_value(PASSWORD)}",
         "rate_per_s = 200",
     ]
     for kind, server in sims.items():
@@ -119,7 +112,7 @@ def write_config(tmp: Path, sims: dict[str, SimulatorServer]) -> Path:
         if kind == "smscn":
             entry["rate_per_s"] = SMSCN_RATE_PER_S
         lines.append("[[vendors]]")
-        lines += [f"{k} = {_toml(v)}" for k, v in entry.items() if v is not None]
+        lines += [f"{k} = {toml_value(v)}" for k, v in entry.items() if v is not None]
     config = tmp / "smsproxy.toml"
     config.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return config
