@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from adapters.registry import VENDOR_KINDS
 from config.settings import Settings
@@ -72,3 +73,45 @@ def _option(loc: tuple[int | str, ...]) -> str:
             parts.append(("." if parts else "") + item)
         previous = item
     return "".join(parts)
+
+
+def exposed_secrets(path: Path, settings: Settings) -> list[str]:
+    """The options whose secret is written in ``path`` itself (not ``{ env = "NAME" }``),
+    when users other than its owner may read it (group or world); else none."""
+    try:
+        if not path.stat().st_mode & 0o044:
+            return []
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return []  # read a moment ago: changed since, and the next start will tell
+    return [_option(loc) for loc in _secrets(settings, ()) if isinstance(_at(data, loc), str)]
+
+
+Loc = tuple[int | str, ...]
+
+
+def _secrets(value: object, loc: Loc) -> Iterator[Loc]:
+    if isinstance(value, SecretStr):
+        yield loc
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _secrets(getattr(value, name), (*loc, name))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _secrets(item, (*loc, index))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _secrets(item, (*loc, str(key)))
+
+
+def _at(data: object, loc: Loc) -> object:
+    """What the file holds at ``loc``; None when it holds nothing there (a default,
+    or a value from the environment)."""
+    for part in loc:
+        if isinstance(part, int) and isinstance(data, list) and part < len(data):
+            data = data[part]
+        elif isinstance(part, str) and isinstance(data, dict):
+            data = data.get(part)
+        else:
+            return None
+    return data

@@ -88,6 +88,17 @@ class VendorSettings(BaseModel):
             )
         return value
 
+    @field_validator("base_url")
+    @classmethod
+    def _no_user_info(cls, value: HttpUrl) -> HttpUrl:
+        # The message never echoes the URL: it would show the password.
+        if value.username or value.password:
+            raise ValueError(
+                "must not carry a user name or password (user:password@ before the host):"
+                " give the vendor's credentials in its own options"
+            )
+        return value
+
     @model_validator(mode="after")
     def _signature_text_for_add(self) -> VendorSettings:
         if self.signature == "add" and self.signature_text is None:

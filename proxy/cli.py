@@ -7,10 +7,11 @@ import asyncio
 import sys
 from pathlib import Path
 
+import structlog
 from prometheus_client import disable_created_metrics
 
-from config.loader import ConfigError, load_settings
-from config.settings import StateSettings
+from config.loader import ConfigError, exposed_secrets, load_settings
+from config.settings import Settings, StateSettings
 from proxy import event_loop
 from proxy.logging import configure_logging
 
@@ -54,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         except ConfigError as exc:
             print(exc, file=sys.stderr)
             return 2
+        warn_if_exposed(args.config, settings)
         from proxy.ingest.spool import SpoolInUse
         from proxy.serve import Daemon
         from proxy.store.redis import StoreUnavailable
@@ -81,6 +83,18 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
     return 2
+
+
+def warn_if_exposed(path: Path, settings: Settings) -> None:
+    exposed = exposed_secrets(path, settings)
+    if exposed:
+        structlog.get_logger("smsproxy.cli").warning(
+            "config_readable_by_others",
+            path=str(path),
+            mode=oct(path.stat().st_mode & 0o777),
+            secrets=exposed,
+            fix='chmod 600 the file, or give them as { env = "NAME" }',
+        )
 
 
 def explain_route(path: Path, client: str | None, phone: str, text: str) -> int:
