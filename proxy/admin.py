@@ -5,6 +5,8 @@
 ``POST /admin/vendors/{name}/enable``    route to it again, forgetting what it had learnt
 ``POST /admin/reload``                   re-read the config file (also on SIGHUP)
 ``GET  /admin/unresolved``               recipients a vendor may have but never confirmed
+``POST /admin/clients/{cpid}/password/reset``  drop the client's /ent/ password: the
+                                         configured one works again, on every daemon
 
 Also behind the token: ``GET /reports/unmatched`` (:mod:`proxy.ingest.inspect`).
 ``/metrics``, ``/healthz`` and ``/readyz`` are open, for Prometheus and load
@@ -131,6 +133,14 @@ async def list_unresolved(request: web.Request) -> web.Response:
     )
 
 
+async def reset_password(request: web.Request) -> web.Response:
+    cpid = request.match_info["cpid"]
+    dropped = await request.app[LEGACY_APP][LIVE].engine.clients.reset_password(cpid)
+    if dropped is None:
+        return web.json_response({"error": f"no client {cpid!r}"}, status=404)
+    return web.json_response({"client": cpid, "ent_password_dropped": dropped})
+
+
 def admin_routes() -> list[web.RouteDef]:
     return [
         web.get("/admin/vendors", list_vendors),
@@ -138,4 +148,5 @@ def admin_routes() -> list[web.RouteDef]:
         web.post("/admin/vendors/{name}/enable", enable),
         web.post("/admin/reload", reload),
         web.get("/admin/unresolved", list_unresolved),
+        web.post("/admin/clients/{cpid}/password/reset", reset_password),
     ]

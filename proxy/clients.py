@@ -1,17 +1,20 @@
 """Legacy client accounts: who may call, from where, how fast.
 
-The password check compares ``cppwd`` (uppercase MD5 of the password) in
-constant time.  A password changed through ``/ent/`` is kept in the store
-and overrides the configured one, so it survives a restart.  Daemons that
-share a store see each other's changes: a password that does not match is
-looked up again in the store (the new one works at once on every daemon),
-and every :data:`REFRESH_S` all are (the old one stops working soon).
+The password check hashes the offered ``cppwd`` (uppercase MD5 of the
+password) with a salt and compares in constant time (:mod:`proxy.passwords`),
+behind the lock-outs of :mod:`proxy.login_throttle`.  A password changed
+through ``/ent/`` is kept in the store, salted, and overrides the configured
+one, so it survives a restart; an operator's reset
+(:meth:`ClientBook.reset_password`) drops it, and the configured one works
+again.  Daemons that share a store see each other's changes: a password
+that does not match is looked up again in the store (a new one, or a reset,
+works at once on every daemon), and every :data:`REFRESH_S` all are (the
+old one stops working soon).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 from dataclasses import dataclass
 from ipaddress import ip_address
 
@@ -19,7 +22,9 @@ import structlog
 from aiolimiter import AsyncLimiter
 
 from adapters.esms100.wire import password_digest
-from config.settings import ClientSettings
+from config.settings import ClientSettings, Settings
+from proxy.login_throttle import LoginObserver, LoginThrottle
+from proxy.passwords import PasswordCheck, is_plain
 from proxy.store.base import Store
 
 log = structlog.get_logger("smsproxy.clients")
@@ -30,15 +35,18 @@ REFRESH_S = 5.0
 @dataclass
 class Client:
     settings: ClientSettings
-    digest: str  # the cppwd we expect
+    configured: PasswordCheck  # the password in the config
+    check: PasswordCheck  # the one that works now
     limiter: AsyncLimiter
+    stored: str | None = None  # the store's /ent/ password ``check`` comes from; None: configured
 
     @property
     def cpid(self) -> str:
         return self.settings.cpid
 
     def __repr__(self) -> str:
-        return f"<Client {self.cpid} rate={self.settings.rate_per_s}/s>"
+        origin = "configured" if self.stored is None else "changed"
+        return f"<Client {self.cpid} rate={self.settings.rate_per_s}/s password={origin}>"
 
     def allows_ip(self, remote: str | None) -> bool:
         networks = self.settings.allowed_ips
@@ -60,62 +68,140 @@ class Client:
 
 
 class ClientBook:
-    def __init__(self, clients: list[Client], store: Store) -> None:
+    def __init__(self, clients: list[Client], store: Store, throttle: LoginThrottle) -> None:
         self._clients = {c.cpid: c for c in clients}
         self._store = store
+        self.throttle = throttle
+        # What an unknown cpid's cppwd is checked against: as costly, matching nothing.
+        self._nobody = PasswordCheck.unmatchable()
 
     @classmethod
-    async def load(cls, settings: list[ClientSettings], store: Store) -> ClientBook:
+    async def load(
+        cls,
+        settings: Settings,
+        store: Store,
+        observer: LoginObserver,
+        previous: ClientBook | None = None,
+    ) -> ClientBook:
+        """The accounts of ``settings``, with the passwords changed in the store.
+
+        A reload hands over the previous book's throttle: failures counted and
+        lock-outs started stay.
+        """
+        if previous is not None:
+            throttle = previous.throttle
+            throttle.configure(settings.login)
+        else:
+            throttle = LoginThrottle(settings.login, observer, store.login_counter())
         clients = []
-        for s in settings:
-            stored = await store.password_digest(s.cpid)
-            digest = stored or password_digest(s.password.get_secret_value())
-            clients.append(Client(s, digest, AsyncLimiter(s.rate_per_s, 1.0)))
-        return cls(clients, store)
+        for s in settings.clients:
+            configured = PasswordCheck.of_digest(password_digest(s.password.get_secret_value()))
+            clients.append(Client(s, configured, configured, AsyncLimiter(s.rate_per_s, 1.0)))
+        book = cls(clients, store, throttle)
+        await book.refresh()
+        return book
 
     def __repr__(self) -> str:
-        return f"<ClientBook {sorted(self._clients)}>"
+        return f"<ClientBook {sorted(self._clients)} {self.throttle!r}>"
 
     def authenticate(self, cpid: str, cppwd: str, remote: str | None) -> Client | None:
+        """The password check alone: no lock-outs, no second look in the store."""
         client = self._clients.get(cpid)
-        expected = client.digest if client else password_digest("\x00never")
-        ok = hmac.compare_digest(cppwd.upper().encode(), expected.encode())
+        ok = (client.check if client is not None else self._nobody).matches(cppwd)
         if client is None or not ok or not client.allows_ip(remote):
             return None
         return client
 
     async def verify(self, cpid: str, cppwd: str, remote: str | None) -> Client | None:
-        """:meth:`authenticate`, looking the password up again when it does not match."""
+        """The client ``cpid``, when ``cppwd`` is its password and ``remote`` may call.
+
+        Raises :class:`~proxy.login_throttle.LockedOut`, without looking at
+        the password, while the address or the cpid is locked out.  A password
+        that does not match is looked up again in the store before it counts
+        as a failure.
+        """
+        address = remote or ""
+        throttle = self.throttle
+        if throttle.watching(cpid, address):
+            await throttle.admit(cpid, address)
         client = self.authenticate(cpid, cppwd, remote)
         if client is None:
-            # Unknown cpids are looked up too, so timing does not tell them apart.
-            try:
-                stored = await self._store.password_digest(cpid)
-            except Exception:  # a store away answers -1, as the password known here says
-                log.warning("password_lookup_failed", exc_info=True)
-                return None
-            known = self._clients.get(cpid)
-            if known is not None and stored is not None and stored != known.digest:
-                known.digest = stored
-                client = self.authenticate(cpid, cppwd, remote)
+            client = await self._look_again(cpid, cppwd, remote)
+        if client is None:
+            await throttle.failed(cpid, address)
+            return None
+        throttle.succeeded(cpid, address)
         return client
 
+    async def _look_again(self, cpid: str, cppwd: str, remote: str | None) -> Client | None:
+        # Unknown cpids are looked up too, so timing does not tell them apart.
+        try:
+            stored = await self._store.password_digest(cpid)
+        except Exception:  # a store away answers -1, as the password known here says
+            log.warning("password_lookup_failed", exc_info=True)
+            return None
+        known = self._clients.get(cpid)
+        if known is None or stored == known.stored:
+            return None
+        self._adopt(known, stored)
+        return self.authenticate(cpid, cppwd, remote)
+
+    def _adopt(self, client: Client, stored: str | None) -> None:
+        """Check ``client``'s logins against what the store holds (None: the config)."""
+        if stored is None:
+            client.check, client.stored = client.configured, None
+            return
+        check = PasswordCheck.of_stored(stored)
+        if check is None:
+            # Nobody logs in until an operator resets it; never the value itself.
+            log.error("stored_password_unreadable", client=client.cpid)
+            check = PasswordCheck.unmatchable()
+        client.check, client.stored = check, stored
+
     async def refresh(self) -> None:
-        """Take up passwords another daemon changed in the shared store."""
+        """Take up passwords another daemon changed or reset in the shared store.
+
+        A password stored before salting (the cppwd itself) is replaced by its
+        salted form here, unless it changed meanwhile.
+        """
         for client in self._clients.values():
             stored = await self._store.password_digest(client.cpid)
-            if stored is not None:
-                client.digest = stored
+            if stored is not None and is_plain(stored):
+                salted = PasswordCheck.of_digest(stored).stored()
+                if await self._store.replace_password_digest(client.cpid, stored, salted):
+                    log.info("stored_password_salted", client=client.cpid)
+                    stored = salted
+            if stored != client.stored:
+                self._adopt(client, stored)
 
     async def refresh_forever(self, every_s: float = REFRESH_S) -> None:
         while True:
             await asyncio.sleep(every_s)
             try:
                 await self.refresh()
+                await self.throttle.share()
             except Exception:  # the store may be away for a while: try again later
                 log.exception("password_refresh_failed")
+            self.throttle.tidy()
 
     async def change_password(self, client: Client, new_password: str) -> None:
-        digest = password_digest(new_password)
-        await self._store.set_password_digest(client.cpid, digest)
-        client.digest = digest
+        check = PasswordCheck.of_digest(password_digest(new_password))
+        stored = check.stored()
+        await self._store.set_password_digest(client.cpid, stored)
+        client.check, client.stored = check, stored
+
+    async def reset_password(self, cpid: str) -> bool | None:
+        """Drop the client's /ent/ password, so the configured one works again.
+
+        On this daemon at once; on others sharing the store at their next
+        refresh, or at once when the client logs in there with the configured
+        one.  True when an /ent/ password was dropped, False when the
+        configured one was in use already, None for an unknown cpid.
+        """
+        client = self._clients.get(cpid)
+        if client is None:
+            return None
+        dropped = await self._store.drop_password_digest(cpid)
+        self._adopt(client, None)
+        log.info("password_reset", client=cpid, dropped=dropped)
+        return dropped

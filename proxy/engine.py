@@ -134,7 +134,9 @@ class Engine:
         return cls(
             settings=settings,
             router=router,
-            clients=await ClientBook.load(settings.clients, store),
+            clients=await ClientBook.load(
+                settings, store, metrics, previous.clients if previous is not None else None
+            ),
             admission=previous.admission
             if previous is not None
             else FairAdmission(AdmissionLimits.of(settings.legacy), metrics),

@@ -14,6 +14,9 @@ Codes (from ``esms100.txt``) and when we answer them:
 ``-8``  more than ``legacy.max_numbers`` numbers, or a request line or body
         larger than ``legacy.max_body_bytes`` (only too many numbers can make a
         send that big)
+``-9``  (esms100's 账户无效或暂停使用, account suspended) the caller's address,
+        or the cpid, is locked out after too many failed logins (``[login]``,
+        :mod:`proxy.login_throttle`); the password is not looked at
 ``-10`` the client's quota is spent, or no vendor had money for it
 ``-11`` every vendor refused the content
 ``-15`` faster than the client's ``rate_per_s``, or every vendor asked us to slow down;
@@ -24,6 +27,9 @@ Codes (from ``esms100.txt``) and when we answer them:
 ``-16`` no valid number
 ``-17`` no vendor answered in time
 ``-110`` anything unexpected (logged with a traceback, never shown)
+
+``/ent/`` answers only ``0`` or ``-1``, as esms100 documents: ``-1`` also
+during a lock-out and for a new password outside its rules (:meth:`Legacy.ent`).
 """
 
 from __future__ import annotations
@@ -43,7 +49,9 @@ from proxy.admission import Busy
 from proxy.clients import Client
 from proxy.keys import LIVE, METRICS, STORE
 from proxy.legacy_http import Answer, LegacyRequest
+from proxy.login_throttle import LockedOut
 from proxy.numbers import normalise
+from proxy.passwords import new_password_problem
 from proxy.store.base import HoldReceipt, QueueKind
 
 log = structlog.get_logger("smsproxy.legacy")
@@ -147,7 +155,10 @@ class Legacy:
             raise Refused(-2)
         if cppwd is None:
             raise Refused(-3)
-        client = await self.app[LIVE].engine.clients.verify(cpid, cppwd, request.remote)
+        try:
+            client = await self.app[LIVE].engine.clients.verify(cpid, cppwd, request.remote)
+        except LockedOut:
+            raise Refused(-9) from None
         if client is None:
             log.info("auth_failed", cpid=cpid[:64], remote=request.remote)
             raise Refused(-1)
@@ -262,14 +273,34 @@ class Legacy:
         return settle
 
     async def ent(self, request: LegacyRequest) -> bytes:
-        """Change the password.  esms100 answers only ``0`` or ``-1`` here."""
+        """Change the password.  esms100 answers only ``0`` or ``-1`` here.
+
+        ``-1`` for a wrong ``oldpwd`` (a failed login, throttled like the
+        others: during a lock-out ``-1`` unchecked), and for a new password
+        /ent/ refuses: fewer than ``login.min_password_chars`` or more than 20
+        characters (esms100: 1 to 20), or any character other than printable
+        ASCII without the space (0x21-0x7E).  ``newpwd`` is taken exactly as
+        sent, never trimmed.  A refusal is logged with its reason, never the
+        password.
+        """
         params = self.read_params(request)
-        cpid, oldpwd, newpwd = params.get("cpid"), params.get("oldpwd"), params.get("newpwd")
-        if cpid is None or oldpwd is None or newpwd is None or len(newpwd) > 20:
+        cpid, oldpwd = params.get("cpid"), params.get("oldpwd")
+        if cpid is None or oldpwd is None:
             return code(-1)
-        book = self.app[LIVE].engine.clients
-        client = await book.verify(cpid, oldpwd, request.remote)
+        engine = self.app[LIVE].engine
+        book = engine.clients
+        try:
+            client = await book.verify(cpid, oldpwd, request.remote)
+        except LockedOut:
+            return code(-1)
         if client is None:
+            log.info("password_change_refused", cpid=cpid[:64], reason="wrong oldpwd")
+            return code(-1)
+        # As sent: Params.get() trims, and a password is what the client typed.
+        newpwd = params.values.get("newpwd")
+        problem = new_password_problem(newpwd, engine.settings.login.min_password_chars)
+        if newpwd is None or problem is not None:
+            log.info("password_change_refused", client=client.cpid, reason=problem)
             return code(-1)
         await book.change_password(client, newpwd)
         log.info("password_changed", client=client.cpid)

@@ -27,7 +27,23 @@ from routing.outcome import Outcome
 from routing.router import Router
 
 ENDPOINTS = ("mt", "mo", "qamount", "qreport", "ent")
-CODES = ("0", "-1", "-2", "-3", "-4", "-5", "-7", "-8", "-10", "-11", "-15", "-16", "-17", "-110")
+CODES = (
+    "0",
+    "-1",
+    "-2",
+    "-3",
+    "-4",
+    "-5",
+    "-7",
+    "-8",
+    "-9",
+    "-10",
+    "-11",
+    "-15",
+    "-16",
+    "-17",
+    "-110",
+)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 VERSION = "0.1.0"
 REPORT_STATUSES = ("delivered", "failed", "unknown")
@@ -76,6 +92,25 @@ class Metrics:
             " the client had legacy.max_sends_in_flight_per_client under way or waiting"
             " (client_limit), or legacy.max_sends_waiting were waiting (saturated).",
             ["client", "reason"],
+            registry=r,
+        )
+        self.login_failures = Counter(
+            "smsproxy_login_failures",
+            "Failed logins: a wrong cppwd or /ent/ oldpwd, an unknown cpid, or an address"
+            " outside the client's allowed_ips.",
+            registry=r,
+        )
+        self.login_lockouts = Counter(
+            "smsproxy_login_lockouts",
+            "Lock-outs started by failed logins, by scope: address"
+            " (login.max_failures_per_address) or client (login.max_failures_per_client).",
+            ["scope"],
+            registry=r,
+        )
+        self.logins_refused = Counter(
+            "smsproxy_logins_refused",
+            "Logins refused unchecked during a lock-out (-9; /ent/ -1), by scope.",
+            ["scope"],
             registry=r,
         )
         self.recipients = Counter(
@@ -223,6 +258,9 @@ class Metrics:
             self.legacy_duration.labels(endpoint)
             for code in CODES:
                 self.legacy_requests.labels(endpoint, code)
+        for scope in ("address", "client"):
+            self.login_lockouts.labels(scope)
+            self.logins_refused.labels(scope)
         for queue in ("reports", "replies"):
             self.queue_depth.labels(queue)
             self.queue_oldest_age.labels(queue)
@@ -274,6 +312,17 @@ class Metrics:
 
     def send_refused_busy(self, client: str, reason: str) -> None:
         self._child(self.sends_refused_busy, client, reason).inc()
+
+    # --- proxy.login_throttle.LoginObserver ---------------------------------------
+
+    def login_failed(self) -> None:
+        self.login_failures.inc()
+
+    def login_locked_out(self, scope: str) -> None:
+        self.login_lockouts.labels(scope).inc()
+
+    def login_refused(self, scope: str) -> None:
+        self.logins_refused.labels(scope).inc()
 
     def _child(self, family: Any, *labels: str) -> Any:
         # labels() takes a lock and builds a key on every call; on the send

@@ -49,6 +49,8 @@ class PollSpool:
         path.parent.mkdir(parents=True, exist_ok=True)
         # Read and written by this process only; it may hold message texts.
         self._fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+        # One an older version (or a wide umask's copy) left open to others is closed.
+        os.fchmod(self._fd, 0o600)
         try:
             # Each daemon empties its spool when its own answers are stored:
             # two daemons on one file would empty each other's.

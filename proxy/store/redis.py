@@ -25,7 +25,8 @@ Key layout, every key under the prefix (``state.redis_prefix``, default
 ``claim:<digest>:<phone>:<cpid>``     string: what a retry of that recipient finds
                                       (:mod:`.redis_lua`), expiring with the dedup window
 ``reported:<record id>``              set: statuses already matched to the record
-``password``                          hash: cpid -> cppwd set through /ent/
+``password``                          hash: cpid -> password set through /ent/ (salted)
+``login:…``                           failed logins (:mod:`.redis_logins`)
 ``quota``                             hash: cpid -> segments used
 ``queue:<kind>:<cpid>``               zset: a client's queued items, by id
 ``queue:<kind>.held:<cpid>``          zset: a client's items being handed out, by hold expiry
@@ -82,6 +83,7 @@ from proxy.store.base import (
     Settled,
     Taken,
 )
+from proxy.store.redis_logins import RedisLoginCounter
 
 DEFAULT_PREFIX = "smsproxy:"
 # take_reports/take_replies hold only for the moment between two scripts.
@@ -125,6 +127,8 @@ class RedisStore:
         self._purge_inbox = script(lua.PURGE_INBOX)
         self._purge_queue = script(lua.PURGE_QUEUE)
         self._acquire_lease = script(lua.ACQUIRE_LEASE)
+        self._replace_password = script(lua.REPLACE_DIGEST)
+        self._logins = RedisLoginCounter(client, prefix)
 
     def __repr__(self) -> str:
         return f"<RedisStore {self.where} prefix={self.prefix!r} open={not self._closed}>"
@@ -295,6 +299,17 @@ class RedisStore:
 
     async def set_password_digest(self, cpid: str, digest: str) -> None:
         await self._redis.hset(self._key("password"), cpid, digest)
+
+    async def replace_password_digest(self, cpid: str, old: str, new: str) -> bool:
+        return bool(
+            await self._replace_password(keys=[self._key("password")], args=[cpid, old, new])
+        )
+
+    async def drop_password_digest(self, cpid: str) -> bool:
+        return bool(await self._redis.hdel(self._key("password"), cpid))
+
+    def login_counter(self) -> RedisLoginCounter:
+        return self._logins
 
     async def reserve_quota(self, cpid: str, segments: int, limit: int) -> bool:
         args = [cpid, str(segments), str(limit)]

@@ -645,3 +645,11 @@ if holder and holder ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 """
+
+REPLACE_DIGEST = """
+-- KEYS[1] the password hash; ARGV: cpid, the stored password it must still
+-- be, its replacement.  1 when replaced.
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1
+"""

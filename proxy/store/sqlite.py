@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -283,6 +284,7 @@ class SqliteStore:
     def _connect(self) -> None:
         if self.path.parent and not self.path.parent.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        _private(self.path)
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
@@ -472,6 +474,29 @@ class SqliteStore:
             )
 
         await self._run(write)
+
+    async def replace_password_digest(self, cpid: str, old: str, new: str) -> bool:
+        now = _now_ms()
+
+        def write() -> bool:
+            cur = self._conn().execute(
+                "UPDATE client_passwords SET digest = ?, updated_ms = ?"
+                " WHERE cpid = ? AND digest = ?",
+                (new, now, cpid, old),
+            )
+            return cur.rowcount == 1
+
+        return await self._run(write)
+
+    async def drop_password_digest(self, cpid: str) -> bool:
+        def write() -> bool:
+            cur = self._conn().execute("DELETE FROM client_passwords WHERE cpid = ?", (cpid,))
+            return cur.rowcount == 1
+
+        return await self._run(write)
+
+    def login_counter(self) -> None:
+        return None  # one daemon: it counts failed logins in memory
 
     async def reserve_quota(self, cpid: str, segments: int, limit: int) -> bool:
         def write() -> bool:
@@ -904,6 +929,25 @@ _MS = timedelta(milliseconds=1)
 
 def _ms(t: datetime) -> int:
     return (t - _EPOCH) // _MS
+
+
+def _private(path: Path) -> None:
+    """Make the state file readable by its owner only, before SQLite opens it.
+
+    It holds client passwords (salted) and every number sent to.  SQLite
+    creates its ``-wal`` and ``-shm`` files with the database file's
+    permissions, so a file created 0600 here keeps them 0600 too; files
+    left by an older version are tightened.
+    """
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            mode = name.stat().st_mode & 0o777
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            os.chmod(name, mode & 0o700)
+            log.warning("state_file_made_private", path=str(name), was=oct(mode))
 
 
 def _now_ms() -> int:

@@ -268,8 +268,8 @@ async def test_password_change_survives_restart(
 ) -> None:
     config = base_config(tmp_path, vendors=[esms100_vendor(esms100)])
     daemon = await start_daemon(config)
-    assert await call(daemon, "/ent/", f"cpid={CPID}&oldpwd={CPPWD}&newpwd=n3w") == (200, b"0")
-    new = hashlib.md5(b"n3w").hexdigest().upper()
+    assert await call(daemon, "/ent/", f"cpid={CPID}&oldpwd={CPPWD}&newpwd=n3w-pass") == (200, b"0")
+    new = hashlib.md5(b"n3w-pass").hexdigest().upper()
     assert await call(daemon, "/qreport/", auth()) == (200, b"-1")
     assert await call(daemon, "/qreport/", auth(cppwd=new)) == (200, b"0")
     await daemon.stop()

@@ -15,6 +15,7 @@ from proxy.store.base import (
     ClaimWindow,
     InboxReply,
     InboxReport,
+    LoginLimits,
     QueuedReply,
     QueuedReport,
     SendRecord,
@@ -60,6 +61,9 @@ async def test_every_key_is_under_the_prefix(redis_server: RedisServer) -> None:
         await store.claim_recipients("a:b", "d1", "s", ["13800138000"], window)
         await store.record_sends([record])
         await store.set_password_digest("a:b", "X" * 32)
+        logins = store.login_counter()
+        await logins.count_failure("a:b", "10.0.0.1", LoginLimits(60_000, 60_000, 1, 1))
+        await logins.remember([("a:b", "10.0.0.1")], T0, 60_000)
         await store.reserve_quota("a:b", 1, 10)
         await store.enqueue_report("a:b", QueuedReport("13800138000", 1, datetime.now(UTC)))
         await store.enqueue_reply("a:b", QueuedReply("13800138000", "hi", datetime.now(UTC)))

@@ -287,6 +287,22 @@ async def test_password_digest(store: Store) -> None:
     assert await store.password_digest("acme") == "B" * 32
 
 
+async def test_a_password_is_replaced_only_while_unchanged_and_dropped(store: Store) -> None:
+    salted = "sha256$" + "1" * 32 + "$" + "2" * 64
+    assert not await store.replace_password_digest("acme", "A" * 32, salted)
+    assert await store.password_digest("acme") is None
+    assert not await store.drop_password_digest("acme")
+    await store.set_password_digest("acme", "A" * 32)
+    await store.set_password_digest("other", "A" * 32)
+    assert not await store.replace_password_digest("acme", "B" * 32, salted)  # changed meanwhile
+    assert await store.password_digest("acme") == "A" * 32
+    assert await store.replace_password_digest("acme", "A" * 32, salted)
+    assert await store.password_digest("acme") == salted
+    assert await store.drop_password_digest("acme")
+    assert await store.password_digest("acme") is None
+    assert await store.password_digest("other") == "A" * 32
+
+
 async def test_quota(store: Store) -> None:
     assert await store.reserve_quota("acme", 3, 5)
     assert not await store.reserve_quota("acme", 3, 5)
