@@ -100,18 +100,32 @@ class LoginSettings(BaseModel):
     """Throttling wrong passwords (cppwd, /ent/'s oldpwd) and /ent/'s password rules."""
 
     model_config = _STRICT
-    window_s: float = Field(300.0, gt=0, le=86400, description="failures counted over this")
+    window_s: float = Field(
+        300.0, gt=0, le=86400, description="failures are counted over this, from the first"
+    )
     max_failures_per_address: int = Field(
-        20, ge=1, description="failed logins from one address, any client, before its lock-out"
+        20,
+        ge=1,
+        description="failed logins from one address, for any cpid, that lock the address out",
     )
     max_failures_per_client: int = Field(
         100,
         ge=1,
-        description="failed logins for one cpid, from anywhere, before its lock-out",
+        description="failed logins for one cpid, from anywhere, that lock the cpid out"
+        " (not for addresses that logged in to it within a day)",
     )
-    lockout_s: float = Field(300.0, gt=0, le=86400, description="how long a lock-out lasts")
+    lockout_s: float = Field(
+        300.0,
+        gt=0,
+        le=86400,
+        description="how long a lock-out lasts: logins answer -9 (/ent/ -1), unchecked",
+    )
     min_password_chars: int = Field(
-        8, ge=1, le=20, description="/ent/ refuses shorter new passwords (esms100: 1 to 20)"
+        8,
+        ge=1,
+        le=20,
+        description="/ent/ refuses shorter new passwords (esms100: 1 to 20; at most 20,"
+        " printable ASCII without spaces)",
     )
 
 
