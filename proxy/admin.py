@@ -11,41 +11,27 @@
 Also behind the token: ``GET /reports/unmatched`` (:mod:`proxy.ingest.inspect`).
 ``/metrics``, ``/healthz`` and ``/readyz`` are open, for Prometheus and load
 balancers.  Without a configured token the API answers 404: it does not exist.
+
+The port is served by :mod:`proxy.legacy_http`, with the legacy port's limits.
 """
 
 from __future__ import annotations
 
 import hmac
-import json
-from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from adapters.client import wall_ms
-from proxy.keys import LEGACY_APP, LIVE, RELOADER, STORE
+from proxy.ingest.inspect import unmatched
+from proxy.keys import LIVE, METRICS, RELOADER, STORE
+from proxy.legacy_http import Answer, LegacyRequest
+from proxy.routes import Handler, Params, Routes, json_answer
 from routing.router import VendorRuntime
 
-OPEN = frozenset({"/metrics", "/healthz", "/readyz"})
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@web.middleware
-async def bearer_token(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path in OPEN:
-        return await handler(request)
-    token = request.app[LEGACY_APP][LIVE].settings.admin.token
-    if token is None:
-        return web.json_response(
-            {"error": "the admin API is off: set admin.token in the config"}, status=404
-        )
-    offered = request.headers.get("Authorization", "")
-    expected = f"Bearer {token.get_secret_value()}"
-    if not hmac.compare_digest(offered.encode(), expected.encode()):
-        return web.json_response(
-            {"error": "unauthorized"}, status=401, headers={"WWW-Authenticate": "Bearer"}
-        )
-    return await handler(request)
+UNRESOLVED_SHOWN = 100
+UNAUTHORIZED = json_answer({"error": "unauthorized"}, 401, b"WWW-Authenticate: Bearer\r\n")
+API_OFF = json_answer({"error": "the admin API is off: set admin.token in the config"}, 404)
 
 
 def describe(vendor: VendorRuntime) -> dict[str, object]:
@@ -64,89 +50,122 @@ def describe(vendor: VendorRuntime) -> dict[str, object]:
     }
 
 
-def _vendor(request: web.Request) -> VendorRuntime:
-    router = request.app[LEGACY_APP][LIVE].engine.router
-    vendor = router.vendors.get(request.match_info["name"])
-    if vendor is None:
-        raise web.HTTPNotFound(
-            text=json.dumps({"error": f"no vendor {request.match_info['name']!r}"}),
-            content_type="application/json",
+class AdminPort:
+    """The admin port's endpoints over the daemon's state."""
+
+    def __init__(self, legacy: web.Application) -> None:
+        self.legacy = legacy
+        self.routes = Routes()
+        add, guarded = self.routes.add, self._behind_token
+        add("GET", "/healthz", self.healthz)
+        add("GET", "/readyz", self.readyz)
+        add("GET", "/metrics", self.metrics)
+        add("GET", "/admin/vendors", guarded(self.list_vendors))
+        add("POST", "/admin/vendors/{name}/drain", guarded(self.drain))
+        add("POST", "/admin/vendors/{name}/enable", guarded(self.enable))
+        add("POST", "/admin/reload", guarded(self.reload))
+        add("GET", "/admin/unresolved", guarded(self.list_unresolved))
+        add("POST", "/admin/clients/{cpid}/password/reset", guarded(self.reset_password))
+        add("GET", "/reports/unmatched", guarded(self.unmatched))
+
+    def __repr__(self) -> str:
+        return f"<AdminPort {self.routes!r}>"
+
+    def _behind_token(self, handler: Handler) -> Handler:
+        async def guarded(request: LegacyRequest, params: Params) -> Answer:
+            token = self.legacy[LIVE].settings.admin.token
+            if token is None:
+                return API_OFF
+            offered = request.headers.get(b"authorization", b"")
+            expected = b"Bearer " + token.get_secret_value().encode()
+            if not hmac.compare_digest(offered, expected):
+                return UNAUTHORIZED
+            return await handler(request, params)
+
+        return guarded
+
+    # --- open: Prometheus and load balancers ------------------------------------
+
+    async def healthz(self, request: LegacyRequest, params: Params) -> Answer:
+        return Answer(200, b"ok\n")
+
+    async def readyz(self, request: LegacyRequest, params: Params) -> Answer:
+        live = self.legacy[LIVE]
+        store_ok = STORE in self.legacy and await self.legacy[STORE].ping()
+        routable = live.started and live.engine.router.any_routable()
+        status = 200 if store_ok and routable else 503
+        return json_answer({"store": store_ok, "vendor_routable": routable}, status)
+
+    async def metrics(self, request: LegacyRequest, params: Params) -> Answer:
+        body = generate_latest(self.legacy[METRICS].registry)
+        return Answer(200, body, None, CONTENT_TYPE_LATEST.encode("ascii"))
+
+    # --- behind the token ---------------------------------------------------------
+
+    def _vendor(self, name: str) -> VendorRuntime | None:
+        return self.legacy[LIVE].engine.router.vendors.get(name)
+
+    async def list_vendors(self, request: LegacyRequest, params: Params) -> Answer:
+        router = self.legacy[LIVE].engine.router
+        return json_answer({"vendors": [describe(v) for v in router.vendors.values()]})
+
+    async def drain(self, request: LegacyRequest, params: Params) -> Answer:
+        vendor = self._vendor(params["name"])
+        if vendor is None:
+            return json_answer({"error": f"no vendor {params['name']!r}"}, 404)
+        vendor.health.hold()
+        return json_answer(describe(vendor))
+
+    async def enable(self, request: LegacyRequest, params: Params) -> Answer:
+        vendor = self._vendor(params["name"])
+        if vendor is None:
+            return json_answer({"error": f"no vendor {params['name']!r}"}, 404)
+        vendor.health.release()
+        return json_answer(describe(vendor))
+
+    async def reload(self, request: LegacyRequest, params: Params) -> Answer:
+        outcome = await self.legacy[RELOADER].reload()
+        return json_answer(outcome.as_json(), 200 if outcome.ok else 400)
+
+    async def list_unresolved(self, request: LegacyRequest, params: Params) -> Answer:
+        """Recipients left in flight by a crash or without a clear answer, newest first.
+
+        Each stays out of a client's retries (answered -17) until a delivery
+        report from its vendor resolves it or ``routing.unresolved_expire_s``
+        passes; no number or text is shown beyond what routing needs.
+        """
+        routing = self.legacy[LIVE].settings.routing
+        now = wall_ms()
+        expire_ms = int(min(routing.unresolved_expire_s, routing.dedup_window_s) * 1000)
+        count, records = await self.legacy[STORE].unresolved(now - expire_ms, UNRESOLVED_SHOWN)
+        return json_answer(
+            {
+                "count": count,
+                "expire_s": expire_ms / 1000,
+                "unresolved": [
+                    {
+                        "send_id": r.send_id,
+                        "client": r.cpid,
+                        "vendor": r.vendor,
+                        "phone": r.phone,
+                        "state": r.outcome,
+                        "code": r.vendor_code,
+                        "age_s": round((now - r.created_ms) / 1000, 1),
+                        "expires_in_s": round((r.created_ms + expire_ms - now) / 1000, 1),
+                    }
+                    for r in records
+                ],
+            }
         )
-    return vendor
 
+    async def reset_password(self, request: LegacyRequest, params: Params) -> Answer:
+        cpid = params["cpid"]
+        dropped = await self.legacy[LIVE].engine.clients.reset_password(cpid)
+        if dropped is None:
+            return json_answer({"error": f"no client {cpid!r}"}, 404)
+        return json_answer({"client": cpid, "ent_password_dropped": dropped})
 
-async def list_vendors(request: web.Request) -> web.Response:
-    router = request.app[LEGACY_APP][LIVE].engine.router
-    return web.json_response({"vendors": [describe(v) for v in router.vendors.values()]})
-
-
-async def drain(request: web.Request) -> web.Response:
-    vendor = _vendor(request)
-    vendor.health.hold()
-    return web.json_response(describe(vendor))
-
-
-async def enable(request: web.Request) -> web.Response:
-    vendor = _vendor(request)
-    vendor.health.release()
-    return web.json_response(describe(vendor))
-
-
-async def reload(request: web.Request) -> web.Response:
-    outcome = await request.app[LEGACY_APP][RELOADER].reload()
-    return web.json_response(outcome.as_json(), status=200 if outcome.ok else 400)
-
-
-UNRESOLVED_SHOWN = 100
-
-
-async def list_unresolved(request: web.Request) -> web.Response:
-    """Recipients left in flight by a crash or without a clear answer, newest first.
-
-    Each stays out of a client's retries (answered -17) until a delivery
-    report from its vendor resolves it or ``routing.unresolved_expire_s``
-    passes; no number or text is shown beyond what routing needs.
-    """
-    legacy = request.app[LEGACY_APP]
-    routing = legacy[LIVE].settings.routing
-    now = wall_ms()
-    expire_ms = int(min(routing.unresolved_expire_s, routing.dedup_window_s) * 1000)
-    count, records = await legacy[STORE].unresolved(now - expire_ms, UNRESOLVED_SHOWN)
-    return web.json_response(
-        {
-            "count": count,
-            "expire_s": expire_ms / 1000,
-            "unresolved": [
-                {
-                    "send_id": r.send_id,
-                    "client": r.cpid,
-                    "vendor": r.vendor,
-                    "phone": r.phone,
-                    "state": r.outcome,
-                    "code": r.vendor_code,
-                    "age_s": round((now - r.created_ms) / 1000, 1),
-                    "expires_in_s": round((r.created_ms + expire_ms - now) / 1000, 1),
-                }
-                for r in records
-            ],
-        }
-    )
-
-
-async def reset_password(request: web.Request) -> web.Response:
-    cpid = request.match_info["cpid"]
-    dropped = await request.app[LEGACY_APP][LIVE].engine.clients.reset_password(cpid)
-    if dropped is None:
-        return web.json_response({"error": f"no client {cpid!r}"}, status=404)
-    return web.json_response({"client": cpid, "ent_password_dropped": dropped})
-
-
-def admin_routes() -> list[web.RouteDef]:
-    return [
-        web.get("/admin/vendors", list_vendors),
-        web.post("/admin/vendors/{name}/drain", drain),
-        web.post("/admin/vendors/{name}/enable", enable),
-        web.post("/admin/reload", reload),
-        web.get("/admin/unresolved", list_unresolved),
-        web.post("/admin/clients/{cpid}/password/reset", reset_password),
-    ]
+    async def unmatched(self, request: LegacyRequest, params: Params) -> Answer:
+        if STORE not in self.legacy:
+            return json_answer({"error": "not ready"}, 503)
+        return json_answer(await unmatched(self.legacy[STORE]))

@@ -17,15 +17,13 @@ from pathlib import Path
 
 import structlog
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
 from adapters.http1 import VendorHttp
 from config.settings import Settings
-from proxy.admin import admin_routes, bearer_token
 from proxy.engine import Engine, Live
-from proxy.ingest.inspect import admin_routes as ingest_admin_routes
 from proxy.ingest.spool import PollSpool
-from proxy.keys import LEGACY_APP, LIVE, METRICS, RECORDER, RELOADER, STORE, VENDOR_HTTP
+from proxy.keys import LIVE, METRICS, RECORDER, RELOADER, STORE, VENDOR_HTTP
 from proxy.metrics import Metrics, VendorStateCollector
 from proxy.recorder import SendRecorder
 from proxy.reload import Reloader
@@ -129,38 +127,4 @@ def build_legacy_app(settings: Settings, config_path: Path | None = None) -> web
     app[METRICS] = metrics
     app[RELOADER] = Reloader(config_path)
     app.cleanup_ctx.append(daemon_state)
-    return app
-
-
-async def healthz(request: web.Request) -> web.Response:
-    return web.Response(text="ok\n")
-
-
-async def metrics_endpoint(request: web.Request) -> web.Response:
-    registry = request.app[LEGACY_APP][METRICS].registry
-    body = generate_latest(registry)
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-
-async def readyz(request: web.Request) -> web.Response:
-    legacy = request.app[LEGACY_APP]
-    live = legacy[LIVE]
-    store_ok = STORE in legacy and await legacy[STORE].ping()
-    routable = live.started and live.engine.router.any_routable()
-    status = 200 if store_ok and routable else 503
-    return web.json_response({"store": store_ok, "vendor_routable": routable}, status=status)
-
-
-def build_admin_app(legacy: web.Application) -> web.Application:
-    app = web.Application(middlewares=[bearer_token])
-    app[LEGACY_APP] = legacy
-    app.add_routes(
-        [
-            web.get("/healthz", healthz),
-            web.get("/readyz", readyz),
-            web.get("/metrics", metrics_endpoint),
-        ]
-    )
-    app.add_routes(admin_routes())
-    app.add_routes(ingest_admin_routes())
     return app

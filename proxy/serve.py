@@ -16,7 +16,8 @@ import structlog
 from aiohttp import web
 
 from config.settings import Settings, split_host_port
-from proxy.app import build_admin_app, build_legacy_app
+from proxy.admin import AdminPort
+from proxy.app import build_legacy_app
 from proxy.engine import Engine
 from proxy.ingest.pushes import MAX_PUSH_BYTES, PushPort
 from proxy.keys import LIVE, METRICS, RELOADER
@@ -27,6 +28,8 @@ from proxy.reload import ReloadOutcome
 
 log = structlog.get_logger("smsproxy")
 
+ADMIN_GRACE_S = 1.0
+ADMIN_MAX_BODY_BYTES = 64 * 1024  # its requests carry no body worth more
 PUSH_GRACE_S = 2.0  # a push being stored finishes; the vendor pushes again if it does not
 
 
@@ -34,7 +37,6 @@ class Daemon:
     def __init__(self, settings: Settings, config_path: Path | None = None) -> None:
         self.settings = settings
         self.legacy_app = build_legacy_app(settings, config_path)
-        self.admin_app = build_admin_app(self.legacy_app)
         # Runs the legacy application's start-up and clean-up; its port is
         # served by the LegacyServer, not by aiohttp.
         self._legacy = web.AppRunner(self.legacy_app, access_log=None)
@@ -53,7 +55,16 @@ class Daemon:
         metrics.http_connections.labels("legacy").set_function(
             lambda: self.legacy_server.connections
         )
-        self._admin = web.AppRunner(self.admin_app, access_log=None, shutdown_timeout=1.0)
+        self.admin = AdminPort(self.legacy_app)
+        self.admin_server = LegacyServer(
+            self.admin.routes.respond,
+            max_body_bytes=ADMIN_MAX_BODY_BYTES,
+            content_type=b"text/plain; charset=utf-8",
+            limits=self.limits,
+            on_refusal=metrics.http_refused("admin"),
+            keep_headers=frozenset({b"authorization"}),
+        )
+        metrics.http_connections.labels("admin").set_function(lambda: self.admin_server.connections)
         # Vendors' report and reply pushes: a chuanglan reply is a long GET line.
         self.pushes = PushPort(self.legacy_app)
         self.push_server = LegacyServer(
@@ -101,7 +112,9 @@ class Daemon:
         self.legacy_port = await self.legacy_server.listen(
             *split_host_port(self.settings.listen.legacy)
         )
-        self.admin_port = await _listen(self._admin, self.settings.listen.admin)
+        self.admin_port = await self.admin_server.listen(
+            *split_host_port(self.settings.listen.admin)
+        )
         self.pushes.warn_unprotected()
         self.push_port = await self.push_server.listen(*split_host_port(self.settings.listen.push))
         log.info(
@@ -120,7 +133,7 @@ class Daemon:
         log.info("stopping", grace_s=self.settings.shutdown.grace_s)
         # First: no push is taken once the store may close.
         await self.push_server.close(PUSH_GRACE_S)
-        await self._admin.cleanup()
+        await self.admin_server.close(ADMIN_GRACE_S)
         await self.legacy_server.close(self.settings.shutdown.grace_s)
         await self._legacy.cleanup()
         log.info("stopped")
@@ -150,14 +163,6 @@ class Daemon:
             for task in list(reloads):
                 await task
             await self.stop()
-
-
-async def _listen(runner: web.AppRunner, address: str) -> int:
-    await runner.setup()
-    host, port = split_host_port(address)
-    site = web.TCPSite(runner, host, port, reuse_address=True)
-    await site.start()
-    return int(runner.addresses[-1][1])
 
 
 def connection_limits(settings: Settings) -> Limits:
