@@ -26,12 +26,16 @@ import aiohttp
 
 from adapters.registry import VENDOR_KINDS
 from adapters.simulator import SimulatorServer
+from adapters.sms10000 import wire as sms10000_wire
 from routing.outcome import Outcome
 from tests.e2e.daemon_process import toml_value
 from tests.observability.panels import ALERTS, promql, queries
 
 CPID, PASSWORD = "acme", "acme-pass"
 CPPWD = hashlib.md5(PASSWORD.encode()).hexdigest().upper()
+# A second client whose flood meets its own limit of sends in flight (-15).
+BATCH, BATCH_PASSWORD = "batch", "batch-pass"
+BATCH_CPPWD = hashlib.md5(BATCH_PASSWORD.encode()).hexdigest().upper()
 # Cheapest first.  chuanglan's balance runs out during the traffic, so the
 # traffic fails over to smscn, whose own rate limit makes a burst wait.
 PRICES = {"chuanglan": 0.030, "smscn": 0.035, "sms10000": 0.040, "esms100": 0.045, "c123": 0.050}
@@ -40,6 +44,17 @@ SMSCN_RATE_PER_S = 5
 ROUNDS = 12
 SCENARIO_TIMEOUT_S = 120.0
 SCRAPE_INTERVAL = "1s"
+# The [http], [login] and [legacy] limits, small enough for the hostile
+# traffic (drive_hostile_traffic) to reach them in a second or two.
+MAX_CONNECTIONS = 32  # per port: the sends' own pool stays well below it
+HTTP_TIMEOUT_S = 1.0  # head and body: a stalled request is answered 408 after it
+# Above the wrong passwords the traffic's own client makes from 127.0.0.1
+# (one a round), so only the guesser's address is locked out.
+MAX_LOGIN_FAILURES_PER_ADDRESS = 20
+GUESSER = "127.0.0.2"  # the password guesser's address: loopback, but not the client's
+MAX_SENDS_PER_CLIENT = 8  # the rate-limit burst (8 sends at once) just fits
+FLOOD = 12  # batch's sends at once: MAX_SENDS_PER_CLIENT go, the rest are answered -15
+FLOOD_LATENCY_S = 0.5  # vendors answer slowly meanwhile, so the admitted sends stay in flight
 
 
 @dataclass
@@ -94,11 +109,22 @@ def write_config(tmp: Path, sims: dict[str, SimulatorServer]) -> Path:
         "[reports]",
         "poll_interval_override_s = 0.5",
         "unmatched_retry_s = 0",
-        "[[clients]]",
-        f"cpid = {toml_value(CPID)}",
-        f"password = {toml_value(PASSWORD)}",
-        "rate_per_s = 200",
+        "[http]",
+        f"max_connections = {MAX_CONNECTIONS}",
+        f"head_timeout_s = {HTTP_TIMEOUT_S}",
+        f"body_timeout_s = {HTTP_TIMEOUT_S}",
+        "[login]",
+        f"max_failures_per_address = {MAX_LOGIN_FAILURES_PER_ADDRESS}",
+        "[legacy]",
+        f"max_sends_in_flight_per_client = {MAX_SENDS_PER_CLIENT}",
     ]
+    for cpid, password in ((CPID, PASSWORD), (BATCH, BATCH_PASSWORD)):
+        lines += [
+            "[[clients]]",
+            f"cpid = {toml_value(cpid)}",
+            f"password = {toml_value(password)}",
+            "rate_per_s = 200",
+        ]
     for kind, server in sims.items():
         entry: dict[str, Any] = {
             "kind": kind,
@@ -285,8 +311,12 @@ class Legacy:
         return await self.call("mt", phone=",".join(to), msgtext=text, **params)
 
 
-async def drive_traffic(legacy: Legacy, sims: dict[str, SimulatorServer]) -> None:
-    """A few seconds of what a day brings: sends, failover, refusals, polls, replies."""
+async def drive_traffic(legacy: Legacy, sims: dict[str, SimulatorServer], push: str) -> None:
+    """A few seconds of what a day brings: sends, failover, refusals, polls, replies.
+
+    A hostile network's share too: :func:`drive_hostile_traffic` midway, and
+    :func:`fill_the_connection_cap` last.
+    """
     repliers = ["smscn", "c123", "esms100", "chuanglan"]
     first_to, first_text = phones(5, 0), "【ACME】验证码 0000"
     # First, so the daemon's 5-second gauge of unresolved recipients has
@@ -312,6 +342,8 @@ async def drive_traffic(legacy: Legacy, sims: dict[str, SimulatorServer]) -> Non
             await legacy.call("qamount")
             sims[repliers[(i // 4) % len(repliers)]].simulator.inject_reply(to[0], "收到 TD")
         await asyncio.sleep(0.25)
+    # Before smscn's last garbled answer below: the flood's sends reset its failures in a row.
+    await drive_hostile_traffic(legacy, sims, push)
     # A client resending what it already sent: not sent again.
     await legacy.send(first_to, first_text)
     # The client's own mistakes.
@@ -335,6 +367,109 @@ async def drive_traffic(legacy: Legacy, sims: dict[str, SimulatorServer]) -> Non
     await legacy.send(phones(1, 3001, "136"), "【ACME】garbled")
     sims["smscn"].simulator.faults.garbage = False
     sims["c123"].simulator.inject_reply(phones(1, 5)[0], "好的")
+    await fill_the_connection_cap(legacy.url)
+
+
+# --------------------------------------------------------------- hostile traffic
+
+
+async def raw_exchange(url: str, data: bytes, pause_s: float = 0.0) -> bytes:
+    """Write raw bytes to an HTTP port and read what it answers until it closes."""
+    host, _, port = url.removeprefix("http://").rpartition(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(data)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), 5 + pause_s)
+    finally:
+        writer.close()
+
+
+async def refused_requests(url: str) -> None:
+    """What the legacy port's limits answer: 431, 400, and 408 for a stalled head or body."""
+    answers = await asyncio.gather(
+        raw_exchange(url, b"GET /mt/ HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000),
+        raw_exchange(url, b"\x16\x03\x01 not HTTP at all\r\n\r\n"),  # TLS on a plain port
+        raw_exchange(url, b"GET /mt/ HTTP/1.1\r\nHost: x\r\n", HTTP_TIMEOUT_S),
+        raw_exchange(
+            url,
+            b"POST /mt/ HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\ncpid=",
+            HTTP_TIMEOUT_S,
+        ),
+    )
+    statuses = [a.split(b" ", 2)[1] if a.startswith(b"HTTP/1.1 ") else a[:40] for a in answers]
+    assert statuses == [b"431", b"400", b"408", b"408"], statuses
+
+
+async def forged_pushes(http: aiohttp.ClientSession, push: str) -> None:
+    """Pushes a forger would try: another sms10000 account's report, a guessed token."""
+    forged = sms10000_wire.encode_push(
+        sms10000_wire.STATUS_PUSH,
+        [sms10000_wire.PushItem("13800000000", "1", "999", "forger", status="-1")],
+    )
+    headers = {"Content-Type": "text/xml; charset=UTF-8"}
+    async with http.post(f"{push}/push/sms10000", data=forged, headers=headers) as resp:
+        assert resp.status == 403, resp.status  # account: not our eprId/userId
+    async with http.get(f"{push}/push/smscn/guessed-token-0123456789") as resp:
+        assert resp.status == 403, resp.status  # token: smscn has none configured
+
+
+async def guess_passwords(url: str, answers: Counter[str]) -> None:
+    """Wrong passwords from another address until it is locked out (-9)."""
+    connector = aiohttp.TCPConnector(local_addr=(GUESSER, 0))
+    async with aiohttp.ClientSession(connector=connector) as http:
+        guesser = Legacy(http, url, answers)
+        for i in range(MAX_LOGIN_FAILURES_PER_ADDRESS + 2):
+            await guesser.call("qamount", cppwd=f"{i:032X}")
+
+
+async def flood(legacy: Legacy, sims: dict[str, SimulatorServer]) -> None:
+    """One client's sends beyond its limit in flight, with slow vendors: some get -15."""
+    for server in sims.values():
+        server.simulator.faults.latency_s = FLOOD_LATENCY_S
+    try:
+        await asyncio.gather(
+            *(
+                legacy.send(
+                    phones(1, 4000 + j, "135"), f"【BATCH】{j}", cpid=BATCH, cppwd=BATCH_CPPWD
+                )
+                for j in range(FLOOD)
+            )
+        )
+    finally:
+        for server in sims.values():
+            server.simulator.faults.latency_s = 0.0
+
+
+async def drive_hostile_traffic(
+    legacy: Legacy, sims: dict[str, SimulatorServer], push: str
+) -> None:
+    """A second or so of what a hostile network and an overload bring, all at once."""
+    await asyncio.gather(
+        refused_requests(legacy.url),
+        forged_pushes(legacy.http, push),
+        guess_passwords(legacy.url, legacy.answers),
+        flood(legacy, sims),
+    )
+
+
+async def fill_the_connection_cap(url: str) -> None:
+    """Hold connections open until the port refuses one (503), then let them all go.
+
+    Last of the traffic: the port is full for a moment, and a send then would be refused.
+    """
+    host, _, port = url.removeprefix("http://").rpartition(":")
+    held: list[asyncio.StreamWriter] = []
+    try:
+        for _ in range(MAX_CONNECTIONS + 1):
+            reader, writer = await asyncio.open_connection(host, int(port))
+            held.append(writer)
+        # The sends' idle pooled connections count too: the last one is refused.
+        answer = await asyncio.wait_for(reader.read(), 5)
+        assert answer.startswith(b"HTTP/1.1 503 "), answer[:40]
+    finally:
+        for writer in held:
+            writer.close()
 
 
 # ------------------------------------------------------------------------ scenario
@@ -358,7 +493,9 @@ async def observe(tmp: Path, prometheus: str) -> Observed:
         prom = await stack.enter_async_context(prometheus_process(prometheus, tmp, seen.instance))
         start = time.time() - 1
         http = await stack.enter_async_context(aiohttp.ClientSession())
-        await drive_traffic(Legacy(http, listening["legacy"], seen.answers), sims)
+        await drive_traffic(
+            Legacy(http, listening["legacy"], seen.answers), sims, listening["push"]
+        )
         # Reports and replies of the last sends stay queued for the client a while.
         await asyncio.sleep(3)
         async with http.get(f"{admin}/metrics") as resp:

@@ -85,6 +85,14 @@ def test_the_dashboard_covers_what_the_issue_asks_for() -> None:
         "smsproxy_queue_depth",
         "smsproxy_queue_oldest_age_seconds",
         "smsproxy_replies_total",
+        # issue #14: a hostile network and overload
+        "smsproxy_http_refusals_total",
+        "smsproxy_http_connections",
+        "smsproxy_pushes_refused_total",
+        "smsproxy_login_failures_total",
+        "smsproxy_login_lockouts_total",
+        "smsproxy_logins_refused_total",
+        "smsproxy_sends_refused_busy_total",
     ):
         assert needed in exprs, needed
 

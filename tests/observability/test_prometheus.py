@@ -1,14 +1,17 @@
 """The dashboard and the rules against a real Prometheus scraping the real daemon.
 
-One scenario (module fixture, about 15 s): the five simulators in-process,
+One scenario (module fixture, about 20 s): the five simulators in-process,
 the daemon as a subprocess, Debian's ``prometheus`` scraping its admin port
 every second with ``grafana/prometheus/alerts.yaml`` loaded, and a few
 seconds of traffic (sends, failover when the cheapest vendor runs dry and
 on refused content, client mistakes, a resend, a rate-limit burst, an
 unclear answer, delivery reports polled and pushed, one matching no send,
-replies, /qreport/ and /mo/ polls that leave some waiting).  Then every
-query of every panel is asked of Prometheus as Grafana would ask it, and
-must return series with real (finite, non-zero) values.
+replies, /qreport/ and /mo/ polls that leave some waiting), and a hostile
+network's share (oversized, garbled and stalled requests, the connection
+cap reached, forged pushes, a password guesser locked out, one client's
+flood answered -15).  Then every query of every panel is asked of
+Prometheus as Grafana would ask it, and must return series with real
+(finite, non-zero) values.
 """
 
 from __future__ import annotations
@@ -130,8 +133,21 @@ def test_the_drained_vendor_alert_goes_pending_and_nothing_worse(observed: Obser
     assert "SmsproxyDown" not in names, active
 
 
+def test_the_hostile_traffic_sets_off_its_alerts(observed: Observed) -> None:
+    """A forged push alerts at once; the connection cap and the flood go pending."""
+    states = {(s.labels["alertname"], s.labels["alertstate"]) for s in observed.alerts}
+    assert ("SmsproxyPushesRefused", "firing") in states, states
+    names = {name for name, _ in states}
+    assert {"SmsproxyConnectionsRefused", "SmsproxySendsRefusedBusy"} <= names, states
+    # Its vendors' pushes are authenticated (push_allowed_ips), and one lock-out is no alarm.
+    assert not names & {"SmsproxyPushesUnconfigured", "SmsproxyLoginLockouts"}, states
+
+
 def test_the_traffic_was_what_the_panels_expect(observed: Observed) -> None:
     answers = observed.answers
     assert answers["mt 0"] >= 20, answers
     for expected in ("mt -1", "mt -5", "mt -16", "mt -17", "ent -1", "qreport 0", "mo 0"):
+        assert answers[expected] >= 1, (expected, answers)
+    # The hostile traffic: a flood beyond the client's limit, a guesser locked out.
+    for expected in ("mt -15", "qamount -9"):
         assert answers[expected] >= 1, (expected, answers)
