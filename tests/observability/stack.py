@@ -49,7 +49,7 @@ SCRAPE_INTERVAL = "1s"
 MAX_CONNECTIONS = 32  # per port: the sends' own pool stays well below it
 HTTP_TIMEOUT_S = 1.0  # head and body: a stalled request is answered 408 after it
 # Above the wrong passwords the traffic's own client makes from 127.0.0.1
-# (one a round), so only the guesser's address is locked out.
+# (one a round, and /ent/'s oldpwd), so only the guesser's address is locked out.
 MAX_LOGIN_FAILURES_PER_ADDRESS = 20
 GUESSER = "127.0.0.2"  # the password guesser's address: loopback, but not the client's
 MAX_SENDS_PER_CLIENT = 8  # the rate-limit burst (8 sends at once) just fits
@@ -349,7 +349,7 @@ async def drive_traffic(legacy: Legacy, sims: dict[str, SimulatorServer], push: 
     # The client's own mistakes.
     await legacy.call("mt", msgtext="【ACME】no phone")  # -5
     await legacy.send(["12345"], "【ACME】bad number")  # -16
-    await legacy.call("ent", cppwd="0" * 32, newpwd="x")  # -1
+    await legacy.call("ent", oldpwd="not-the-password", newpwd="x")  # -1: a wrong oldpwd
     # A report of a message sent on the vendor account outside smsproxy: unmatched.
     esms100 = sims["esms100"].simulator
     esms100.accept(str(esms100.next_id()), "13700000001", "【OTHER】outside smsproxy")
