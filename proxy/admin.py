@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import hmac
 
-from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from adapters.client import wall_ms
 from proxy.ingest.inspect import unmatched
-from proxy.keys import LIVE, METRICS, RELOADER, STORE
 from proxy.legacy_http import Answer, LegacyRequest
 from proxy.routes import Handler, Params, Routes, json_answer
+from proxy.state import DaemonState
 from routing.router import VendorRuntime
 
 UNRESOLVED_SHOWN = 100
@@ -53,8 +52,8 @@ def describe(vendor: VendorRuntime) -> dict[str, object]:
 class AdminPort:
     """The admin port's endpoints over the daemon's state."""
 
-    def __init__(self, legacy: web.Application) -> None:
-        self.legacy = legacy
+    def __init__(self, state: DaemonState) -> None:
+        self.state = state
         self.routes = Routes()
         add, guarded = self.routes.add, self._behind_token
         add("GET", "/healthz", self.healthz)
@@ -73,7 +72,7 @@ class AdminPort:
 
     def _behind_token(self, handler: Handler) -> Handler:
         async def guarded(request: LegacyRequest, params: Params) -> Answer:
-            token = self.legacy[LIVE].settings.admin.token
+            token = self.state.settings.admin.token
             if token is None:
                 return API_OFF
             offered = request.headers.get(b"authorization", b"")
@@ -90,23 +89,23 @@ class AdminPort:
         return Answer(200, b"ok\n")
 
     async def readyz(self, request: LegacyRequest, params: Params) -> Answer:
-        live = self.legacy[LIVE]
-        store_ok = STORE in self.legacy and await self.legacy[STORE].ping()
+        live = self.state.live
+        store_ok = self.state.opened and await self.state.store.ping()
         routable = live.started and live.engine.router.any_routable()
         status = 200 if store_ok and routable else 503
         return json_answer({"store": store_ok, "vendor_routable": routable}, status)
 
     async def metrics(self, request: LegacyRequest, params: Params) -> Answer:
-        body = generate_latest(self.legacy[METRICS].registry)
+        body = generate_latest(self.state.metrics.registry)
         return Answer(200, body, None, CONTENT_TYPE_LATEST.encode("ascii"))
 
     # --- behind the token ---------------------------------------------------------
 
     def _vendor(self, name: str) -> VendorRuntime | None:
-        return self.legacy[LIVE].engine.router.vendors.get(name)
+        return self.state.engine.router.vendors.get(name)
 
     async def list_vendors(self, request: LegacyRequest, params: Params) -> Answer:
-        router = self.legacy[LIVE].engine.router
+        router = self.state.engine.router
         return json_answer({"vendors": [describe(v) for v in router.vendors.values()]})
 
     async def drain(self, request: LegacyRequest, params: Params) -> Answer:
@@ -124,7 +123,7 @@ class AdminPort:
         return json_answer(describe(vendor))
 
     async def reload(self, request: LegacyRequest, params: Params) -> Answer:
-        outcome = await self.legacy[RELOADER].reload()
+        outcome = await self.state.reloader.reload()
         return json_answer(outcome.as_json(), 200 if outcome.ok else 400)
 
     async def list_unresolved(self, request: LegacyRequest, params: Params) -> Answer:
@@ -134,10 +133,10 @@ class AdminPort:
         report from its vendor resolves it or ``routing.unresolved_expire_s``
         passes; no number or text is shown beyond what routing needs.
         """
-        routing = self.legacy[LIVE].settings.routing
+        routing = self.state.settings.routing
         now = wall_ms()
         expire_ms = int(min(routing.unresolved_expire_s, routing.dedup_window_s) * 1000)
-        count, records = await self.legacy[STORE].unresolved(now - expire_ms, UNRESOLVED_SHOWN)
+        count, records = await self.state.store.unresolved(now - expire_ms, UNRESOLVED_SHOWN)
         return json_answer(
             {
                 "count": count,
@@ -160,12 +159,12 @@ class AdminPort:
 
     async def reset_password(self, request: LegacyRequest, params: Params) -> Answer:
         cpid = params["cpid"]
-        dropped = await self.legacy[LIVE].engine.clients.reset_password(cpid)
+        dropped = await self.state.engine.clients.reset_password(cpid)
         if dropped is None:
             return json_answer({"error": f"no client {cpid!r}"}, 404)
         return json_answer({"client": cpid, "ent_password_dropped": dropped})
 
     async def unmatched(self, request: LegacyRequest, params: Params) -> Answer:
-        if STORE not in self.legacy:
+        if not self.state.opened:
             return json_answer({"error": "not ready"}, 503)
-        return json_answer(await unmatched(self.legacy[STORE]))
+        return json_answer(await unmatched(self.state.store))

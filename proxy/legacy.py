@@ -41,17 +41,17 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import structlog
-from aiohttp import web
 
 from adapters.esms100 import wire
 from adapters.esms100.wire import ReplyRecord, ReportLine
 from proxy.admission import Busy
 from proxy.clients import Client
-from proxy.keys import LIVE, METRICS, STORE
+from proxy.engine import Engine
 from proxy.legacy_http import Answer, LegacyRequest
 from proxy.login_throttle import LockedOut
 from proxy.numbers import normalise
 from proxy.passwords import new_password_problem
+from proxy.state import DaemonState
 from proxy.store.base import HoldReceipt, QueueKind
 
 log = structlog.get_logger("smsproxy.legacy")
@@ -91,14 +91,18 @@ def _answer_code(body: bytes) -> str:
     return head.decode("ascii") if head.startswith(b"-") else "0"
 
 
-Endpoint = Callable[["Legacy", LegacyRequest], Awaitable["bytes | Delivery"]]
+Endpoint = Callable[["Legacy", LegacyRequest, Engine], Awaitable["bytes | Delivery"]]
 
 
 class Legacy:
-    """The esms100 endpoints over the state the legacy application holds."""
+    """The esms100 endpoints over the daemon's state.
 
-    def __init__(self, app: web.Application) -> None:
-        self.app = app
+    Each request takes the live engine once and carries it down: a reload
+    meanwhile does not split one request across two configs.
+    """
+
+    def __init__(self, state: DaemonState) -> None:
+        self.state = state
         self._endpoints: dict[str, tuple[str, Endpoint]] = {}
         for name, endpoint in (
             ("mt", Legacy.mt),
@@ -119,14 +123,14 @@ class Legacy:
         if request.method != "GET" and request.method != "POST":
             return METHOD_NOT_ALLOWED
         name, endpoint = found
-        metrics = self.app[METRICS]
+        metrics = self.state.metrics
         started = time.perf_counter()
         in_flight = name == "mt"
         if in_flight:
             metrics.sends_in_flight.inc()
         settle = None
         try:
-            body = await endpoint(self, request)
+            body = await endpoint(self, request, self.state.engine)
             if isinstance(body, Delivery):
                 body, settle = body
         except Refused as refused:
@@ -140,23 +144,26 @@ class Legacy:
         metrics.legacy_request(name, _answer_code(body), time.perf_counter() - started)
         return Answer(200, body, settle)
 
-    def zone(self) -> ZoneInfo:
-        """Where the legacy clients' clocks are (``legacy.timezone``), as of the live config."""
-        return ZoneInfo(self.app[LIVE].engine.settings.legacy.timezone)
+    @staticmethod
+    def zone(engine: Engine) -> ZoneInfo:
+        """Where the legacy clients' clocks are: ``legacy.timezone`` of the engine's config."""
+        return ZoneInfo(engine.settings.legacy.timezone)
 
     def read_params(self, request: LegacyRequest) -> wire.Params:
         if request.oversize:
             raise Refused(-8)
         return wire.decode_params(request.query, request.body if request.method == "POST" else b"")
 
-    async def authenticate(self, request: LegacyRequest, params: wire.Params) -> Client:
+    async def authenticate(
+        self, request: LegacyRequest, params: wire.Params, engine: Engine
+    ) -> Client:
         cpid, cppwd = params.get("cpid"), params.get("cppwd")
         if cpid is None:
             raise Refused(-2)
         if cppwd is None:
             raise Refused(-3)
         try:
-            client = await self.app[LIVE].engine.clients.verify(cpid, cppwd, request.remote)
+            client = await engine.clients.verify(cpid, cppwd, request.remote)
         except LockedOut:
             raise Refused(-9) from None
         if client is None:
@@ -167,25 +174,24 @@ class Legacy:
             raise Refused(-15)
         return client
 
-    async def mt(self, request: LegacyRequest) -> bytes:
+    async def mt(self, request: LegacyRequest, engine: Engine) -> bytes:
         params = self.read_params(request)
         # Who is asking first (cheap), so a turn can be fair to each client.
-        client = await self.authenticate(request, params)
+        client = await self.authenticate(request, params, engine)
         # A turn before any work: beyond the vendors' connection pools more
         # concurrency only queues inside, holding memory while it waits.
         try:
-            async with self.app[LIVE].engine.admission.turn(client.cpid):
-                return await self._mt(params, client)
+            async with engine.admission.turn(client.cpid):
+                return await self._mt(params, client, engine)
         except Busy:
             raise Refused(-15) from None
 
-    async def _mt(self, params: wire.Params, client: Client) -> bytes:
+    async def _mt(self, params: wire.Params, client: Client, engine: Engine) -> bytes:
         text, phone = params.get("msgtext"), params.get("phone")
         if text is None:
             raise Refused(-4)
         if phone is None:
             raise Refused(-5)
-        engine = self.app[LIVE].engine
         limits = engine.settings.legacy
         if len(text) > limits.max_text_chars:
             raise Refused(-7)
@@ -201,7 +207,7 @@ class Legacy:
         result = await engine.sender.send(client, send_id, recipients.valid, text)
         return code(result)
 
-    async def qamount(self, request: LegacyRequest) -> bytes:
+    async def qamount(self, request: LegacyRequest, engine: Engine) -> bytes:
         """Segments the client can still send (esms100's 剩余条数); never ``0`` while sends pass.
 
         What the vendors can take is the sum of their known balances, each as
@@ -217,8 +223,7 @@ class Legacy:
         vendors can take when that is less.  ``0`` therefore means the quota
         or the vendors' money is spent (or an operator drained every vendor).
         """
-        client = await self.authenticate(request, self.read_params(request))
-        engine = self.app[LIVE].engine
+        client = await self.authenticate(request, self.read_params(request), engine)
         known, unknown = 0, False
         for vendor in engine.router.vendors.values():
             health = vendor.health
@@ -232,26 +237,26 @@ class Legacy:
         quota = client.settings.quota
         if quota is None:
             return code(vendors)
-        left = max(0, quota - await self.app[STORE].quota_used(client.cpid))
+        left = max(0, quota - await self.state.store.quota_used(client.cpid))
         # Unknown balances bound nothing: the quota is then all that is known.
         return code(left if unknown else min(left, vendors))
 
-    async def qreport(self, request: LegacyRequest) -> Delivery:
-        client = await self.authenticate(request, self.read_params(request))
-        store = self.app[STORE]
+    async def qreport(self, request: LegacyRequest, engine: Engine) -> Delivery:
+        client = await self.authenticate(request, self.read_params(request), engine)
+        store = self.state.store
         held, queued = await store.hold_reports(client.cpid, REPORTS_PER_POLL, HOLD_MS)
         lines = (ReportLine(r.sent_at, r.phone, r.status) for r in queued)
         return Delivery(
-            wire.encode_reports(lines, self.zone()), self._settler("reports", client, held)
+            wire.encode_reports(lines, self.zone(engine)), self._settler("reports", client, held)
         )
 
-    async def mo(self, request: LegacyRequest) -> Delivery:
-        client = await self.authenticate(request, self.read_params(request))
-        store = self.app[STORE]
+    async def mo(self, request: LegacyRequest, engine: Engine) -> Delivery:
+        client = await self.authenticate(request, self.read_params(request), engine)
+        store = self.state.store
         held, queued = await store.hold_replies(client.cpid, REPLIES_PER_POLL, HOLD_MS)
         records = (ReplyRecord(r.received_at, r.phone, r.text) for r in queued)
         return Delivery(
-            wire.encode_replies(records, self.zone()), self._settler("replies", client, held)
+            wire.encode_replies(records, self.zone(engine)), self._settler("replies", client, held)
         )
 
     def _settler(
@@ -259,7 +264,7 @@ class Legacy:
     ) -> Callable[[bool], Awaitable[None]] | None:
         if not held.keys:
             return None
-        store = self.app[STORE]
+        store = self.state.store
 
         async def settle(written: bool) -> None:
             try:
@@ -272,7 +277,7 @@ class Legacy:
 
         return settle
 
-    async def ent(self, request: LegacyRequest) -> bytes:
+    async def ent(self, request: LegacyRequest, engine: Engine) -> bytes:
         """Change the password.  esms100 answers only ``0`` or ``-1`` here.
 
         ``-1`` for a wrong ``oldpwd`` (a failed login, throttled like the
@@ -287,7 +292,6 @@ class Legacy:
         cpid, oldpwd = params.get("cpid"), params.get("oldpwd")
         if cpid is None or oldpwd is None:
             return code(-1)
-        engine = self.app[LIVE].engine
         book = engine.clients
         try:
             client = await book.verify(cpid, oldpwd, request.remote)

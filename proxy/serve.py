@@ -13,18 +13,16 @@ import signal
 from pathlib import Path
 
 import structlog
-from aiohttp import web
 
 from config.settings import Settings, split_host_port
 from proxy.admin import AdminPort
-from proxy.app import build_legacy_app
 from proxy.engine import Engine
 from proxy.ingest.pushes import MAX_PUSH_BYTES, PushPort
-from proxy.keys import LIVE, METRICS, RELOADER
 from proxy.legacy import Legacy
 from proxy.legacy_http import Answer, LegacyServer, Limits
 from proxy.open_files import connection_budget
 from proxy.reload import ReloadOutcome
+from proxy.state import DaemonState
 
 log = structlog.get_logger("smsproxy")
 
@@ -36,15 +34,13 @@ PUSH_GRACE_S = 2.0  # a push being stored finishes; the vendor pushes again if i
 class Daemon:
     def __init__(self, settings: Settings, config_path: Path | None = None) -> None:
         self.settings = settings
-        self.legacy_app = build_legacy_app(settings, config_path)
-        # Runs the legacy application's start-up and clean-up; its port is
-        # served by the LegacyServer, not by aiohttp.
-        self._legacy = web.AppRunner(self.legacy_app, access_log=None)
-        metrics = self.legacy_app[METRICS]
+        # What the three ports serve: store, metrics, the live engine.
+        self.state = DaemonState(settings, config_path)
+        metrics = self.state.metrics
         self.limits = connection_limits(settings)
         # A GET with 1000 numbers is a long request line; esms100 takes it.
         self.legacy_server = LegacyServer(
-            Legacy(self.legacy_app).respond,
+            Legacy(self.state).respond,
             max_body_bytes=settings.legacy.max_body_bytes,
             limits=self.limits,
             # Before a request is read there is no endpoint to answer for; every
@@ -55,7 +51,7 @@ class Daemon:
         metrics.http_connections.labels("legacy").set_function(
             lambda: self.legacy_server.connections
         )
-        self.admin = AdminPort(self.legacy_app)
+        self.admin = AdminPort(self.state)
         self.admin_server = LegacyServer(
             self.admin.routes.respond,
             max_body_bytes=ADMIN_MAX_BODY_BYTES,
@@ -66,7 +62,7 @@ class Daemon:
         )
         metrics.http_connections.labels("admin").set_function(lambda: self.admin_server.connections)
         # Vendors' report and reply pushes: a chuanglan reply is a long GET line.
-        self.pushes = PushPort(self.legacy_app)
+        self.pushes = PushPort(self.state)
         self.push_server = LegacyServer(
             self.pushes.routes.respond,
             max_body_bytes=MAX_PUSH_BYTES,
@@ -87,10 +83,10 @@ class Daemon:
     @property
     def engine(self) -> Engine:
         """What the current config built: router, clients, rules, ingest."""
-        return self.legacy_app[LIVE].engine
+        return self.state.engine
 
     async def reload(self) -> ReloadOutcome:
-        return await self.legacy_app[RELOADER].reload()
+        return await self.state.reloader.reload()
 
     @property
     def legacy_url(self) -> str:
@@ -108,7 +104,7 @@ class Daemon:
         return f"http://{_url_host(host)}:{self.push_port}"
 
     async def start(self) -> None:
-        await self._legacy.setup()
+        await self.state.open()
         self.legacy_port = await self.legacy_server.listen(
             *split_host_port(self.settings.listen.legacy)
         )
@@ -135,7 +131,7 @@ class Daemon:
         await self.push_server.close(PUSH_GRACE_S)
         await self.admin_server.close(ADMIN_GRACE_S)
         await self.legacy_server.close(self.settings.shutdown.grace_s)
-        await self._legacy.cleanup()
+        await self.state.close()
         log.info("stopped")
 
     async def run_until_signalled(self) -> None:
@@ -167,7 +163,7 @@ class Daemon:
 
 def connection_limits(settings: Settings) -> Limits:
     http, listen = settings.http, settings.listen
-    # Each vendor origin may hold up to 200 pooled connections (proxy.app).
+    # Each vendor origin may hold up to 200 pooled connections (proxy.state).
     budget = connection_budget(http.max_connections, 200 * len(settings.vendors))
     return Limits(
         max_head_bytes=http.max_head_bytes,

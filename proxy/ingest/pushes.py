@@ -31,15 +31,14 @@ from __future__ import annotations
 import time
 
 import structlog
-from aiohttp import web
 
 from adapters.base import Adapter, HttpRequest, HttpResponse, PushResult
 from proxy.ingest.accounts import Account
 from proxy.ingest.push_auth import PushGate, PushRefusal, warn_unprotected
 from proxy.ingest.service import Ingest
-from proxy.keys import LIVE, METRICS
 from proxy.legacy_http import Answer, LegacyRequest
 from proxy.routes import Params, Routes
+from proxy.state import DaemonState
 
 log = structlog.get_logger("smsproxy.push")
 
@@ -69,8 +68,8 @@ def incoming(request: LegacyRequest) -> HttpRequest:
 class PushPort:
     """``/push/{vendor}[/{token}]`` over the daemon's live engine."""
 
-    def __init__(self, legacy: web.Application) -> None:
-        self.legacy = legacy
+    def __init__(self, state: DaemonState) -> None:
+        self.state = state
         self.routes = Routes()
         self.routes.add("*", "/push/{vendor}", self.receive)
         self.routes.add("*", "/push/{vendor}/{token}", self.receive)
@@ -81,11 +80,11 @@ class PushPort:
         return f"<PushPort {self.routes!r}>"
 
     def warn_unprotected(self) -> None:
-        warn_unprotected(self.legacy[LIVE].settings.vendors)
+        warn_unprotected(self.state.settings.vendors)
 
     async def receive(self, request: LegacyRequest, params: Params) -> Answer:
         name = params["vendor"]
-        live = self.legacy[LIVE]
+        live = self.state.live
         # The engine is taken once: a reload meanwhile does not split the push.
         ingest = live.engine.ingest if live.started else None
         target = ingest.push_target(name) if ingest is not None else None
@@ -102,7 +101,7 @@ class PushPort:
             refused = gate.judge(result)
             if refused is None:
                 return await _store(ingest, account, result, name)
-        self.legacy[METRICS].push_refused(name, refused.reason)
+        self.state.metrics.push_refused(name, refused.reason)
         self._log_refusal(name, refused.reason, refused.answer.status, request.remote)
         return _answer(refused.answer)
 

@@ -20,9 +20,8 @@ from structlog.testing import capture_logs
 from yarl import URL
 
 from adapters.simulator import SimulatorServer
-from proxy.app import spool_path
-from proxy.keys import STORE
 from proxy.serve import Daemon
+from proxy.state import spool_path
 from proxy.store.sqlite import SqliteStore
 from tests.conftest import ADMIN_HEADERS, CPID, PASSWORD, DaemonFactory, base_config, esms100_vendor
 from tests.e2e.daemon_process import DaemonProcess, write_config
@@ -204,7 +203,7 @@ async def test_a_password_an_older_version_stored_plain_still_works_and_is_salte
     daemon = await start_daemon(c)
     assert await call(daemon, "/qreport/", auth(md5("changed-long-ago"))) == b"0"
     assert await call(daemon, "/qreport/", auth()) == b"-1"
-    stored = await daemon.legacy_app[STORE].password_digest(CPID)
+    stored = await daemon.state.store.password_digest(CPID)
     assert stored is not None and stored.startswith("sha256$"), stored
     assert await call(daemon, "/qreport/", auth(md5("changed-long-ago"))) == b"0"
 

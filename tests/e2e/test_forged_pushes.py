@@ -26,7 +26,6 @@ from adapters.sms10000 import wire as sms10000_wire
 from adapters.sms10000.simulator import Sms10000Simulator
 from adapters.smscn import wire as smscn_wire
 from adapters.smscn.simulator import SmscnSimulator
-from proxy.keys import METRICS, STORE
 from proxy.serve import Daemon
 from tests.conftest import CPID, PASSWORD, DaemonFactory, base_config
 from tests.e2e.legacy_client import LegacyClient
@@ -70,11 +69,11 @@ async def get(url: str, query: str) -> tuple[int, bytes]:
 
 
 async def stored(daemon: Daemon) -> int:
-    return sum((await daemon.legacy_app[STORE].inbox_counts()).values())
+    return sum((await daemon.state.store.inbox_counts()).values())
 
 
 def refused(daemon: Daemon, vendor: str, reason: str) -> float:
-    registry = daemon.legacy_app[METRICS].registry
+    registry = daemon.state.metrics.registry
     value = registry.get_sample_value(
         "smsproxy_pushes_refused_total", {"vendor": vendor, "reason": reason}
     )

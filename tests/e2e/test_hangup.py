@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from adapters.simulator import SimulatorServer
-from proxy.keys import STORE
 from proxy.serve import Daemon
 from proxy.store.base import QueuedReply, QueuedReport
 from tests.conftest import CPID, PASSWORD, DaemonFactory, base_config, esms100_vendor
@@ -28,7 +27,7 @@ async def start(start_daemon: DaemonFactory, tmp_path: Path, esms100: SimulatorS
 
 
 async def queue_some(daemon: Daemon) -> None:
-    store = daemon.legacy_app[STORE]
+    store = daemon.state.store
     now = datetime.now(UTC).replace(microsecond=0)
     for i, phone in enumerate(PHONES):
         await store.enqueue_report(CPID, QueuedReport(phone, 1 + i % 2, now))
@@ -64,7 +63,7 @@ async def test_a_batch_whose_answer_cannot_be_written_goes_back_in_order(
 ) -> None:
     daemon = await start(start_daemon, tmp_path, esms100)
     await queue_some(daemon)
-    store = daemon.legacy_app[STORE]
+    store = daemon.state.store
     # The client is gone by the time its batch is ready to be written.
     slow(store, "hold_reports", 0.3)
     slow(store, "hold_replies", 0.3)

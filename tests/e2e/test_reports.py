@@ -14,7 +14,6 @@ from adapters.base import DeliveryStatus
 from adapters.registry import VENDOR_KINDS, VendorKind
 from adapters.simulator import InjectedReply, PendingReport, Simulator, SimulatorServer
 from adapters.sms10000 import wire
-from proxy.keys import STORE
 from proxy.serve import Daemon
 from tests.conftest import ADMIN_HEADERS, CPID, PASSWORD, DaemonFactory, base_config
 from tests.e2e.legacy_client import CHINA, LegacyClient
@@ -242,7 +241,7 @@ def got_time(lines: list[Any], status: int) -> datetime:
 
 def slow_settlements(daemon: Daemon, delay_s: float) -> None:
     """The attempts' outcomes reach the disk ``delay_s`` late."""
-    store = daemon.legacy_app[STORE]
+    store = daemon.state.store
     write = store.record_sends
 
     async def slow_settle(records: Any, settlements: Any = ()) -> int:
@@ -266,7 +265,7 @@ async def test_a_report_before_its_attempt_settles_is_retried(
         # in flight has no id yet, so the report waits for it, and so does
         # the client's 0 (the id must be on disk before it).
         slow_settlements(daemon, 1.0)
-        store = daemon.legacy_app[STORE]
+        store = daemon.state.store
         acme = LegacyClient(daemon.legacy_url, CPID, PASSWORD)
         send = asyncio.ensure_future(acme.send("13800138000", TEXT))
         for _ in range(300):  # pushed, and in our inbox, with no record to match yet

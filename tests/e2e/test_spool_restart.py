@@ -16,7 +16,6 @@ from typing import Any
 
 from adapters.simulator import SimulatorServer
 from config.loader import settings_from
-from proxy.keys import STORE
 from proxy.serve import Daemon
 from tests.conftest import CPID, PASSWORD, base_config, esms100_vendor
 from tests.e2e.legacy_client import LegacyClient
@@ -36,7 +35,7 @@ async def test_a_poll_answer_not_yet_stored_survives_the_daemon(
     try:
         client = LegacyClient(first.legacy_url, CPID, PASSWORD)
         assert await client.send("13800138000", TEXT) == b"0"
-        store = first.legacy_app[STORE]
+        store = first.state.store
         stuck = asyncio.Event()
 
         async def never(*args: Any) -> int:

@@ -1,0 +1,176 @@
+"""The daemon's state: one typed object the three ports are handed.
+
+:class:`DaemonState` holds what lives as long as the process (store,
+vendor HTTP client, send recorder, metrics, poll spool, reloader) and the
+:class:`~proxy.engine.Live` engine built from the config, which a reload
+replaces.  :class:`proxy.serve.Daemon` opens it before the ports listen and
+closes it after they stop; the legacy, admin and push endpoints
+(:mod:`proxy.legacy`, :mod:`proxy.admin`, :mod:`proxy.ingest.pushes`) read
+it, each request taking the live engine once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import structlog
+from prometheus_client import CollectorRegistry
+
+from adapters.http1 import VendorHttp
+from config.settings import Settings
+from proxy.engine import Engine, Live
+from proxy.ingest.spool import PollSpool
+from proxy.metrics import Metrics, VendorStateCollector
+from proxy.recorder import SendRecorder
+from proxy.reload import Reloader
+from proxy.store.base import Store
+from proxy.store.open import open_store
+from proxy.tasks import cancel_all
+
+log = structlog.get_logger("smsproxy.state")
+
+QUEUE_STATS_EVERY_S = 5.0
+
+
+async def watch_queues(store: Store, metrics: Metrics, live: Live) -> None:
+    """Queue depth and age, unresolved recipients, for the dashboard; a scrape must
+    not wait on the disk."""
+    while True:
+        try:
+            for queue, (depth, oldest_age_s) in (await store.queue_stats()).items():
+                metrics.queue_depth.labels(queue).set(depth)
+                metrics.queue_oldest_age.labels(queue).set(oldest_age_s)
+            routing = live.settings.routing
+            expire_s = min(routing.unresolved_expire_s, routing.dedup_window_s)
+            count, _ = await store.unresolved(int((time.time() - expire_s) * 1000), 0)
+            metrics.unresolved.set(count)
+        except Exception:
+            log.exception("queue_stats_failed")
+        await asyncio.sleep(QUEUE_STATS_EVERY_S)
+
+
+class _Opened:
+    """What :meth:`DaemonState.open` made; gone again at :meth:`DaemonState.close`."""
+
+    def __init__(
+        self,
+        store: Store,
+        http: VendorHttp,
+        recorder: SendRecorder,
+        spool: PollSpool,
+    ) -> None:
+        self.store = store
+        self.http = http
+        self.recorder = recorder
+        self.spool = spool
+        self.tasks: list[asyncio.Task[None]] = []
+
+
+class DaemonState:
+    def __init__(self, settings: Settings, config_path: Path | None = None) -> None:
+        self.live = Live(settings)
+        self.metrics = Metrics(
+            CollectorRegistry(auto_describe=True),
+            [v.name for v in settings.vendors if v.enabled],
+            [c.cpid for c in settings.clients],
+        )
+        live = self.live
+        self.metrics.registry.register(
+            VendorStateCollector(lambda: live.engine.router if live.started else None)
+        )
+        self.reloader = Reloader(config_path)
+        self._opened: _Opened | None = None
+
+    def __repr__(self) -> str:
+        return f"<DaemonState opened={self.opened} {self.live!r}>"
+
+    @property
+    def opened(self) -> bool:
+        return self._opened is not None
+
+    @property
+    def store(self) -> Store:
+        if self._opened is None:
+            raise RuntimeError("the daemon's state is not open")
+        return self._opened.store
+
+    @property
+    def recorder(self) -> SendRecorder:
+        if self._opened is None:
+            raise RuntimeError("the daemon's state is not open")
+        return self._opened.recorder
+
+    @property
+    def engine(self) -> Engine:
+        """The engine the current config built: a request takes it once."""
+        return self.live.engine
+
+    @property
+    def settings(self) -> Settings:
+        return self.live.settings
+
+    async def open(self) -> None:
+        """Open the store and build the first engine from the config."""
+        settings = self.live.settings
+        store = await open_store(settings.state)
+        recorder = SendRecorder(store)
+        recorder.start()
+        opened = _Opened(
+            store,
+            VendorHttp(limit_per_host=200),
+            recorder,
+            PollSpool.first_free(spool_path(settings)),
+        )
+        self._opened = opened
+        self.reloader.bind(lambda: self.live.settings, self._apply)
+        engine = await self._build(settings, None)
+        # Before the first poll: what the daemon before us took from vendors and died with.
+        await engine.ingest.take_left_over()
+        engine.start()
+        self.live.swap(engine)
+        opened.tasks.append(
+            asyncio.create_task(watch_queues(store, self.metrics, self.live), name="queue-stats")
+        )
+        log.info("daemon_ready", vendors=list(engine.router.vendors), clients=len(settings.clients))
+
+    async def close(self) -> None:
+        opened, self._opened = self._opened, None
+        if opened is None:
+            return
+        await cancel_all(opened.tasks)
+        old = self.live.swap(None)
+        if old is not None:
+            await old.stop()
+        await opened.recorder.stop()
+        await opened.http.close()
+        await opened.store.close()
+        opened.spool.close()
+
+    async def _build(self, new: Settings, previous: Engine | None) -> Engine:
+        o = self._opened
+        assert o is not None
+        return await Engine.build(new, o.store, o.http, o.recorder, self.metrics, previous, o.spool)
+
+    async def _apply(self, new: Settings) -> list[str]:
+        old = self.live.engine
+        engine = await self._build(new, old)
+        engine.start()
+        self.live.swap(engine)
+        await old.stop()
+        return describe_changes(old.settings, new)
+
+
+def spool_path(settings: Settings) -> Path:
+    configured = settings.reports.spool_path
+    state = settings.state.path
+    return configured if configured is not None else state.with_name(state.name + ".polls")
+
+
+def describe_changes(old: Settings, new: Settings) -> list[str]:
+    changes = []
+    for section in type(new).model_fields:
+        if getattr(old, section) != getattr(new, section):
+            changes.append(section)
+    return changes
