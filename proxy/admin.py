@@ -136,7 +136,7 @@ class AdminPort:
         routing = self.state.settings.routing
         now = wall_ms()
         expire_ms = int(min(routing.unresolved_expire_s, routing.dedup_window_s) * 1000)
-        count, records = await self.state.store.unresolved(now - expire_ms, UNRESOLVED_SHOWN)
+        count, records = await self.state.store.sends.unresolved(now - expire_ms, UNRESOLVED_SHOWN)
         return json_answer(
             {
                 "count": count,

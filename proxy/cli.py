@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         warn_if_exposed(args.config, settings)
         from proxy.ingest.spool import SpoolInUse
         from proxy.serve import Daemon
-        from proxy.store.redis import StoreUnavailable
+        from proxy.store.base import StoreUnavailable
 
         try:
             event_loop.run(Daemon(settings, args.config).run_until_signalled())
@@ -134,7 +134,7 @@ def check_config(path: Path) -> int:
 
 def describe_state(state: StateSettings) -> str:
     if state.engine == "redis" and state.redis_url is not None:
-        from proxy.store.redis import server_of
+        from proxy.store.redis.store import server_of
 
         # Never the URL itself: it may carry the password.
         where = server_of(state.redis_url.get_secret_value())

@@ -92,7 +92,7 @@ class ClientBook:
             throttle = previous.throttle
             throttle.configure(settings.login)
         else:
-            throttle = LoginThrottle(settings.login, observer, store.login_counter())
+            throttle = LoginThrottle(settings.login, observer, store.logins)
         clients = []
         for s in settings.clients:
             configured = PasswordCheck.of_digest(password_digest(s.password.get_secret_value()))
@@ -136,7 +136,7 @@ class ClientBook:
     async def _look_again(self, cpid: str, cppwd: str, remote: str | None) -> Client | None:
         # Unknown cpids are looked up too, so timing does not tell them apart.
         try:
-            stored = await self._store.password_digest(cpid)
+            stored = await self._store.passwords.password_digest(cpid)
         except Exception:  # a store away answers -1, as the password known here says
             log.warning("password_lookup_failed", exc_info=True)
             return None
@@ -165,10 +165,10 @@ class ClientBook:
         salted form here, unless it changed meanwhile.
         """
         for client in self._clients.values():
-            stored = await self._store.password_digest(client.cpid)
+            stored = await self._store.passwords.password_digest(client.cpid)
             if stored is not None and is_plain(stored):
                 salted = PasswordCheck.of_digest(stored).stored()
-                if await self._store.replace_password_digest(client.cpid, stored, salted):
+                if await self._store.passwords.replace_password_digest(client.cpid, stored, salted):
                     log.info("stored_password_salted", client=client.cpid)
                     stored = salted
             if stored != client.stored:
@@ -187,7 +187,7 @@ class ClientBook:
     async def change_password(self, client: Client, new_password: str) -> None:
         check = PasswordCheck.of_digest(password_digest(new_password))
         stored = check.stored()
-        await self._store.set_password_digest(client.cpid, stored)
+        await self._store.passwords.set_password_digest(client.cpid, stored)
         client.check, client.stored = check, stored
 
     async def reset_password(self, cpid: str) -> bool | None:
@@ -201,7 +201,7 @@ class ClientBook:
         client = self._clients.get(cpid)
         if client is None:
             return None
-        dropped = await self._store.drop_password_digest(cpid)
+        dropped = await self._store.passwords.drop_password_digest(cpid)
         self._adopt(client, None)
         log.info("password_reset", client=cpid, dropped=dropped)
         return dropped

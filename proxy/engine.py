@@ -88,7 +88,7 @@ async def recent_texts(
     if previous is not None and previous.window_s == window_s:
         return previous
     since_ms = int((time.time() - window_s) * 1000)
-    known = await store.recent_texts(since_ms)
+    known = await store.claims.recent_texts(since_ms)
     if known is None:
         return None
     recent = RecentTexts(window_s, time.monotonic)

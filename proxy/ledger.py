@@ -24,7 +24,7 @@ import structlog
 
 from adapters.client import wall_ms
 from proxy.recorder import SendRecorder
-from proxy.store.base import RecordState, SendRecord, SendSettlement
+from proxy.store.sends import RecordState, SendRecord, SendSettlement
 from routing.outcome import Outcome
 
 log = structlog.get_logger("smsproxy.ledger")

@@ -52,7 +52,7 @@ from proxy.login_throttle import LockedOut
 from proxy.numbers import normalise
 from proxy.passwords import new_password_problem
 from proxy.state import DaemonState
-from proxy.store.base import HoldReceipt, QueueKind
+from proxy.store.queues import HoldReceipt, QueueKind
 
 log = structlog.get_logger("smsproxy.legacy")
 
@@ -237,14 +237,14 @@ class Legacy:
         quota = client.settings.quota
         if quota is None:
             return code(vendors)
-        left = max(0, quota - await self.state.store.quota_used(client.cpid))
+        left = max(0, quota - await self.state.store.quotas.quota_used(client.cpid))
         # Unknown balances bound nothing: the quota is then all that is known.
         return code(left if unknown else min(left, vendors))
 
     async def qreport(self, request: LegacyRequest, engine: Engine) -> Delivery:
         client = await self.authenticate(request, self.read_params(request), engine)
         store = self.state.store
-        held, queued = await store.hold_reports(client.cpid, REPORTS_PER_POLL, HOLD_MS)
+        held, queued = await store.queues.hold_reports(client.cpid, REPORTS_PER_POLL, HOLD_MS)
         lines = (ReportLine(r.sent_at, r.phone, r.status) for r in queued)
         return Delivery(
             wire.encode_reports(lines, self.zone(engine)), self._settler("reports", client, held)
@@ -253,7 +253,7 @@ class Legacy:
     async def mo(self, request: LegacyRequest, engine: Engine) -> Delivery:
         client = await self.authenticate(request, self.read_params(request), engine)
         store = self.state.store
-        held, queued = await store.hold_replies(client.cpid, REPLIES_PER_POLL, HOLD_MS)
+        held, queued = await store.queues.hold_replies(client.cpid, REPLIES_PER_POLL, HOLD_MS)
         records = (ReplyRecord(r.received_at, r.phone, r.text) for r in queued)
         return Delivery(
             wire.encode_replies(records, self.zone(engine)), self._settler("replies", client, held)
@@ -268,7 +268,7 @@ class Legacy:
 
         async def settle(written: bool) -> None:
             try:
-                await store.settle_held(kind, client.cpid, held, written)
+                await store.queues.settle_held(kind, client.cpid, held, written)
             except Exception as exc:
                 # Held, they go back in line once the hold runs out.
                 log.error("held_not_settled", kind=kind, items=len(held.keys), error=repr(exc))

@@ -43,7 +43,7 @@ from typing import Literal, Protocol, TypeVar
 import structlog
 
 from config.settings import LoginSettings
-from proxy.store.base import LoginCount, LoginCounter, LoginLimits, LoginLocks
+from proxy.store.logins import LoginCount, LoginCounter, LoginLimits, LoginLocks
 
 log = structlog.get_logger("smsproxy.login")
 

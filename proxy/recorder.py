@@ -16,7 +16,8 @@ from collections.abc import Sequence
 
 import structlog
 
-from proxy.store.base import SendRecord, SendSettlement, Store
+from proxy.store.base import Store
+from proxy.store.sends import SendRecord, SendSettlement
 
 log = structlog.get_logger("smsproxy.recorder")
 
@@ -89,7 +90,7 @@ class SendRecorder:
         batch, settlements, waiters = self._pending, self._settlements, self._waiters
         self._pending, self._settlements, self._waiters = [], [], []
         try:
-            first = await self._store.record_sends(batch, settlements)
+            first = await self._store.sends.record_sends(batch, settlements)
         except Exception as exc:
             log.error("send_records_write_failed", records=len(batch), error=repr(exc))
             for w, _ in waiters:

@@ -18,7 +18,8 @@ from proxy.ledger import SendLedger
 from proxy.metrics import Metrics
 from proxy.recorder import SendRecorder
 from proxy.retries import Held, RecentTexts, SendLocks
-from proxy.store.base import ClaimWindow, Store, Taken
+from proxy.store.base import Store
+from proxy.store.claims import ClaimWindow, Taken
 from routing.answer import legacy_code
 from routing.outcome import Outcome
 from routing.router import RoutePolicy, Router
@@ -92,7 +93,9 @@ class SendService:
                 window = ClaimWindow(
                     wall_ms(), self.dedup_window_ms, self.unresolved_ms, resend, self.stale_claim_ms
                 )
-                taken = await self.store.claim_recipients(cpid, digest, send_id, phones, window)
+                taken = await self.store.claims.claim_recipients(
+                    cpid, digest, send_id, phones, window
+                )
                 claimed = phones
                 if taken:
                     phones, groups, unresolved = self._leave_out(cpid, taken, phones, groups)
@@ -153,7 +156,7 @@ class SendService:
 
     async def _release(self, cpid: str, digest: str, send_id: str, phones: Sequence[str]) -> None:
         try:
-            await self.store.release_claims(cpid, digest, send_id, phones)
+            await self.store.claims.release_claims(cpid, digest, send_id, phones)
         except Exception as exc:
             # Left claimed, they read as unresolved until the claim goes stale.
             log.warning("claims_not_released", recipients=len(phones), error=repr(exc))
@@ -169,7 +172,7 @@ class SendService:
     ) -> int:
         per_recipient = segments(text)
         quota = client.settings.quota
-        if quota is not None and not await self.store.reserve_quota(
+        if quota is not None and not await self.store.quotas.reserve_quota(
             client.cpid, per_recipient * len(phones), quota
         ):
             log.info("quota_exhausted", recipients=len(phones))
@@ -195,7 +198,9 @@ class SendService:
         if unruled:
             failed += [Outcome.UNREACHABLE] * unruled
         if quota is not None and accepted < len(phones):
-            await self.store.release_quota(client.cpid, per_recipient * (len(phones) - accepted))
+            await self.store.quotas.release_quota(
+                client.cpid, per_recipient * (len(phones) - accepted)
+            )
         code = legacy_code(failed) if failed else 0
         # A line per send costs as much as a tenth of the send at full rate:
         # successes are debug, anything else is info.  Checked first, as the

@@ -39,12 +39,12 @@ async def watch_queues(store: Store, metrics: Metrics, live: Live) -> None:
     not wait on the disk."""
     while True:
         try:
-            for queue, (depth, oldest_age_s) in (await store.queue_stats()).items():
+            for queue, (depth, oldest_age_s) in (await store.queues.queue_stats()).items():
                 metrics.queue_depth.labels(queue).set(depth)
                 metrics.queue_oldest_age.labels(queue).set(oldest_age_s)
             routing = live.settings.routing
             expire_s = min(routing.unresolved_expire_s, routing.dedup_window_s)
-            count, _ = await store.unresolved(int((time.time() - expire_s) * 1000), 0)
+            count, _ = await store.sends.unresolved(int((time.time() - expire_s) * 1000), 0)
             metrics.unresolved.set(count)
         except Exception:
             log.exception("queue_stats_failed")

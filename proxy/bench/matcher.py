@@ -39,9 +39,11 @@ import structlog
 from config.settings import ReportsSettings
 from proxy.ingest.accounts import Account, AccountBook
 from proxy.ingest.matcher import Matcher
-from proxy.store.base import InboxReport, RecordState, SendRecord, Store
-from proxy.store.redis import RedisStore
-from proxy.store.sqlite import SqliteStore
+from proxy.store.base import Store
+from proxy.store.inbox import InboxReport
+from proxy.store.redis.store import RedisStore
+from proxy.store.sends import RecordState, SendRecord
+from proxy.store.sqlite.store import SqliteStore
 
 VENDOR = "stub"
 T0 = 1_700_000_000_000
@@ -96,10 +98,10 @@ def reports(sent: list[SendRecord], n: int, received_ms: int) -> list[InboxRepor
 async def seed(store: Store, n_records: int, n_reports: int, received_ms: int) -> None:
     sent = records(n_records)
     for i in range(0, len(sent), CHUNK):
-        await store.record_sends(sent[i : i + CHUNK])
+        await store.sends.record_sends(sent[i : i + CHUNK])
     rows = reports(sent, n_reports, received_ms)
     for i in range(0, len(rows), CHUNK):
-        await store.add_reports(rows[i : i + CHUNK])
+        await store.inbox.add_reports(rows[i : i + CHUNK])
 
 
 async def time_matcher(store: Store, n_reports: int) -> dict[str, float]:
@@ -110,7 +112,7 @@ async def time_matcher(store: Store, n_reports: int) -> dict[str, float]:
     while await matcher.settle_once():
         pass
     elapsed = time.perf_counter() - started
-    counts = await store.inbox_counts()
+    counts = await store.inbox.inbox_counts()
     if matcher.reports_queued != n_reports or counts.get("reports.pending"):
         raise SystemExit(f"matched {matcher.reports_queued} of {n_reports}; inbox {counts}")
     return {"reports": n_reports, "seconds": elapsed, "reports_per_s": n_reports / elapsed}

@@ -38,15 +38,10 @@ from __future__ import annotations
 from collections.abc import Sequence, Set
 from datetime import UTC, datetime
 
-from proxy.store.base import (
-    InboxReport,
-    QueuedReport,
-    ReportMatched,
-    ReportRetry,
-    ReportSettlement,
-    ReportUnmatched,
-    SendCandidate,
-)
+from proxy.store.inbox import InboxReport
+from proxy.store.queues import QueuedReport
+from proxy.store.sends import SendCandidate
+from proxy.store.settlement import ReportMatched, ReportRetry, ReportSettlement, ReportUnmatched
 
 SLACK_MS = 120_000
 FLOOR_MS = 1_000  # vendors' times are in whole seconds

@@ -35,7 +35,7 @@ from datetime import datetime
 
 from adapters.base import Reply, Report
 from proxy.numbers import normalise_one
-from proxy.store.base import InboxReply, InboxReport
+from proxy.store.inbox import InboxReply, InboxReport
 
 
 def to_ms(t: datetime | None) -> int | None:

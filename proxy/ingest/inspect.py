@@ -21,9 +21,9 @@ def mask(phone: str) -> str:
 
 
 async def unmatched(store: Store) -> dict[str, object]:
-    rows = await store.unmatched_reports(SHOWN)
+    rows = await store.inbox.unmatched_reports(SHOWN)
     return {
-        "counts": await store.inbox_counts(),
+        "counts": await store.inbox.inbox_counts(),
         "unmatched": [
             {
                 "vendor": r.account,

@@ -34,7 +34,7 @@ class Lease:
 
     async def hold(self) -> bool:
         """Take or renew the lease; False while another daemon holds it."""
-        return await self.store.acquire_lease(self.name, self.holder, self.ttl_ms)
+        return await self.store.leases.acquire_lease(self.name, self.holder, self.ttl_ms)
 
 
 def poll_lease(

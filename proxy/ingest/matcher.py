@@ -27,17 +27,17 @@ from config.settings import ReportsSettings
 from proxy.ingest import correlate, parts
 from proxy.ingest.accounts import AccountBook
 from proxy.ingest.observer import IngestObserver, NoIngestObserver
-from proxy.store.base import (
-    CandidateQuery,
-    InboxReport,
-    QueuedReply,
+from proxy.store.base import Store
+from proxy.store.inbox import InboxReport
+from proxy.store.queues import QueuedReply
+from proxy.store.sends import CandidateQuery
+from proxy.store.settlement import (
     ReplyDelivered,
     ReplySettlement,
     ReplyUnmatched,
     ReportMatched,
     ReportSettlement,
     ReportUnmatched,
-    Store,
 )
 
 log = structlog.get_logger("smsproxy.ingest")
@@ -101,11 +101,11 @@ class Matcher:
 
     async def _settle_reports(self) -> int:
         now = self._clock_ms()
-        rows = await self.store.pending_reports(now, BATCH)
+        rows = await self.store.inbox.pending_reports(now, BATCH)
         if not rows:
             return 0
         # One store call for the batch: a call per report was most of the cost.
-        found = await self.store.send_candidates_many(
+        found = await self.store.sends.send_candidates_many(
             [CandidateQuery(self._vendors(r.account), r.phone, r.message_id) for r in rows]
         )
         taken: set[tuple[int, int]] = set()
@@ -119,7 +119,7 @@ class Matcher:
                 self._log_unmatched(row)
                 self.observer.report_unmatched(row.account)
             settlements.append(decision)
-        settled = await self.store.settle_reports(settlements)
+        settled = await self.store.settlement.settle_reports(settlements)
         self.reports_queued += settled.queued
         self.duplicates += settled.duplicates
         self.unmatched += settled.unmatched
@@ -147,7 +147,7 @@ class Matcher:
 
     async def _settle_replies(self) -> int:
         now = self._clock_ms()
-        rows = await self.store.pending_replies(BATCH)
+        rows = await self.store.inbox.pending_replies(BATCH)
         if not rows:
             return 0
         settlements: list[ReplySettlement] = []
@@ -166,7 +166,7 @@ class Matcher:
             reply = QueuedReply(first.phone, joined.text, datetime.fromtimestamp(at / 1000, UTC))
             settlements.append(ReplyDelivered(ids, cpid, reply))
             self.observer.reply_delivered(first.account)
-        settled = await self.store.settle_replies(settlements)
+        settled = await self.store.settlement.settle_replies(settlements)
         self.replies_queued += settled.queued
         self.replies_unmatched += settled.unmatched
         if settled.queued or settled.unmatched:
@@ -177,7 +177,7 @@ class Matcher:
     async def _client_of(self, account_name: str, phone: str) -> str | None:
         account = self.accounts.named(account_name)
         if account is not None:
-            cpid = await self.store.last_sender(phone, account.vendors)
+            cpid = await self.store.sends.last_sender(phone, account.vendors)
             if cpid is not None:
                 return cpid
-        return await self.store.last_sender(phone, None) or self.default_client
+        return await self.store.sends.last_sender(phone, None) or self.default_client

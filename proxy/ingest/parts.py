@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from proxy.store.base import InboxReply
+from proxy.store.inbox import InboxReply
 
 
 @dataclass(frozen=True, slots=True)

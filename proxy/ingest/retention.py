@@ -27,7 +27,11 @@ async def purge_forever(
     while True:
         try:
             before = time.time_ns() // 1_000_000 - int(retention_days * DAY_MS)
-            removed = await store.purge(before)
+            removed = (
+                await store.sends.purge(before)
+                + await store.inbox.purge(before)
+                + await store.queues.purge(before)
+            )
             if removed:
                 log.info("retention_purged", rows=removed, retention_days=retention_days)
         except Exception:  # a failed purge is retried at the next interval

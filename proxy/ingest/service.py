@@ -97,9 +97,9 @@ class Ingest:
         now = wall_ms()
         new = 0
         if reports:
-            new += await self.store.add_reports(report_rows(account.name, reports, now))
+            new += await self.store.inbox.add_reports(report_rows(account.name, reports, now))
         if replies:
-            new += await self.store.add_replies(reply_rows(account.name, replies, now))
+            new += await self.store.inbox.add_replies(reply_rows(account.name, replies, now))
         known = len(reports) + len(replies) - new
         # One push is one report: info-level lines here would be one per recipient.
         log.debug("received", vendor=account.name, reports=len(reports), replies=len(replies))

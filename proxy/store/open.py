@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from config.settings import StateSettings
 from proxy.store.base import Store
-from proxy.store.redis import RedisStore
-from proxy.store.sqlite import SqliteStore
+from proxy.store.redis.store import RedisStore
+from proxy.store.sqlite.store import SqliteStore
 
 
 async def open_store(settings: StateSettings) -> Store:

@@ -22,7 +22,7 @@ from yarl import URL
 from adapters.simulator import SimulatorServer
 from proxy.serve import Daemon
 from proxy.state import spool_path
-from proxy.store.sqlite import SqliteStore
+from proxy.store.sqlite.store import SqliteStore
 from tests.conftest import ADMIN_HEADERS, CPID, PASSWORD, DaemonFactory, base_config, esms100_vendor
 from tests.e2e.daemon_process import DaemonProcess, write_config
 from tests.redis_server import RedisServer
@@ -198,12 +198,12 @@ async def test_a_password_an_older_version_stored_plain_still_works_and_is_salte
 ) -> None:
     c = config(tmp_path, esms100)
     old = await SqliteStore.open(Path(c["state"]["path"]))
-    await old.set_password_digest(CPID, md5("changed-long-ago"))  # as it was kept before
+    await old.passwords.set_password_digest(CPID, md5("changed-long-ago"))  # as it was kept before
     await old.close()
     daemon = await start_daemon(c)
     assert await call(daemon, "/qreport/", auth(md5("changed-long-ago"))) == b"0"
     assert await call(daemon, "/qreport/", auth()) == b"-1"
-    stored = await daemon.state.store.password_digest(CPID)
+    stored = await daemon.state.store.passwords.password_digest(CPID)
     assert stored is not None and stored.startswith("sha256$"), stored
     assert await call(daemon, "/qreport/", auth(md5("changed-long-ago"))) == b"0"
 

@@ -69,7 +69,7 @@ async def get(url: str, query: str) -> tuple[int, bytes]:
 
 
 async def stored(daemon: Daemon) -> int:
-    return sum((await daemon.state.store.inbox_counts()).values())
+    return sum((await daemon.state.store.inbox.inbox_counts()).values())
 
 
 def refused(daemon: Daemon, vendor: str, reason: str) -> float:

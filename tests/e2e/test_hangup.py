@@ -15,7 +15,7 @@ from typing import Any
 
 from adapters.simulator import SimulatorServer
 from proxy.serve import Daemon
-from proxy.store.base import QueuedReply, QueuedReport
+from proxy.store.queues import QueuedReply, QueuedReport
 from tests.conftest import CPID, PASSWORD, DaemonFactory, base_config, esms100_vendor
 from tests.e2e.legacy_client import LegacyClient
 
@@ -30,8 +30,8 @@ async def queue_some(daemon: Daemon) -> None:
     store = daemon.state.store
     now = datetime.now(UTC).replace(microsecond=0)
     for i, phone in enumerate(PHONES):
-        await store.enqueue_report(CPID, QueuedReport(phone, 1 + i % 2, now))
-        await store.enqueue_reply(CPID, QueuedReply(phone, f"回复 {i}", now))
+        await store.queues.enqueue_report(CPID, QueuedReport(phone, 1 + i % 2, now))
+        await store.queues.enqueue_reply(CPID, QueuedReply(phone, f"回复 {i}", now))
 
 
 async def raw_requests(daemon: Daemon, *paths: str, wait_s: float = 0.0) -> None:
@@ -65,8 +65,8 @@ async def test_a_batch_whose_answer_cannot_be_written_goes_back_in_order(
     await queue_some(daemon)
     store = daemon.state.store
     # The client is gone by the time its batch is ready to be written.
-    slow(store, "hold_reports", 0.3)
-    slow(store, "hold_replies", 0.3)
+    slow(store.queues, "hold_reports", 0.3)
+    slow(store.queues, "hold_replies", 0.3)
     await raw_requests(daemon, "/qreport/?", wait_s=0.1)
     await raw_requests(daemon, "/mo/?", wait_s=0.1)
     await asyncio.sleep(0.5)

@@ -242,14 +242,14 @@ def got_time(lines: list[Any], status: int) -> datetime:
 def slow_settlements(daemon: Daemon, delay_s: float) -> None:
     """The attempts' outcomes reach the disk ``delay_s`` late."""
     store = daemon.state.store
-    write = store.record_sends
+    write = store.sends.record_sends
 
     async def slow_settle(records: Any, settlements: Any = ()) -> int:
         if settlements:
             await asyncio.sleep(delay_s)
         return await write(records, settlements)
 
-    store.record_sends = slow_settle  # type: ignore[method-assign]
+    store.sends.record_sends = slow_settle  # type: ignore[method-assign]
 
 
 async def test_a_report_before_its_attempt_settles_is_retried(
@@ -269,11 +269,11 @@ async def test_a_report_before_its_attempt_settles_is_retried(
         acme = LegacyClient(daemon.legacy_url, CPID, PASSWORD)
         send = asyncio.ensure_future(acme.send("13800138000", TEXT))
         for _ in range(300):  # pushed, and in our inbox, with no record to match yet
-            if await store.inbox_counts() == {"reports.pending": 1}:
+            if await store.inbox.inbox_counts() == {"reports.pending": 1}:
                 break
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.3)  # the matcher tries, and tries again
-        assert await store.inbox_counts() == {"reports.pending": 1}
+        assert await store.inbox.inbox_counts() == {"reports.pending": 1}
         assert not send.done()
         assert await send == b"0"
         assert [(r.phone, r.status) for r in await acme.wait_reports(1)] == [("13800138000", 1)]

@@ -43,7 +43,7 @@ async def test_a_poll_answer_not_yet_stored_survives_the_daemon(
             await asyncio.Event().wait()
             return 0
 
-        store.add_reports = never  # type: ignore[method-assign]
+        store.inbox.add_reports = never  # type: ignore[method-assign]
         sim.reports = [replace(r, due=0.0) for r in sim.reports]  # due now
         await asyncio.wait_for(stuck.wait(), 5)
         assert sim.reports == []  # handed out: the vendor will not give it again

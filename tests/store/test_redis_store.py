@@ -11,19 +11,15 @@ import pytest
 import redis.asyncio as aioredis
 
 from config.settings import StateSettings
-from proxy.store.base import (
-    ClaimWindow,
-    InboxReply,
-    InboxReport,
-    LoginLimits,
-    QueuedReply,
-    QueuedReport,
-    SendRecord,
-    Taken,
-)
+from proxy.store.base import StoreUnavailable
+from proxy.store.claims import ClaimWindow, Taken
+from proxy.store.inbox import InboxReply, InboxReport
+from proxy.store.logins import LoginLimits
 from proxy.store.open import open_store
-from proxy.store.redis import RedisStore, StoreUnavailable, server_of
-from proxy.store.sqlite import SqliteStore
+from proxy.store.queues import QueuedReply, QueuedReport
+from proxy.store.redis.store import RedisStore, server_of
+from proxy.store.sends import SendRecord
+from proxy.store.sqlite.store import SqliteStore
 from tests.redis_server import RedisServer
 
 T0 = 1_700_000_000_000
@@ -39,7 +35,7 @@ async def test_of_two_daemons_racing_one_retry_one_claims(redis_server: RedisSer
         found_a, found_b = await asyncio.gather(
             *(
                 asyncio.gather(
-                    *(s.claim_recipients("acme", "d1", sid, [p], window) for p in phones)
+                    *(s.claims.claim_recipients("acme", "d1", sid, [p], window) for p in phones)
                 )
                 for s, sid in ((a, "send-a"), (b, "send-b"))
             )
@@ -58,21 +54,21 @@ async def test_every_key_is_under_the_prefix(redis_server: RedisServer) -> None:
     try:
         record = SendRecord("s", "a:b", "v", "13800138000", "accepted", "0", "m", "d1", 1, T0)
         window = ClaimWindow(T0, 600_000, 60_000)
-        await store.claim_recipients("a:b", "d1", "s", ["13800138000"], window)
-        await store.record_sends([record])
-        await store.set_password_digest("a:b", "X" * 32)
-        logins = store.login_counter()
+        await store.claims.claim_recipients("a:b", "d1", "s", ["13800138000"], window)
+        await store.sends.record_sends([record])
+        await store.passwords.set_password_digest("a:b", "X" * 32)
+        logins = store.logins
         await logins.count_failure("a:b", "10.0.0.1", LoginLimits(60_000, 60_000, 1, 1))
         await logins.remember([("a:b", "10.0.0.1")], T0, 60_000)
-        await store.reserve_quota("a:b", 1, 10)
-        await store.enqueue_report("a:b", QueuedReport("13800138000", 1, datetime.now(UTC)))
-        await store.enqueue_reply("a:b", QueuedReply("13800138000", "hi", datetime.now(UTC)))
-        await store.add_reports([InboxReport("v", "k", "13800138000", 1, "D", "m", None, T0)])
-        await store.add_replies(
+        await store.quotas.reserve_quota("a:b", 1, 10)
+        await store.queues.enqueue_report("a:b", QueuedReport("13800138000", 1, datetime.now(UTC)))
+        await store.queues.enqueue_reply("a:b", QueuedReply("13800138000", "hi", datetime.now(UTC)))
+        await store.inbox.add_reports([InboxReport("v", "k", "13800138000", 1, "D", "m", None, T0)])
+        await store.inbox.add_replies(
             [InboxReply("v", "k", "13800138000", "hi", None, "", None, None, None, T0)]
         )
-        await store.acquire_lease("poll:v:reports", "me", 1000)
-        found = await store.claim_recipients("a:b", "d1", "s2", ["13800138000"], window)
+        await store.leases.acquire_lease("poll:v:reports", "me", 1000)
+        found = await store.claims.claim_recipients("a:b", "d1", "s2", ["13800138000"], window)
         assert found == [Taken("13800138000", True)]
     finally:
         await store.close()

@@ -8,9 +8,10 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from proxy.store.base import ClaimWindow, SendRecord, Taken
-from proxy.store.sqlite import SqliteStore
-from proxy.store.wal_checkpoint import WalCheckpointer
+from proxy.store.claims import ClaimWindow, Taken
+from proxy.store.sends import SendRecord
+from proxy.store.sqlite.store import SqliteStore
+from proxy.store.sqlite.wal_checkpoint import WalCheckpointer
 
 T0 = 1_700_000_000_000
 
@@ -43,11 +44,11 @@ async def test_the_log_starts_over_while_writes_never_pause(tmp_path: Path) -> N
     try:
         for _ in range(20):
             for _ in range(100):
-                await store.record_sends([record(n)])
+                await store.sends.record_sends([record(n)])
                 n += 1
             copy = asyncio.ensure_future(asyncio.to_thread(checkpointer.checkpoint))
             while not copy.done() or n % 50:
-                await store.record_sends([record(n)])
+                await store.sends.record_sends([record(n)])
                 n += 1
             length = await copy
             assert length is not None
@@ -67,7 +68,7 @@ async def test_the_checkpointer_copies_the_log_into_the_database(tmp_path: Path)
     store = await SqliteStore.open(db, checkpointer)
     try:
         before = db.stat().st_size
-        await store.record_sends([record(n) for n in range(2000)])
+        await store.sends.record_sends([record(n) for n in range(2000)])
         # The writer no longer checkpoints: the records reach the database
         # file itself only through the checkpointer.
         for _ in range(300):
@@ -86,7 +87,7 @@ async def test_close_stops_the_checkpointer_and_leaves_everything_in_the_databas
     db = tmp_path / "state.sqlite3"
     checkpointer = WalCheckpointer(db, interval_s=0.01)
     store = await SqliteStore.open(db, checkpointer)
-    await store.record_sends([record(n) for n in range(50)])
+    await store.sends.record_sends([record(n) for n in range(50)])
     await store.close()
     assert not [t for t in threading.enumerate() if t.name == "sqlite-checkpoint"]
     assert log_size(db) == 0
@@ -94,7 +95,7 @@ async def test_close_stops_the_checkpointer_and_leaves_everything_in_the_databas
     reopened = await SqliteStore.open(db)
     try:
         window = ClaimWindow(T0, 600_000, 60_000)
-        found = await reopened.claim_recipients("acme", "d1", "s", ["13800000007"], window)
+        found = await reopened.claims.claim_recipients("acme", "d1", "s", ["13800000007"], window)
         assert found == [Taken("13800000007", True)]
     finally:
         await reopened.close()
@@ -108,7 +109,7 @@ async def test_a_commit_never_copies_the_log_itself(tmp_path: Path) -> None:
     try:
         before = db.stat().st_size
         for n in range(0, 6000, 20):
-            await store.record_sends([record(n + i) for i in range(20)])
+            await store.sends.record_sends([record(n + i) for i in range(20)])
         assert log_size(db) > 1000 * 4096
         assert db.stat().st_size == before
     finally:

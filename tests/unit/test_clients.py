@@ -11,7 +11,7 @@ from config.loader import settings_from
 from proxy.clients import ClientBook
 from proxy.metrics import Metrics
 from proxy.store.base import Store
-from proxy.store.sqlite import SqliteStore
+from proxy.store.sqlite.store import SqliteStore
 
 SETTINGS = settings_from({"clients": [{"cpid": "acme", "password": "old-pass"}]}, "(test)")
 OLD, NEW = password_digest("old-pass"), password_digest("new-pass")
@@ -53,14 +53,14 @@ async def test_the_stored_password_is_salted_and_does_not_work_as_cppwd(tmp_path
         client = book.authenticate("acme", OLD, None)
         assert client is not None
         await book.change_password(client, "new-pass")
-        stored = await store.password_digest("acme")
+        stored = await store.passwords.password_digest("acme")
         assert stored is not None and stored.startswith("sha256$"), stored
         assert NEW not in stored.upper()
         assert await book.verify("acme", stored, None) is None
         assert await book.verify("acme", NEW.lower(), None) is not None
         # The same password changed twice is stored under another salt.
         await book.change_password(client, "new-pass")
-        assert await store.password_digest("acme") != stored
+        assert await store.passwords.password_digest("acme") != stored
     finally:
         await store.close()
 
@@ -70,11 +70,11 @@ async def test_a_plain_digest_stored_before_salting_still_works_and_is_salted(
 ) -> None:
     store = await SqliteStore.open(tmp_path / "state.sqlite3")
     try:
-        await store.set_password_digest("acme", NEW)  # as an older version wrote it
+        await store.passwords.set_password_digest("acme", NEW)  # as an older version wrote it
         book = await book_on(store)
         assert book.authenticate("acme", NEW, None) is not None
         assert book.authenticate("acme", OLD, None) is None
-        stored = await store.password_digest("acme")
+        stored = await store.passwords.password_digest("acme")
         assert stored is not None and stored.startswith("sha256$"), stored
         assert (await book_on(store)).authenticate("acme", NEW, None) is not None
     finally:
@@ -94,7 +94,7 @@ async def test_an_operator_reset_brings_the_configured_password_back_everywhere(
         assert there.authenticate("acme", OLD, None) is None
 
         assert await here.reset_password("acme") is True
-        assert await store.password_digest("acme") is None
+        assert await store.passwords.password_digest("acme") is None
         assert here.authenticate("acme", OLD, None) is not None
         assert here.authenticate("acme", NEW, None) is None
         # Another daemon: the configured password works there at once ...

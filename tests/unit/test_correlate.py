@@ -5,13 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from proxy.ingest.correlate import SLACK_MS, choose, settle
-from proxy.store.base import (
-    InboxReport,
-    ReportMatched,
-    ReportRetry,
-    ReportUnmatched,
-    SendCandidate,
-)
+from proxy.store.inbox import InboxReport
+from proxy.store.sends import SendCandidate
+from proxy.store.settlement import ReportMatched, ReportRetry, ReportUnmatched
 
 T = 1_700_000_000_000
 

@@ -18,8 +18,8 @@ from proxy.clients import ClientBook
 from proxy.login_throttle import LockedOut
 from proxy.metrics import Metrics
 from proxy.store.base import Store
-from proxy.store.redis import RedisStore
-from proxy.store.sqlite import SqliteStore
+from proxy.store.redis.store import RedisStore
+from proxy.store.sqlite.store import SqliteStore
 from tests.redis_server import RedisServer
 
 RIGHT, WRONG = password_digest("acme-pass"), password_digest("guess")

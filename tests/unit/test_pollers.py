@@ -20,7 +20,7 @@ from adapters.client import VendorClient
 from proxy.ingest.accounts import Account
 from proxy.ingest.lease import poll_lease
 from proxy.ingest.pollers import Poller, PollerSet, intervals
-from proxy.store.sqlite import SqliteStore
+from proxy.store.sqlite.store import SqliteStore
 from routing.outcome import Outcome
 
 ACCOUNT = Account("v", "fake", ("v",), ("v",))

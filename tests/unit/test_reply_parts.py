@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from proxy.ingest.parts import assemble
-from proxy.store.base import InboxReply
+from proxy.store.inbox import InboxReply
 
 T = 1_700_000_000_000
 

@@ -8,7 +8,7 @@ copies the log into the database every ``interval_s`` while the writer goes
 on.  SQLite starts the log over only when a write begins with all of it
 copied, which a copy running beside a busy writer never achieves; so when
 the log passes ``wrap_frames`` the writer is asked to copy the small rest
-itself, between two of its writes (:meth:`SqliteStore._wrap_log`).
+itself, between two of its writes (:meth:`proxy.store.sqlite.writer.SqliteWriter._wrap_log`).
 """
 
 from __future__ import annotations

@@ -23,9 +23,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from redis.asyncio import Redis
-
-from proxy.store.base import LoginCount, LoginLimits, LoginLocks
+from proxy.store.logins import LoginCount, LoginLimits, LoginLocks
+from proxy.store.redis.keyspace import Keyspace
 
 # ARGV: prefix, address, cpid, window ms, lock-out ms, max per address, max per client.
 # Returns {address lock ms, client lock ms, address locked at, client locked at}.
@@ -51,10 +50,10 @@ return {a_ms, c_ms, a_at, c_at}
 
 
 class RedisLoginCounter:
-    def __init__(self, client: Redis, prefix: str) -> None:
-        self._redis = client
-        self._prefix = prefix
-        self._count_failure = client.register_script(COUNT_FAILURE)
+    def __init__(self, keys: Keyspace) -> None:
+        self._redis = keys.client
+        self._prefix = keys.prefix
+        self._count_failure = keys.script(COUNT_FAILURE)
 
     def __repr__(self) -> str:
         return f"<RedisLoginCounter prefix={self._prefix!r}>"

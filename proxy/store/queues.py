@@ -1,0 +1,93 @@
+"""Client queues: reports and replies waiting for their legacy client to fetch them.
+
+``/qreport/`` and ``/mo/`` (:mod:`proxy.legacy`) *hold* a batch while its
+answer is written, then settle the hold: delivered, the items are gone;
+not (the client hung up), they go back in line, in order.  A hold that runs
+out (its daemon died before it could say) puts them back by itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, NamedTuple, Protocol
+
+QueueKind = Literal["reports", "replies"]
+
+# take_reports/take_replies hold only for the moment between two calls.
+TAKE_HOLD_MS = 60_000
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedReport:
+    phone: str
+    status: int  # esms100 value: 0 unknown, 1 delivered, 2 failed
+    sent_at: datetime  # aware; shown to the client in legacy.timezone
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedReply:
+    phone: str
+    text: str
+    received_at: datetime  # aware; shown to the client in legacy.timezone
+
+
+class HoldReceipt(NamedTuple):
+    keys: tuple[int, ...]
+    # When the hold runs out; a later hold of the same item runs out later,
+    # so this also tells the holds of one item apart.
+    until_ms: int
+
+
+class ClientQueues(Protocol):
+    """Engines subclass it for :meth:`take_reports` and :meth:`take_replies`."""
+
+    async def enqueue_report(self, cpid: str, report: QueuedReport) -> None: ...
+
+    async def enqueue_reply(self, cpid: str, reply: QueuedReply) -> None: ...
+
+    async def hold_reports(
+        self, cpid: str, limit: int, hold_ms: int
+    ) -> tuple[HoldReceipt, list[QueuedReport]]:
+        """The client's oldest reports, held for ``hold_ms``: a receipt and the reports.
+
+        Held items are not handed out again until :meth:`settle_held` says
+        they were not delivered, or the hold runs out (the daemon died
+        before it could say): then they are first in line again.
+        """
+        ...
+
+    async def hold_replies(
+        self, cpid: str, limit: int, hold_ms: int
+    ) -> tuple[HoldReceipt, list[QueuedReply]]: ...
+
+    async def settle_held(
+        self, kind: QueueKind, cpid: str, receipt: HoldReceipt, delivered: bool
+    ) -> None:
+        """Delivered: forget the held items.  Not: back to the client's queue, in order.
+
+        Only items this hold still has: one whose hold ran out and that was
+        handed out again belongs to that hand-out.
+        """
+        ...
+
+    async def queue_stats(self) -> dict[str, tuple[int, float]]:
+        """Per queue ("reports", "replies"): items waiting for their clients, and the
+        age in seconds of the oldest, counted from its message's time."""
+        ...
+
+    async def purge(self, before_ms: int) -> int:
+        """Forget items whose message is older than ``before_ms`` (their clients
+        never fetched them); returns how many."""
+        ...
+
+    async def take_reports(self, cpid: str, limit: int) -> list[QueuedReport]:
+        """Remove and return the client's oldest reports: each is handed out once."""
+        receipt, reports = await self.hold_reports(cpid, limit, TAKE_HOLD_MS)
+        await self.settle_held("reports", cpid, receipt, True)
+        return reports
+
+    async def take_replies(self, cpid: str, limit: int) -> list[QueuedReply]:
+        receipt, replies = await self.hold_replies(cpid, limit, TAKE_HOLD_MS)
+        await self.settle_held("replies", cpid, receipt, True)
+        return replies

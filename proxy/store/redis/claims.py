@@ -1,0 +1,143 @@
+"""Claims in Redis: each (client, text, number) claimed in one script.
+
+=====================================  ===========================================
+``claim:<digest>:<phone>:<cpid>``      string: what a retry of that recipient finds,
+                                       expiring with the dedup window
+=====================================  ===========================================
+
+A claim's value is ``<state>|<ms>|<send id>``, state one of ``c`` (claimed by
+a send, no vendor yet), ``f`` (in flight at a vendor), ``u`` (unresolved: an
+ambiguous answer), ``a`` (accepted).  The send log's script moves it along
+with its record's outcome (:data:`CLAIM_FUNCTIONS`), and so does a report
+settled against the record.  The digest is hex and the phone digits, so only
+the cpid at the end comes from outside.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from proxy.store.claims import ClaimWindow, Taken
+from proxy.store.redis.keyspace import PRELUDE, Keyspace
+
+# Lua functions of the scripts that read or move claims (after PRELUDE).
+CLAIM_FUNCTIONS = """
+local function claim_key(cpid, digest, phone)
+  return p .. 'claim:' .. digest .. ':' .. phone .. ':' .. cpid
+end
+local function parse_claim(v)
+  if not v then return nil end
+  local state, ms, owner = string.match(v, '^(%a)|(%d+)|(.*)$')
+  return state, tonumber(ms), owner
+end
+-- Set the claim of record `key` to `state`, when the record's send owns it
+-- (a send that claimed nothing, with no dedup window, has none to set).
+local function settle_claim(key, state, now)
+  local f = redis.call('HMGET', key, 'cpid', 'digest', 'phone', 'send', 'ms')
+  if not f[1] then return end
+  local ck = claim_key(f[1], f[2], f[3])
+  local _, _, owner = parse_claim(redis.call('GET', ck))
+  if owner ~= f[4] then return end
+  local since = state == 'a' and now or f[5]
+  redis.call('SET', ck, state .. '|' .. since .. '|' .. f[4], 'KEEPTTL')
+end
+-- A recipient not sent is back to claimed-only: failover may still take it
+-- to another vendor, or the send's end releases it.
+local RECORD_STATE = {in_flight = 'f', accepted = 'a', ambiguous = 'u', not_sent = 'c'}
+"""
+
+CLAIM_RECIPIENTS = (
+    PRELUDE
+    + CLAIM_FUNCTIONS
+    + """
+-- ARGV[2] cpid, ARGV[3] digest, ARGV[4] send id, ARGV[5] now, ARGV[6] window,
+-- ARGV[7] unresolved expiry (ms), ARGV[8] [[phone, '1' to resend when unresolved], ...],
+-- ARGV[9] how old a claim that never reached a vendor must be to be stale (ms)
+-- Checked and claimed in one script: of two daemons racing one retry, one
+-- claims and the other sees the claim.
+local cpid, digest, send = ARGV[2], ARGV[3], ARGV[4]
+local now, window, expire = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local stale = tonumber(ARGV[9])
+local taken = {}
+for _, e in ipairs(cjson.decode(ARGV[8])) do
+  local key = claim_key(cpid, digest, e[1])
+  local state, ms, owner = parse_claim(redis.call('GET', key))
+  local free = state == nil or owner == send
+  if state == 'a' then
+    taken[#taken + 1] = {e[1], 'a'}
+  -- A rule that resends after no clear answer takes back an ambiguous one, not
+  -- one another daemon is sending right now.
+  elseif not free and ms >= now - (state == 'c' and stale or expire)
+      and not (e[2] == '1' and state == 'u') then
+    taken[#taken + 1] = {e[1], 'u'}
+  else
+    free = true
+  end
+  if free then redis.call('SET', key, 'c|' .. now .. '|' .. send, 'PX', window) end
+end
+return taken
+"""
+)
+
+RELEASE_CLAIMS = (
+    PRELUDE
+    + CLAIM_FUNCTIONS
+    + """
+-- ARGV[2] cpid, ARGV[3] digest, ARGV[4] send id, ARGV[5] [phone, ...]
+for _, phone in ipairs(cjson.decode(ARGV[5])) do
+  local key = claim_key(ARGV[2], ARGV[3], phone)
+  local state, _, owner = parse_claim(redis.call('GET', key))
+  -- Only a claim that never reached a vendor: in flight or unresolved stays.
+  if owner == ARGV[4] and state == 'c' then redis.call('DEL', key) end
+end
+return 0
+"""
+)
+
+
+class RedisClaims:
+    def __init__(self, keys: Keyspace) -> None:
+        self._keys = keys
+        self._claim_recipients = keys.script(CLAIM_RECIPIENTS)
+        self._release_claims = keys.script(RELEASE_CLAIMS)
+
+    def __repr__(self) -> str:
+        return f"<RedisClaims prefix={self._keys.prefix!r}>"
+
+    async def claim_recipients(
+        self,
+        cpid: str,
+        text_digest: str,
+        send_id: str,
+        phones: Sequence[str],
+        claim: ClaimWindow,
+    ) -> list[Taken]:
+        unique = list(dict.fromkeys(phones))
+        if not unique:
+            return []
+        resend = claim.resend_unresolved
+        entries = [[p, "1" if p in resend else "0"] for p in unique]
+        args = [
+            self._keys.prefix,
+            cpid,
+            text_digest,
+            send_id,
+            str(claim.now_ms),
+            str(max(1, claim.window_ms)),
+            str(claim.unresolved_ms),
+            json.dumps(entries),
+            str(claim.stale_claim_ms),
+        ]
+        taken = await self._claim_recipients(args=args)
+        return [Taken(phone, state == "a") for phone, state in taken]
+
+    async def release_claims(
+        self, cpid: str, text_digest: str, send_id: str, phones: Sequence[str]
+    ) -> None:
+        if phones:
+            args = [self._keys.prefix, cpid, text_digest, send_id, json.dumps(list(phones))]
+            await self._release_claims(args=args)
+
+    async def recent_texts(self, since_ms: int) -> list[tuple[str, str]] | None:
+        return None  # other daemons write here too: ask claim_recipients every time

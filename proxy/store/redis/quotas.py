@@ -1,0 +1,49 @@
+"""Quotas in Redis.
+
+=====================================  ===========================================
+``quota``                              hash: cpid -> segments used
+=====================================  ===========================================
+"""
+
+from __future__ import annotations
+
+from proxy.store.redis.keyspace import Keyspace
+
+RESERVE_QUOTA = """
+-- KEYS[1] the usage hash; ARGV: cpid, segments, limit
+local used = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if used + tonumber(ARGV[2]) > tonumber(ARGV[3]) then return 0 end
+redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+
+RELEASE_QUOTA = """
+-- KEYS[1] the usage hash; ARGV: cpid, segments
+local used = redis.call('HGET', KEYS[1], ARGV[1])
+if used then
+  redis.call('HSET', KEYS[1], ARGV[1], math.max(0, tonumber(used) - tonumber(ARGV[2])))
+end
+return 0
+"""
+
+
+class RedisQuotas:
+    def __init__(self, keys: Keyspace) -> None:
+        self._redis = keys.client
+        self._key = keys.key("quota")
+        self._reserve = keys.script(RESERVE_QUOTA)
+        self._release = keys.script(RELEASE_QUOTA)
+
+    def __repr__(self) -> str:
+        return f"<RedisQuotas {self._key!r}>"
+
+    async def reserve_quota(self, cpid: str, segments: int, limit: int) -> bool:
+        args = [cpid, str(segments), str(limit)]
+        return bool(await self._reserve(keys=[self._key], args=args))
+
+    async def release_quota(self, cpid: str, segments: int) -> None:
+        await self._release(keys=[self._key], args=[cpid, str(segments)])
+
+    async def quota_used(self, cpid: str) -> int:
+        used = await self._redis.hget(self._key, cpid)
+        return 0 if used is None else int(used)

@@ -1,0 +1,86 @@
+"""Claims in SQLite: the send log answers, and nothing is claimed.
+
+One daemon uses a SQLite file, and its :class:`~proxy.retries.SendLocks`
+keep a retry waiting while a send of the same text to the same number is
+still out; so what a retry finds is what ``send_records`` says.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+
+from proxy.store.claims import ClaimWindow, Taken
+from proxy.store.sends import RecordState
+from proxy.store.sqlite.writer import SqliteWriter
+
+
+class SqliteClaims:
+    def __init__(self, writer: SqliteWriter) -> None:
+        self._writer = writer
+
+    def __repr__(self) -> str:
+        return f"<SqliteClaims {self._writer.path}>"
+
+    async def claim_recipients(
+        self,
+        cpid: str,
+        text_digest: str,
+        send_id: str,
+        phones: Sequence[str],
+        claim: ClaimWindow,
+    ) -> list[Taken]:
+        wanted = json.dumps(list(phones))
+        since = claim.now_ms - claim.window_ms
+        unresolved_since = claim.now_ms - claim.unresolved_ms
+
+        def read(db: sqlite3.Connection) -> list[Taken]:
+            # One index probe per number of this send, however many others
+            # the client sent the same text to.
+            # (A join on json_each would make SQLite scan instead of probe.)
+            rows = db.execute(
+                "SELECT phone, outcome, created_ms FROM send_records"
+                " WHERE phone IN (SELECT value FROM json_each(?)) AND created_ms >= ?"
+                " AND cpid = ? AND text_digest = ? AND outcome != 'not_sent'",
+                (wanted, since, cpid, text_digest),
+            )
+            return _taken(rows, unresolved_since, claim.resend_unresolved)
+
+        return await self._writer.run(read)
+
+    async def release_claims(
+        self, cpid: str, text_digest: str, send_id: str, phones: Sequence[str]
+    ) -> None:
+        return None  # one daemon: its send locks are the claims
+
+    async def recent_texts(self, since_ms: int) -> list[tuple[str, str]] | None:
+        def read(db: sqlite3.Connection) -> list[tuple[str, str]]:
+            # Newest first by rowid, stopping at the window's start: only the
+            # window's records are read, with no index on the time.
+            found: set[tuple[str, str]] = set()
+            rows = db.execute(
+                "SELECT cpid, text_digest, created_ms FROM send_records ORDER BY id DESC"
+            )
+            for cpid, digest, created_ms in rows:
+                if created_ms < since_ms:
+                    break
+                found.add((cpid, digest))
+            return sorted(found)
+
+        return await self._writer.run(read)
+
+
+def _taken(
+    rows: Iterable[tuple[str, str, int]], unresolved_since_ms: int, resend: frozenset[str]
+) -> list[Taken]:
+    accepted: dict[str, None] = {}
+    unresolved: dict[str, None] = {}
+    for phone, outcome, created_ms in rows:
+        if outcome == RecordState.ACCEPTED:
+            accepted[phone] = None
+        elif created_ms >= unresolved_since_ms and phone not in resend:
+            unresolved[phone] = None
+    return [Taken(p, True) for p in accepted] + [
+        Taken(p, False) for p in unresolved if p not in accepted
+    ]

@@ -1,0 +1,56 @@
+"""The store in one SQLite file: the default, needing nothing installed.
+
+Every role works through one :class:`~proxy.store.sqlite.writer.SqliteWriter`
+(one connection, one thread); the schema and its migrations are in
+:mod:`proxy.store.sqlite.schema`.  All SQL of the project lives in this
+package.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from proxy.store.sqlite.claims import SqliteClaims
+from proxy.store.sqlite.inbox import SqliteInbox
+from proxy.store.sqlite.leases import SqliteLeases
+from proxy.store.sqlite.passwords import SqlitePasswords
+from proxy.store.sqlite.queues import SqliteQueues
+from proxy.store.sqlite.quotas import SqliteQuotas
+from proxy.store.sqlite.sends import SqliteSendLog
+from proxy.store.sqlite.settlement import SqliteSettlement
+from proxy.store.sqlite.wal_checkpoint import WalCheckpointer
+from proxy.store.sqlite.writer import SqliteWriter
+
+
+class SqliteStore:
+    def __init__(self, writer: SqliteWriter) -> None:
+        self._writer = writer
+        self.sends = SqliteSendLog(writer)
+        self.claims = SqliteClaims(writer)
+        self.inbox = SqliteInbox(writer)
+        self.settlement = SqliteSettlement(writer)
+        self.queues = SqliteQueues(writer)
+        self.passwords = SqlitePasswords(writer)
+        self.quotas = SqliteQuotas(writer)
+        # One daemon: it counts failed logins in its own memory.
+        self.logins = None
+        self.leases = SqliteLeases(writer)
+
+    def __repr__(self) -> str:
+        return f"<SqliteStore {self.path} open={self._writer.is_open}>"
+
+    @classmethod
+    async def open(cls, path: Path, checkpointer: WalCheckpointer | None = None) -> SqliteStore:
+        writer = SqliteWriter(path, checkpointer)
+        await writer.open()
+        return cls(writer)
+
+    @property
+    def path(self) -> Path:
+        return self._writer.path
+
+    async def ping(self) -> bool:
+        return await self._writer.ping()
+
+    async def close(self) -> None:
+        await self._writer.close()

@@ -1,0 +1,156 @@
+"""The one connection to the state file, owned by one worker thread.
+
+Statements never interleave and the event loop never blocks on disk: every
+role of :class:`~proxy.store.sqlite.store.SqliteStore` hands its work to
+:meth:`SqliteWriter.run`, which runs it on the thread with the connection.
+WAL mode; the log is copied into the database by a thread of its own
+(:mod:`proxy.store.sqlite.wal_checkpoint`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+import structlog
+
+from proxy.store.sqlite.schema import migrate
+from proxy.store.sqlite.wal_checkpoint import WalCheckpointer
+
+log = structlog.get_logger("smsproxy.store")
+
+T = TypeVar("T")
+# The log is not cut back below this when it starts over: regrowing it costs
+# more than the disk it holds (WRAP_FRAMES pages are about 40 MB).
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
+# Retention deletes in slices, each its own transaction, so a large purge
+# never holds the one connection (and every send behind it) for long.
+PURGE_SLICE = 5000
+
+
+class SqliteWriter:
+    def __init__(self, path: Path, checkpointer: WalCheckpointer | None = None) -> None:
+        self.path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        self._db: sqlite3.Connection | None = None
+        self.checkpointer = checkpointer or WalCheckpointer(path)
+        self._wrap_queued = False
+
+    @property
+    def is_open(self) -> bool:
+        return self._db is not None
+
+    async def open(self) -> None:
+        """Connect, bring the schema up to date, start the checkpointer."""
+        try:
+            await self._call(self._connect)
+        except BaseException:
+            await self.close()
+            raise
+        self.checkpointer.start()
+
+    def _connect(self) -> None:
+        if self.path.parent and not self.path.parent.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        _private(self.path)
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db = db
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=5000")
+        db.execute("PRAGMA wal_autocheckpoint=0")
+        db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+        migrate(db, self.path)
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn(connection)`` on the writer's thread, after the work queued before it."""
+        return await self._call(lambda: fn(self._conn()))
+
+    async def _call(self, fn: Callable[[], T]) -> T:
+        result = await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+        if self.checkpointer.wrap_due.is_set() and not self._wrap_queued:
+            # Queued behind the writes already waiting, so only writes that
+            # arrive while it runs wait for it (a millisecond or two).
+            self._wrap_queued = True
+            self._executor.submit(self._wrap_log)
+        return result
+
+    def _wrap_log(self) -> None:
+        self._wrap_queued = False
+        if self._db is None:
+            return
+        try:
+            busy, log_frames, copied = self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error as exc:
+            log.warning("wal_wrap_failed", path=str(self.path), error=repr(exc))
+            return
+        # Not all copied (the checkpointer was copying at that moment, or a
+        # reader holds old pages): the next write asks again.
+        if not busy and log_frames == copied:
+            self.checkpointer.wrap_due.clear()
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("store is closed")
+        return self._db
+
+    async def purge(self, statements: Sequence[str], before_ms: int) -> int:
+        """Run each DELETE (``?`` before, ``?`` slice size) slice by slice; rows removed."""
+        removed = 0
+        for sql in statements:
+
+            def slice_(db: sqlite3.Connection, sql: str = sql) -> int:
+                with db:
+                    db.execute("BEGIN IMMEDIATE")
+                    # Old rows have the lowest ids, so this scan stops early.
+                    return db.execute(sql, (before_ms, PURGE_SLICE)).rowcount
+
+            while True:
+                n = await self.run(slice_)
+                removed += n
+                if n < PURGE_SLICE:
+                    break
+        return removed
+
+    async def ping(self) -> bool:
+        def check(db: sqlite3.Connection) -> bool:
+            return bool(db.execute("SELECT 1").fetchone() == (1,))
+
+        try:
+            return await self.run(check)
+        except (sqlite3.Error, RuntimeError):
+            return False
+
+    async def close(self) -> None:
+        def shut() -> None:
+            self.checkpointer.stop()
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+        await self._call(shut)
+        self._executor.shutdown(wait=True)
+
+
+def _private(path: Path) -> None:
+    """Make the state file readable by its owner only, before SQLite opens it.
+
+    It holds client passwords (salted) and every number sent to.  SQLite
+    creates its ``-wal`` and ``-shm`` files with the database file's
+    permissions, so a file created 0600 here keeps them 0600 too; files
+    left by an older version are tightened.
+    """
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            mode = name.stat().st_mode & 0o777
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            os.chmod(name, mode & 0o700)
+            log.warning("state_file_made_private", path=str(name), was=oct(mode))

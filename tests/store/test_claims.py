@@ -1,0 +1,84 @@
+"""The claims' part of the store contract: what a retry finds taken."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from proxy.store.base import Store
+from proxy.store.claims import ClaimWindow
+from proxy.store.redis.store import RedisStore
+from proxy.store.sends import RecordState
+from tests.store.contract import T0, UNRESOLVED_MS, WINDOW_MS, record, sent, taken
+
+
+async def test_a_retry_finds_what_was_accepted(store: Store) -> None:
+    await sent(store, [record("13800138000"), record("13900139000", send_id="s2")])
+    assert await taken(store, ["13800138000", "13700137000"]) == {"13800138000": "accepted"}
+    assert await taken(store, ["13800138000"], cpid="other") == {}
+    assert await taken(store, ["13800138000"], digest="d2") == {}
+
+
+async def test_the_dedup_window_forgets(store: Store) -> None:
+    now = int(time.time() * 1000)
+    window = ClaimWindow(now, 300, 300)
+    await store.claims.claim_recipients("acme", "d1", "s1", ["13800138000"], window)
+    await store.sends.record_sends([record("13800138000", created_ms=now)])
+    await asyncio.sleep(0.4)  # the window is wall time, for Redis's expiry too
+    later = ClaimWindow(int(time.time() * 1000), 300, 300)
+    assert await store.claims.claim_recipients("acme", "d1", "s2", ["13800138000"], later) == []
+
+
+async def test_a_claim_in_flight_elsewhere_is_unresolved(store: Store) -> None:
+    """Two daemons racing one retry: the second finds the first's recipients taken
+    (on SQLite, one daemon's send locks do this; its store claims nothing)."""
+    first = await taken(store, ["13800138000"], send_id="s1")
+    assert first == {}
+    second = await taken(store, ["13800138000"], send_id="s2")
+    if isinstance(store, RedisStore):
+        assert second == {"13800138000": "unresolved"}
+        # Given up before any vendor had it: free again.
+        await store.claims.release_claims("acme", "d1", "s1", ["13800138000"])
+        assert await taken(store, ["13800138000"], send_id="s3") == {}
+        # A claim left by a daemon that died before any vendor had it goes stale.
+        await taken(store, ["13900139000"], send_id="dead")
+        stale = ClaimWindow(T0 + 61_000, WINDOW_MS, UNRESOLVED_MS, stale_claim_ms=60_000)
+        found = await store.claims.claim_recipients("acme", "d1", "s4", ["13900139000"], stale)
+        assert found == []
+    else:
+        assert second == {}
+
+
+async def test_in_flight_and_ambiguous_are_unresolved_until_they_expire(store: Store) -> None:
+    await sent(
+        store,
+        [
+            record("13800138000", outcome=RecordState.IN_FLIGHT),
+            record("13800138001", outcome=RecordState.AMBIGUOUS),
+            record("13800138002", outcome=RecordState.NOT_SENT),
+        ],
+    )
+    await store.claims.release_claims("acme", "d1", "send1", ["13800138002"])
+    phones = ["13800138000", "13800138001", "13800138002"]
+    both = {"13800138000": "unresolved", "13800138001": "unresolved"}
+    assert await taken(store, phones, now=T0 + 1000) == both
+    # A rule that resends after no clear answer takes them back.
+    resend = frozenset({"13800138001"})
+    assert await taken(store, phones, now=T0 + 1000, resend=resend) == {"13800138000": "unresolved"}
+    # Past routing.unresolved_expire_s without a report: not sent, a retry sends.
+    assert await taken(store, phones, now=T0 + UNRESOLVED_MS + 1) == {}
+
+
+async def test_recent_texts_are_known_or_left_to_claim_recipients(store: Store) -> None:
+    await sent(
+        store,
+        [
+            record("13800138000", digest="d1"),
+            record("13800138001", digest="d1"),
+            record("13800138000", cpid="globex", digest="d2"),
+        ],
+    )
+    texts = await store.claims.recent_texts(0)
+    # A shared store says None: only claim_recipients can tell, every time.
+    assert texts is None or sorted(texts) == [("acme", "d1"), ("globex", "d2")]
+    assert await taken(store, ["13800138001", "13900000000"]) == {"13800138001": "accepted"}
