@@ -24,7 +24,7 @@ failed through this daemon lately (a *note*, kept for ``window_s`` or the
 lock-out, whichever is longer) is asked about before its password is
 checked.  With one daemon on SQLite the counts live in this process; with
 Redis (``state.engine = "redis"``) they live in Redis
-(:mod:`proxy.store.redis_logins`), so every daemon counts toward, and is
+(:mod:`proxy.store.redis.logins`), so every daemon counts toward, and is
 held by, the same lock-outs; there a failure costs a round trip, and so
 does a login of a noted address or cpid, never another.  A daemon learns
 of a lock-out another daemon started at its own first failure of that

@@ -166,10 +166,12 @@ def migrate(db: sqlite3.Connection, path: Path) -> None:
         existed = _has_tables(db)
         for step in MIGRATIONS[version:]:
             step(db)
-        db.execute(f"PRAGMA user_version = {latest}")
+        if version < latest:
+            db.execute(f"PRAGMA user_version = {latest}")
         db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        if db.in_transaction:
+            db.execute("ROLLBACK")
         raise
     if existed and version < latest:
         log.info("state_schema_migrated", path=str(path), version=latest, was=version)
