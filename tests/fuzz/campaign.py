@@ -116,7 +116,12 @@ async def fuzz(
     # An answer's bound: the slowest time-out, and room for a send's deadline.
     within_s = max(limits.head_timeout_s, limits.body_timeout_s, limits.keepalive_s) + 5.0
     runner = Runner(
-        target.host, target.port, connections=connections, within_s=within_s, on_played=on_played
+        target.host,
+        target.port,
+        connections=connections,
+        within_s=within_s,
+        timeout_s=min(limits.head_timeout_s, limits.body_timeout_s),
+        on_played=on_played,
     )
     report = Report(seed, first, count, runner.tally)
     report.before_send = await good_send(target, f"fuzz-before-{seed}-{first}")
