@@ -48,7 +48,7 @@ async def test_fuzzed_requests_get_documented_answers_and_cost_nothing(tmp_path:
     assert report.tally.cases == CASES
     # The run reached what it is for: sends, every endpoint, every HTTP refusal.
     codes, statuses = report.tally.codes, report.tally.statuses
-    assert codes["/mt/ success"] >= 100, codes
+    assert codes["/mt/ success"] >= 50, codes  # about 190 on an idle machine
     for endpoint in ("qamount", "qreport", "mo", "ent"):
         assert codes[f"/{endpoint}/ success"] > 0, codes
     for status in (400, 404, 405, 408, 431):
