@@ -61,6 +61,16 @@ def answer_code(endpoint: str, body: bytes) -> int | None:
     return 0 if all(REPLY_RECORD.match(r) for r in records) else None
 
 
+def handed_out(endpoint: str, body: bytes) -> list[str]:
+    """The report lines or reply records a valid 200 body of /qreport/ or /mo/ hands out."""
+    if endpoint not in ("qreport", "mo") or answer_code(endpoint, body) != 0:
+        return []
+    rest = body.decode("gbk").partition("\n")[2]
+    if not rest:
+        return []
+    return rest.split("\n") if endpoint == "qreport" else rest.split("||")
+
+
 def judge_body(request: Request, body: bytes) -> str | None:
     """Why a 200 body is wrong for the request, or None."""
     endpoints = [request.endpoint] if request.endpoint else list(TABLE)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from tests.fuzz.answers import Answer, BadAnswer, read_answer
 from tests.fuzz.case import Case
-from tests.fuzz.oracle import Ending, Exchange, answer_code, judge
+from tests.fuzz.oracle import Ending, Exchange, answer_code, handed_out, judge
 
 # Failures kept to print in full; beyond them only counted.
 FAILURES_KEPT = 50
@@ -71,6 +71,8 @@ class Tally:
     labels: Counter[str] = field(default_factory=Counter)
     statuses: Counter[int] = field(default_factory=Counter)
     codes: Counter[str] = field(default_factory=Counter)  # "/mt/ -1": 200 answers by code
+    # Report lines and reply records handed out, each with its endpoint: once each.
+    handed: Counter[str] = field(default_factory=Counter)
     failed: int = 0
     failures: list[Played] = field(default_factory=list)
     slowest_s: float = 0.0
@@ -88,6 +90,8 @@ class Tally:
                 code = answer_code(endpoint, answer.body)
                 shown = "invalid" if code is None else "success" if code == 0 else str(code)
                 self.codes[f"/{endpoint}/ {shown}"] += 1
+                for item in handed_out(endpoint, answer.body):
+                    self.handed[f"/{endpoint}/ {item}"] += 1
         if played.faults:
             self.failed += 1
             if len(self.failures) < FAILURES_KEPT:

@@ -24,12 +24,12 @@ from pathlib import Path
 import pytest
 
 from tests.fuzz.answers import Answer
-from tests.fuzz.campaign import fuzz
+from tests.fuzz.campaign import Report, fuzz
 from tests.fuzz.case import Account, Case, Request, TargetLimits, Write
 from tests.fuzz.cases import make_case
 from tests.fuzz.expect import expected_codes
 from tests.fuzz.oracle import Ending, Exchange, judge
-from tests.fuzz.runner import Runner
+from tests.fuzz.runner import Played, Runner, Tally
 from tests.fuzz.target import LocalDaemon
 from tests.fuzz.values import MISSING, UNREADABLE
 
@@ -144,6 +144,17 @@ def test_the_oracle_reads_report_and_reply_lists() -> None:
     assert judge(reports, Exchange(good, Ending.EOF, 1.0)) == []
     bad = [answer(200, b"2\n2026-01-02 03:04:05||13800138000||1"), *good[1:]]
     assert judge(reports, Exchange(bad, Ending.EOF, 1.0)) != []
+
+
+def test_a_report_handed_out_twice_fails_the_run() -> None:
+    tally = Tally()
+    listing = b"1\n2026-01-02 03:04:05||13800138000||1"
+    played = Played(SEND, [answer(200, listing)], Ending.ENOUGH, [], 0.1)
+    reports = replace(SEND, requests=(Request("qreport"),))
+    for _ in range(2):
+        tally.add(replace(played, case=reports))
+    report = Report(SEED, 0, 2, tally, before_send="0", after_send="0")
+    assert report.faults() == ["handed out 2 times: /qreport/ 2026-01-02 03:04:05||13800138000||1"]
 
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
