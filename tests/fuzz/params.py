@@ -24,7 +24,6 @@ from tests.fuzz.values import (
     invalid_number,
     is_acceptable_password,
     join_numbers,
-    meaning_of,
     mobile,
     random_text,
     write_value,
@@ -55,17 +54,14 @@ class Form:
     meanings: dict[str, str] = field(default_factory=dict)
     in_body_only: bool = False  # a POST whose fields all go in its body
 
-    def add(self, name: str, text: str | None, written: bytes | None = None) -> None:
-        """A field meaning ``text`` (None: left out); ``written``: these exact bytes instead."""
+    def add(self, name: str, text: str | None) -> None:
+        """A field meaning ``text``; None leaves it out."""
         rng = self.rng
         if text is None:
             self.meanings.setdefault(name, MISSING)
             return
         in_body = self.post and (self.in_body_only or rng.random() < 0.7)
-        if written is None:
-            written, meaning = write_value(rng, text, in_url=not in_body)
-        else:
-            meaning = meaning_of(written)
+        written, meaning = write_value(rng, text, in_url=not in_body)
         name_bytes = name.encode("ascii")
         roll = rng.random()
         if roll < 0.03:
