@@ -1,6 +1,6 @@
 """The matcher alone: how many pending reports a second it settles, per store engine.
 
-``python -m proxy.bench.matcher [--engine sqlite,redis] [--reports 20000]``
+``python -m bench.matcher [--engine sqlite,redis] [--reports 20000]``
 
 Seeds ``--reports`` send records (one recipient each, a number every
 record, as the saturation workload sends them) and as many pending
@@ -15,7 +15,7 @@ client, or the run fails: a fast matcher that matches wrongly is no figure.
 Redis runs in a redis-server of the bench's own (loopback, nothing on disk),
 so neither persistence nor another tenant is measured.  This times the
 store and the matching rules, not a daemon: the ``reports`` workload of
-``python -m proxy.bench`` is the end-to-end figure.
+``python -m bench`` is the end-to-end figure.
 """
 
 from __future__ import annotations
@@ -174,7 +174,7 @@ def maybe_redis(wanted: bool, workdir: Path) -> Iterator[str | None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m proxy.bench.matcher", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.matcher", description=__doc__)
     parser.add_argument("--engine", default="sqlite,redis", help="sqlite, redis or both")
     parser.add_argument("--reports", type=int, default=20_000, help="pending reports (and records)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
