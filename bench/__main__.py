@@ -17,7 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from bench import wrk
-from bench.procs import raise_fd_limit
+from bench.components import raise_fd_limit
 from bench.report import machine, render
 from bench.workloads import Bench, Sizes
 

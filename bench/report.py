@@ -10,7 +10,7 @@ from importlib import metadata
 from pathlib import Path
 
 from bench import wrk
-from bench.procs import ROOT
+from bench.components import ROOT
 from bench.workloads import Row, Workload
 from proxy import event_loop
 

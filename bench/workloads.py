@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import wrk
-from bench.matcher import redis_server
-from bench.procs import Proc, run_module, start_all, stop_all
+from bench.components import Proc, run_module, start_all, stop_all
+from bench.redis_server import private_redis
 from bench.stub import VENDOR_ZONE
 
 CPID = "bench"
@@ -630,7 +630,7 @@ class Bench:
             if engine == "sqlite":
                 self._reports_on(w, engine, None)
                 continue
-            with redis_server(self.workdir) as url:
+            with private_redis(self.workdir) as url:
                 self._reports_on(w, engine, url)
         if "redis" not in engines:
             w.notes.append("redis-server is not installed: the Redis run is skipped")
