@@ -40,8 +40,8 @@ from datetime import datetime
 from urllib.parse import unquote_to_bytes
 from zoneinfo import ZoneInfo
 
-from adapters.base import segments
 from bench.http1 import MessageReader, ProtocolError, response
+from core.send import segments
 
 OK = response(b"0")
 NO_BALANCE = response(b"-10")
