@@ -10,9 +10,10 @@ from collections.abc import Sequence
 
 import structlog
 
-from adapters.base import segments
-from adapters.client import wall_ms
+from adapters.client import VendorClient, wall_ms
 from config.settings import Settings
+from core.outcome import Outcome
+from core.send import segments
 from proxy.clients import Client
 from proxy.ledger import SendLedger
 from proxy.metrics import Metrics
@@ -21,7 +22,6 @@ from proxy.retries import Held, RecentTexts, SendLocks
 from proxy.store.base import Store
 from proxy.store.claims import ClaimWindow, Taken
 from routing.answer import legacy_code
-from routing.outcome import Outcome
 from routing.router import RoutePolicy, Router
 from routing.rulebook import RuleBook
 
@@ -39,7 +39,7 @@ def text_digest(text: str) -> str:
 class SendService:
     def __init__(
         self,
-        router: Router,
+        router: Router[VendorClient],
         recorder: SendRecorder,
         store: Store,
         settings: Settings,
