@@ -78,7 +78,7 @@ class DaemonState:
         )
         live = self.live
         self.metrics.registry.register(
-            VendorStateCollector(lambda: live.engine.router if live.started else None)
+            VendorStateCollector(lambda: live.engine.router.snapshot() if live.started else ())
         )
         self.reloader = Reloader(config_path)
         self._opened: _Opened | None = None

@@ -27,6 +27,7 @@ from routing.observer import NoObserver, RouteObserver
 from routing.outcome import Outcome, decide
 from routing.plan import Plan, VendorView, make_plan
 from routing.signature import text_for_vendor
+from routing.snapshot import VendorSnapshot
 
 log = structlog.get_logger("smsproxy.router")
 
@@ -59,6 +60,23 @@ class VendorRuntime:
         """How long the transport lets an exchange take at most; None: not known."""
         s = self.settings
         return None if s is None else s.timeout_s  # the whole exchange, connecting included
+
+    def snapshot(self) -> VendorSnapshot:
+        h = self.health
+        state = h.state  # first: reading it may end a back-off, which seconds_left sees
+        return VendorSnapshot(
+            self.name,
+            self.client.adapter.kind,
+            state,
+            h.reason,
+            h.seconds_left(),
+            h.held,
+            h.balance_segments,
+            self.price_per_segment,
+            h.consecutive_failures,
+            h.latency_ewma_s,
+            tuple(h.ejections_by_reason.items()),
+        )
 
     def view(self) -> VendorView:
         h = self.health
@@ -134,8 +152,9 @@ class Router:
         states = ", ".join(f"{n}={v.health.state.value}" for n, v in self.vendors.items())
         return f"<Router {states}>"
 
-    def snapshot(self) -> list[VendorView]:
-        return [v.view() for v in self.vendors.values()]
+    def snapshot(self) -> tuple[VendorSnapshot, ...]:
+        """Every vendor's state now, as the admin API shows it and the metrics export it."""
+        return tuple(v.snapshot() for v in self.vendors.values())
 
     def all_vendors(self) -> RoutePolicy:
         return RoutePolicy(tuple(self.vendors))
