@@ -12,7 +12,6 @@ settings did not change keeps what its health had learnt.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, field
 
@@ -22,16 +21,16 @@ from aiolimiter import AsyncLimiter
 from adapters.http1 import VendorHttp
 from config.settings import Settings
 from proxy.admission import AdmissionLimits, FairAdmission
-from proxy.balance import watch_balance
+from proxy.balance import balance_watch
 from proxy.clients import ClientBook
 from proxy.ingest.service import Ingest
 from proxy.ingest.spool import PollSpool
+from proxy.loops import Loop, cancel_all, start_all
 from proxy.metrics import Metrics
 from proxy.recorder import SendRecorder
 from proxy.retries import RecentTexts
 from proxy.sending import SendService
 from proxy.store.base import Store
-from proxy.tasks import cancel_all
 from proxy.vendors import VendorClients, vendor_clients
 from routing.health import VendorHealth
 from routing.observer import RouteObserver
@@ -103,7 +102,7 @@ class Engine:
     ingest: Ingest
     # Kept across reloads like the send locks: waiting sends keep their place.
     admission: FairAdmission
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _loops: list[Loop] = field(default_factory=list)
 
     def __repr__(self) -> str:
         return f"<Engine {self.router!r} {self.clients!r}>"
@@ -159,18 +158,15 @@ class Engine:
     def start(self) -> None:
         # Here, not in build(): a reload that fails to build changes no limit.
         self.admission.configure(AdmissionLimits.of(self.settings.legacy))
-        self._tasks = [
-            asyncio.create_task(watch_balance(v), name=f"balance-{v.name}")
-            for v in self.router.vendors.values()
-        ]
-        self._tasks.append(
-            asyncio.create_task(self.clients.refresh_forever(), name="client-passwords")
-        )
+        watches = (balance_watch(v) for v in self.router.vendors.values())
+        self._loops = [w for w in watches if w is not None]
+        self._loops.append(self.clients.refresher())
+        start_all(self._loops)
         self.ingest.start()
 
     async def stop(self) -> None:
-        await cancel_all(self._tasks)
-        self._tasks = []
+        await cancel_all(self._loops)
+        self._loops = []
         await self.ingest.stop()
 
 

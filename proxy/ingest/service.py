@@ -9,8 +9,6 @@ the matcher.  It polls and reads pushes through the engine's vendor clients
 
 from __future__ import annotations
 
-import asyncio
-
 import structlog
 
 from adapters.base import Adapter, PollResult, Reply, Report
@@ -22,10 +20,10 @@ from proxy.ingest.lease import new_holder, poll_lease
 from proxy.ingest.matcher import Matcher
 from proxy.ingest.observer import IngestObserver
 from proxy.ingest.pollers import Poller, PollerSet, intervals
-from proxy.ingest.retention import purge_forever
+from proxy.ingest.retention import retention
 from proxy.ingest.spool import PollSpool
+from proxy.loops import cancel_all, start_all
 from proxy.store.base import Store
-from proxy.tasks import cancel_all
 from proxy.vendors import VendorClients
 
 log = structlog.get_logger("smsproxy.ingest")
@@ -52,7 +50,7 @@ class Ingest:
         # sent before it was disabled still come.
         self.clients = clients
         self.pollers = PollerSet(self._pollers())
-        self._tasks: list[asyncio.Task[None]] = []
+        self._loops = [self.matcher.loop, retention(store, settings.reports.retention_days)]
 
     def __repr__(self) -> str:
         return f"<Ingest {self.accounts!r} {self.matcher!r} {self.pollers!r}>"
@@ -129,17 +127,11 @@ class Ingest:
         return len(left)
 
     def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self.matcher.run(), name="matcher"),
-            asyncio.create_task(
-                purge_forever(self.store, self.settings.reports.retention_days), name="retention"
-            ),
-        ]
+        start_all(self._loops)
         self.pollers.start()
 
     async def stop(self) -> None:
         # A poll in flight gets its vendor time-out to finish and be stored.
         grace = max((vs.timeout_s for vs in self.settings.vendors), default=0)
         await self.pollers.stop(grace_s=min(grace, self.settings.shutdown.grace_s) + 1.0)
-        await cancel_all(self._tasks)
-        self._tasks = []
+        await cancel_all(self._loops)
