@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 import httptools
 
-from adapters.base import HttpResponse
+from core.send import HttpResponse
 
 # Bodies larger than this are not a vendor answer we could use.
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from adapters.base import HttpRequest, HttpResponse
 from adapters.http1 import (
     ConnectError,
     ConnectTimeout,
@@ -31,7 +30,8 @@ from adapters.http1 import (
     TlsVerifyError,
     VendorHttp,
 )
-from routing.outcome import Outcome
+from core.outcome import Outcome
+from core.send import HttpRequest, HttpResponse
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,13 +21,13 @@ import hmac
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from adapters.client import wall_ms
+from adapters.client import VendorClient, wall_ms
 from proxy.ingest.inspect import unmatched
 from proxy.legacy_http import Answer, LegacyRequest
 from proxy.routes import Handler, Params, Routes, json_answer
 from proxy.state import DaemonState
+from proxy.vendor_snapshot import VendorSnapshot, snapshot, vendor_snapshot
 from routing.router import VendorRuntime
-from routing.snapshot import VendorSnapshot
 
 UNRESOLVED_SHOWN = 100
 UNAUTHORIZED = json_answer({"error": "unauthorized"}, 401, b"WWW-Authenticate: Bearer\r\n")
@@ -103,26 +103,26 @@ class AdminPort:
 
     # --- behind the token ---------------------------------------------------------
 
-    def _vendor(self, name: str) -> VendorRuntime | None:
+    def _vendor(self, name: str) -> VendorRuntime[VendorClient] | None:
         return self.state.engine.router.vendors.get(name)
 
     async def list_vendors(self, request: LegacyRequest, params: Params) -> Answer:
-        snapshot = self.state.engine.router.snapshot()
-        return json_answer({"vendors": [describe(v) for v in snapshot]})
+        vendors = snapshot(self.state.engine.router)
+        return json_answer({"vendors": [describe(v) for v in vendors]})
 
     async def drain(self, request: LegacyRequest, params: Params) -> Answer:
         vendor = self._vendor(params["name"])
         if vendor is None:
             return json_answer({"error": f"no vendor {params['name']!r}"}, 404)
         vendor.health.hold()
-        return json_answer(describe(vendor.snapshot()))
+        return json_answer(describe(vendor_snapshot(vendor)))
 
     async def enable(self, request: LegacyRequest, params: Params) -> Answer:
         vendor = self._vendor(params["name"])
         if vendor is None:
             return json_answer({"error": f"no vendor {params['name']!r}"}, 404)
         vendor.health.release()
-        return json_answer(describe(vendor.snapshot()))
+        return json_answer(describe(vendor_snapshot(vendor)))
 
     async def reload(self, request: LegacyRequest, params: Params) -> Answer:
         outcome = await self.state.reloader.reload()

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import structlog
 
+from adapters.client import VendorClient
+from core.outcome import Outcome
 from proxy.loops import Loop
-from routing.outcome import Outcome
 from routing.router import VendorRuntime
 
 log = structlog.get_logger("smsproxy.balance")
 
 
-def balance_watch(vendor: VendorRuntime) -> Loop | None:
+def balance_watch(vendor: VendorRuntime[VendorClient]) -> Loop | None:
     """The loop that checks ``vendor``'s balance; None when it has no balance query."""
     client = vendor.client
     if client.adapter.build_balance(0) is None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import structlog
 from aiolimiter import AsyncLimiter
 
+from adapters.client import VendorClient
 from adapters.http1 import VendorHttp
 from config.settings import Settings
 from proxy.admission import AdmissionLimits, FairAdmission
@@ -43,8 +44,8 @@ def build_router(
     settings: Settings,
     clients: VendorClients,
     observer: RouteObserver | None = None,
-    previous: Router | None = None,
-) -> Router:
+    previous: Router[VendorClient] | None = None,
+) -> Router[VendorClient]:
     vendors = []
     for vs in settings.vendors:
         if not vs.enabled:
@@ -96,7 +97,7 @@ async def recent_texts(
 @dataclass
 class Engine:
     settings: Settings
-    router: Router
+    router: Router[VendorClient]
     clients: ClientBook
     sender: SendService
     ingest: Ingest

@@ -3,7 +3,7 @@
 With the legacy port and the vendor calls on our own protocols
 (:mod:`proxy.legacy_http`, :mod:`adapters.http1`), asyncio's pure-Python
 transports and callbacks became a fifth of a send's CPU; uvloop's, in C,
-took a tenth off a send (``python -m proxy.bench --only saturation``).
+took a tenth off a send (``python -m bench --only saturation``).
 Where uvloop cannot be installed, the standard loop runs the same code.
 """
 

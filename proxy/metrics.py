@@ -19,12 +19,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from core.outcome import Outcome
 from proxy.admission import REASONS as BUSY_REASONS
 from proxy.ingest.push_auth import PushRefusal
 from proxy.legacy_http import REFUSALS as HTTP_REFUSALS
+from proxy.vendor_snapshot import VendorSnapshot
 from routing.health import VendorState
-from routing.outcome import Outcome
-from routing.snapshot import VendorSnapshot
 
 ENDPOINTS = ("mt", "mo", "qamount", "qreport", "ent")
 CODES = (

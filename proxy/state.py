@@ -27,6 +27,7 @@ from proxy.recorder import SendRecorder
 from proxy.reload import Reloader
 from proxy.store.base import Store
 from proxy.store.open import open_store
+from proxy.vendor_snapshot import snapshot
 
 log = structlog.get_logger("smsproxy.state")
 
@@ -76,7 +77,7 @@ class DaemonState:
         )
         live = self.live
         self.metrics.registry.register(
-            VendorStateCollector(lambda: live.engine.router.snapshot() if live.started else ())
+            VendorStateCollector(lambda: snapshot(live.engine.router) if live.started else ())
         )
         self.reloader = Reloader(config_path)
         self._opened: _Opened | None = None

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.bench.__main__ import WORKLOADS, main
+from bench.__main__ import WORKLOADS, main
 
 FIGURES = (
     "sends/s",

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import signal
 import socket
 import sys
 from collections.abc import Mapping
@@ -14,7 +11,12 @@ from typing import Any
 
 import aiohttp
 
+from bench.procs import DISCARD, Child, json_event
 from tests.conftest import ADMIN_HEADERS
+
+# On a busy machine a daemon restarted under the crash tests' load has taken
+# 11 s to listen again: a generous bound, since only a broken start reaches it.
+START_TIMEOUT_S = 30.0
 
 
 def free_port() -> int:
@@ -58,56 +60,41 @@ class DaemonProcess:
         self.logs = logs
         self.env = dict(env or {})
         self.runs = 0
-        self.proc: asyncio.subprocess.Process | None = None
+        self.proc: Child | None = None
         self.listening: dict[str, str] = {}
+
+    def log(self, run: int) -> Path:
+        return self.logs / f"daemon-{run}.log"
 
     async def start(self) -> None:
         self.runs += 1
-        log = self.logs / f"daemon-{self.runs}.log"
-        with log.open("wb") as out:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "proxy.cli",
-                "run",
-                "--config",
-                str(self.config),
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=out,
-                env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
-            )
-        for _ in range(200):
-            for line in log.read_text(encoding="utf-8").splitlines():
-                record = json.loads(line)
-                if record.get("event") == "listening":
-                    self.listening = record
-                    return
-            assert self.proc.returncode is None, log.read_text()
-            await asyncio.sleep(0.05)
-        raise AssertionError("the daemon did not start: " + log.read_text())
+        log = self.log(self.runs)
+        self.proc = Child.start(
+            "the daemon",
+            [sys.executable, "-m", "proxy.cli", "run", "--config", str(self.config)],
+            log=log,
+            stdout=DISCARD,
+            env={"PYTHONUNBUFFERED": "1", **self.env},
+        )
+        self.listening = await self.proc.wait_ready_async(json_event(log), START_TIMEOUT_S)
 
     def kill(self) -> None:
         assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
+        self.proc.kill()
 
     async def wait_dead(self) -> None:
         assert self.proc is not None
-        await self.proc.wait()
+        await self.proc.wait_async()
 
     async def stop(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.proc.wait(), 10)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
+        if self.proc is not None:
+            await self.proc.stop_async(grace_s=10.0)
 
     def log_events(self, run: int | None = None) -> list[dict[str, Any]]:
         """The JSON log records of one run (1, 2, …), or of every run."""
         events = []
         for n in [run] if run else range(1, self.runs + 1):
-            text = (self.logs / f"daemon-{n}.log").read_text(encoding="utf-8")
+            text = self.log(n).read_text(encoding="utf-8")
             events += [json.loads(line) for line in text.splitlines() if line.startswith("{")]
         return events
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 import socket
-import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -24,11 +22,12 @@ from typing import Any
 
 import aiohttp
 
-from adapters.registry import VENDOR_KINDS
 from adapters.simulator import SimulatorServer
+from adapters.simulators import VENDOR_KINDS
 from adapters.sms10000 import wire as sms10000_wire
-from routing.outcome import Outcome
-from tests.e2e.daemon_process import toml_value
+from bench.procs import Child
+from core.outcome import Outcome
+from tests.e2e.daemon_process import DaemonProcess, toml_value
 from tests.observability.panels import ALERTS, promql, queries
 
 CPID, PASSWORD = "acme", "acme-pass"
@@ -144,53 +143,6 @@ def write_config(tmp: Path, sims: dict[str, SimulatorServer]) -> Path:
     return config
 
 
-async def _stop(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is not None:
-        return
-    proc.terminate()
-    try:
-        await asyncio.wait_for(proc.wait(), 10)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-
-
-def _text(path: Path) -> str:
-    return path.read_text(encoding="utf-8", errors="replace")
-
-
-@asynccontextmanager
-async def daemon_process(config: Path, log: Path) -> AsyncIterator[dict[str, str]]:
-    """``smsproxy run``; yields its ``listening`` log record (legacy, admin, push URLs)."""
-    with log.open("wb") as out:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "proxy.cli",
-            "run",
-            "--config",
-            str(config),
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=out,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-    try:
-        deadline = time.monotonic() + 20
-        listening: dict[str, str] | None = None
-        while listening is None:
-            for line in _text(log).splitlines():
-                record = json.loads(line)
-                if record.get("event") == "listening":
-                    listening = record
-            assert proc.returncode is None, "the daemon exited: " + _text(log)
-            assert time.monotonic() < deadline, "the daemon did not start: " + _text(log)
-            if listening is None:
-                await asyncio.sleep(0.05)
-        yield listening
-    finally:
-        await _stop(proc)
-
-
 @asynccontextmanager
 async def prometheus_process(prometheus: str, tmp: Path, target: str) -> AsyncIterator[str]:
     """Prometheus scraping ``target`` every second with the project's rules; yields its URL."""
@@ -211,38 +163,37 @@ scrape_configs:
 """,
         encoding="utf-8",
     )
-    log = tmp / "prometheus.log"
-    with log.open("wb") as out:
-        proc = await asyncio.create_subprocess_exec(
+    child = Child.start(
+        "prometheus",
+        [
             prometheus,
             f"--config.file={config}",
             f"--storage.tsdb.path={tmp / 'tsdb'}",
             f"--web.listen-address=127.0.0.1:{port}",
             "--log.level=warn",
-            stdout=out,
-            stderr=asyncio.subprocess.STDOUT,
-        )
+        ],
+        log=tmp / "prometheus.log",
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as http:
-            deadline = time.monotonic() + 30
-            while True:
-                assert proc.returncode is None, "prometheus exited: " + _text(log)
-                assert time.monotonic() < deadline, "prometheus is not ready: " + _text(log)
+
+            async def ready() -> bool | None:
                 try:
                     async with http.get(f"{url}/-/ready") as resp:
-                        if resp.status == 200:
-                            break
+                        return True if resp.status == 200 else None
                 except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
+                    return None
+
+            deadline = time.monotonic() + 30
+            await child.wait_ready_async(ready, 30, interval_s=0.1)
             # Until the first scrape of the daemon succeeded.
             while not await instant(http, url, 'up{job="smsproxy"} == 1'):
                 assert time.monotonic() < deadline, "prometheus cannot scrape the daemon"
                 await asyncio.sleep(0.2)
         yield url
     finally:
-        await _stop(proc)
+        await child.stop_async(grace_s=10.0)
 
 
 # ------------------------------------------------------------------ Prometheus API
@@ -477,14 +428,17 @@ async def fill_the_connection_cap(url: str) -> None:
 
 async def observe(tmp: Path, prometheus: str) -> Observed:
     """Run the scenario within :data:`SCENARIO_TIMEOUT_S` and collect every panel's data."""
-    seen = Observed(logs={"daemon": tmp / "daemon.log", "prometheus": tmp / "prometheus.log"})
+    seen = Observed(logs={"daemon": tmp / "daemon-1.log", "prometheus": tmp / "prometheus.log"})
     async with asyncio.timeout(SCENARIO_TIMEOUT_S), AsyncExitStack() as stack:
         sims: dict[str, SimulatorServer] = {}
         for vk in VENDOR_KINDS:
             sims[vk.kind] = await stack.enter_async_context(SimulatorServer(vk.simulator()))
         sims["chuanglan"].simulator.faults.balance = CHUANGLAN_SEGMENTS
         config = write_config(tmp, sims)
-        listening = await stack.enter_async_context(daemon_process(config, seen.logs["daemon"]))
+        daemon = DaemonProcess(config, tmp)
+        stack.push_async_callback(daemon.stop)
+        await daemon.start()
+        listening = daemon.listening
         for kind, server in sims.items():
             server.simulator.faults.push_url = f"{listening['push']}/push/{kind}"
             server.simulator.faults.report_delay_s = 0.2

@@ -16,6 +16,7 @@ from proxy.engine import Engine
 from proxy.metrics import Metrics, VendorStateCollector
 from proxy.recorder import SendRecorder
 from proxy.store.sqlite import SqliteStore
+from proxy.vendor_snapshot import snapshot
 from tests.conftest import base_config
 
 NOWHERE = "http://127.0.0.1:1"  # never asked: the engine is built, not started
@@ -63,8 +64,8 @@ async def test_routing_polls_and_pushes_share_one_client_per_vendor(engine: Engi
 async def test_the_admin_api_and_the_metrics_read_the_same_snapshot(engine: Engine) -> None:
     router = engine.router
     router.vendors["esms-dear"].health.hold()
-    snapshot = router.snapshot()
-    shown = {v["name"]: v for v in map(describe, snapshot)}
+    vendors = snapshot(router)
+    shown = {v["name"]: v for v in map(describe, vendors)}
     assert shown["esms-dear"] == {
         "name": "esms-dear",
         "kind": "esms100",
@@ -80,7 +81,7 @@ async def test_the_admin_api_and_the_metrics_read_the_same_snapshot(engine: Engi
     assert shown["esms-cheap"]["state"] == "routable"
 
     registry = CollectorRegistry()
-    registry.register(VendorStateCollector(lambda: snapshot))
+    registry.register(VendorStateCollector(lambda: vendors))
 
     def value(name: str, **labels: str) -> float | None:
         return registry.get_sample_value(name, labels)

@@ -1,6 +1,6 @@
 """The matcher alone: how many pending reports a second it settles, per store engine.
 
-``python -m proxy.bench.matcher [--engine sqlite,redis] [--reports 20000]``
+``python -m bench.matcher [--engine sqlite,redis] [--reports 20000]``
 
 Seeds ``--reports`` send records (one recipient each, a number every
 record, as the saturation workload sends them) and as many pending
@@ -15,7 +15,7 @@ client, or the run fails: a fast matcher that matches wrongly is no figure.
 Redis runs in a redis-server of the bench's own (loopback, nothing on disk),
 so neither persistence nor another tenant is measured.  This times the
 store and the matching rules, not a daemon: the ``reports`` workload of
-``python -m proxy.bench`` is the end-to-end figure.
+``python -m bench`` is the end-to-end figure.
 """
 
 from __future__ import annotations
@@ -24,9 +24,6 @@ import argparse
 import asyncio
 import json
 import logging
-import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +33,7 @@ from pathlib import Path
 
 import structlog
 
+from bench.redis_server import RedisServerMissing, private_redis
 from config.settings import ReportsSettings
 from proxy.ingest.accounts import Account, AccountBook
 from proxy.ingest.matcher import Matcher
@@ -116,31 +114,6 @@ async def time_matcher(store: Store, n_reports: int) -> dict[str, float]:
     return {"reports": n_reports, "seconds": elapsed, "reports_per_s": n_reports / elapsed}
 
 
-@contextmanager
-def redis_server(workdir: Path) -> Iterator[str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("redis-server is not installed (apt-get install redis-server)")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly"]
-    argv += ["no", "--dir", str(workdir), "--loglevel", "warning"]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
 @asynccontextmanager
 async def opened(engine: str, workdir: Path, redis_url: str | None) -> AsyncIterator[Store]:
     store: Store
@@ -169,12 +142,15 @@ def maybe_redis(wanted: bool, workdir: Path) -> Iterator[str | None]:
     if not wanted:
         yield None
         return
-    with redis_server(workdir) as url:
-        yield url
+    try:
+        with private_redis(workdir) as url:
+            yield url
+    except RedisServerMissing as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m proxy.bench.matcher", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.matcher", description=__doc__)
     parser.add_argument("--engine", default="sqlite,redis", help="sqlite, redis or both")
     parser.add_argument("--reports", type=int, default=20_000, help="pending reports (and records)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")

@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from proxy.bench.http1 import MessageReader, ProtocolError, status_of
+from bench.http1 import MessageReader, ProtocolError, status_of
 
 # A verification code: every send's text differs (its code), as in real OTP
 # traffic.  ``same_text`` sends one text throughout, as a campaign does.
@@ -353,7 +353,7 @@ async def run(spec: LoadSpec) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m proxy.bench.load", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__)
     p.add_argument("--url", required=True, help="http://127.0.0.1:PORT (loopback only)")
     p.add_argument("--mode", choices=["closed", "rate"], default="closed")
     p.add_argument("--concurrency", type=int, default=32)

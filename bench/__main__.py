@@ -1,8 +1,8 @@
-"""``python -m proxy.bench``: run the workloads, print the table, exit 1 if a target fails.
+"""``python -m bench``: run the workloads, print the table, exit 1 if a target fails.
 
-python -m proxy.bench                 # every workload, 8 s a measured run (~3 minutes)
-python -m proxy.bench --quick         # tiny and fast: checks the harness, not the targets
-python -m proxy.bench --only saturation,failover --duration 15 --json out.json
+python -m bench                 # every workload, 8 s a measured run (~3 minutes)
+python -m bench --quick         # tiny and fast: checks the harness, not the targets
+python -m bench --only saturation,failover --duration 15 --json out.json
 """
 
 from __future__ import annotations
@@ -16,17 +16,17 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from proxy.bench import wrk
-from proxy.bench.procs import raise_fd_limit
-from proxy.bench.report import machine, render
-from proxy.bench.workloads import Bench, Sizes
+from bench import wrk
+from bench.components import raise_fd_limit
+from bench.report import machine, render
+from bench.workloads import Bench, Sizes
 
 WORKLOADS = ("saturation", "latency", "fanout", "slow", "failover", "reports")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m proxy.bench",
+        prog="python -m bench",
         description="What one smsproxy carries, beside a bare aiohttp pass-through.",
     )
     parser.add_argument("--quick", action="store_true", help="tiny loads; no timing targets")
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         bench = Bench(workdir, sizes, use_wrk=use_wrk)
         workloads = bench.run(only or None)
         info = machine()
-        command = "python -m proxy.bench " + shlex.join(sys.argv[1:] if argv is None else argv)
+        command = "python -m bench " + shlex.join(sys.argv[1:] if argv is None else argv)
         print(render(workloads, info, quick=sizes.quick, command=command.strip()))
         if args.json:
             args.json.write_text(

@@ -22,7 +22,7 @@ Control, on the same port: ``GET /_stub/stats`` (counters) and
 phones accepted more than once with their count), ``GET /_stub/hold`` and
 ``GET /_stub/release`` (with ``--reports``).
 
-Run: ``python -m proxy.bench.stub [--port 0] [--balance N] [--latency-s S] [--track]
+Run: ``python -m bench.stub [--port 0] [--balance N] [--latency-s S] [--track]
 [--reports [--report-batch N] [--hold]]``; it prints one JSON line
 ``{"event": "listening", "port": N}`` when ready.
 """
@@ -40,8 +40,8 @@ from datetime import datetime
 from urllib.parse import unquote_to_bytes
 from zoneinfo import ZoneInfo
 
-from adapters.base import segments
-from proxy.bench.http1 import MessageReader, ProtocolError, response
+from bench.http1 import MessageReader, ProtocolError, response
+from core.send import segments
 
 OK = response(b"0")
 NO_BALANCE = response(b"-10")
@@ -236,7 +236,7 @@ async def serve(host: str, port: int, vendor: StubVendor, latency_s: float) -> N
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m proxy.bench.stub", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.stub", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--balance", type=int, default=None, help="segments; default unlimited")

@@ -3,7 +3,7 @@
 wrk is an efficient C generator: it leaves the CPU to the daemon, which is
 how the issue asks the 3,000 sends per second to be shown.  A small Lua
 script gives every request its own phone and verification code (as
-:mod:`proxy.bench.load` does), checks every answer body is ``0``, stops
+:mod:`bench.load` does), checks every answer body is ``0``, stops
 after a bounded number of answers, and prints the figures as JSON.
 """
 
@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from proxy.bench.load import TEXT_HEAD, TEXT_TAIL, quote
+from bench.load import TEXT_HEAD, TEXT_TAIL, quote
 
 INSTALL_HINT = "wrk is not installed: apt-get install wrk (Debian/Ubuntu), brew install wrk (macOS)"
 
@@ -94,7 +94,7 @@ def run(
     threads: int = 1,
     first_phone: int = 15_000_000_000,
 ) -> dict[str, Any]:
-    """One bounded wrk run; the same figures as :func:`proxy.bench.load.run`."""
+    """One bounded wrk run; the same figures as :func:`bench.load.run`."""
     exe = shutil.which("wrk")
     if exe is None:
         raise RuntimeError(INSTALL_HINT)

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
+from bench import wrk
+from bench.components import ROOT
+from bench.workloads import Row, Workload
 from proxy import event_loop
-from proxy.bench import wrk
-from proxy.bench.procs import ROOT
-from proxy.bench.workloads import Row, Workload
 
 HEADER = ("figure", "smsproxy", "baseline", "ratio", "direct", "target", "result")
 WIDTHS = (34, 10, 10, 6, 10, 26, 6)

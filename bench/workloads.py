@@ -3,7 +3,7 @@
 Every workload starts its own stub vendor(s), its own daemon (with a config
 file written for it) and its own bare pass-through, so peak RSS is the
 workload's own and no vendor state leaks from one workload to the next.
-Load comes from another process: :mod:`proxy.bench.load`, and ``wrk`` for
+Load comes from another process: :mod:`bench.load`, and ``wrk`` for
 the saturation workload when it is installed.  Every run uses its own block
 of phone numbers, so the daemon's retry de-duplication never mistakes one
 run's sends for another's.
@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from proxy.bench import wrk
-from proxy.bench.matcher import redis_server
-from proxy.bench.procs import Proc, run_module, start_all, stop_all
-from proxy.bench.stub import VENDOR_ZONE
+from bench import wrk
+from bench.components import Proc, run_module, start_all, stop_all
+from bench.redis_server import private_redis
+from bench.stub import VENDOR_ZONE
 
 CPID = "bench"
 PASSWORD = "bench-pw-7f3a"  # noqa: S105 - the bench's own client account
@@ -185,7 +185,7 @@ class Bench:
 
         def args(n: int, cap: float) -> list[str]:
             return [
-                "proxy.bench.load",
+                "bench.load",
                 f"--url={target.url}",
                 f"--mode={mode}",
                 f"--concurrency={concurrency}",
@@ -211,7 +211,7 @@ class Bench:
     def wrk_load(self, target: Proc, measure: Proc, requests: int) -> Measured:
         run_module(
             [
-                "proxy.bench.load",
+                "bench.load",
                 f"--url={target.url}",
                 f"--requests={self.sizes.warmup}",
                 "--duration-s=5",
@@ -303,7 +303,7 @@ class Bench:
             procs.update(
                 start_all(
                     [
-                        (f"{name}-{stub}", ["proxy.bench.stub", *args], "stdout")
+                        (f"{name}-{stub}", ["bench.stub", *args], "stdout")
                         for stub, args in stubs.items()
                     ],
                     self.workdir,
@@ -326,7 +326,7 @@ class Bench:
                         ),
                         (
                             f"{name}-passthrough",
-                            ["proxy.bench.passthrough", "--upstream", by_stub[passthrough_to].url],
+                            ["bench.passthrough", "--upstream", by_stub[passthrough_to].url],
                             "stdout",
                         ),
                     ],
@@ -630,7 +630,7 @@ class Bench:
             if engine == "sqlite":
                 self._reports_on(w, engine, None)
                 continue
-            with redis_server(self.workdir) as url:
+            with private_redis(self.workdir) as url:
                 self._reports_on(w, engine, url)
         if "redis" not in engines:
             w.notes.append("redis-server is not installed: the Redis run is skipped")

@@ -8,7 +8,7 @@ logs.  Its server and connection-pool settings are the daemon's own
 (``access_log=None``, the same line-size limit, ``limit_per_host=200``), so
 the gap between the two is what smsproxy's work costs.
 
-Run: ``python -m proxy.bench.passthrough --upstream http://127.0.0.1:PORT [--port 0]``;
+Run: ``python -m bench.passthrough --upstream http://127.0.0.1:PORT [--port 0]``;
 it prints one JSON line ``{"event": "listening", "port": N}`` when ready.
 """
 
@@ -94,7 +94,7 @@ async def serve(host: str, port: int, upstream: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m proxy.bench.passthrough")
+    parser = argparse.ArgumentParser(prog="python -m bench.passthrough")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--upstream", required=True, help="vendor base URL")
