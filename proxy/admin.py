@@ -26,6 +26,7 @@ from proxy.ingest.inspect import unmatched
 from proxy.legacy_http import Answer, LegacyRequest
 from proxy.routes import Handler, Params, Routes, json_answer
 from proxy.state import DaemonState
+from proxy.vendor_snapshot import VendorSnapshot, snapshot, vendor_snapshot
 from routing.router import VendorRuntime
 
 UNRESOLVED_SHOWN = 100
@@ -33,19 +34,20 @@ UNAUTHORIZED = json_answer({"error": "unauthorized"}, 401, b"WWW-Authenticate: B
 API_OFF = json_answer({"error": "the admin API is off: set admin.token in the config"}, 404)
 
 
-def describe(vendor: VendorRuntime[VendorClient]) -> dict[str, object]:
-    h = vendor.health
+def describe(vendor: VendorSnapshot) -> dict[str, object]:
+    left = vendor.seconds_left
+    latency = vendor.latency_s
     return {
         "name": vendor.name,
-        "kind": vendor.client.adapter.kind,
-        "state": h.state.value,
-        "reason": h.reason,
-        "seconds_left": round(h.seconds_left(), 1) if h.seconds_left() != float("inf") else None,
-        "held_by_operator": h.held,
-        "balance_segments": h.balance_segments,
+        "kind": vendor.kind,
+        "state": vendor.state.value,
+        "reason": vendor.reason,
+        "seconds_left": round(left, 1) if left != float("inf") else None,
+        "held_by_operator": vendor.held,
+        "balance_segments": vendor.balance_segments,
         "price_per_segment": vendor.price_per_segment,
-        "consecutive_failures": h.consecutive_failures,
-        "latency_ms": None if h.latency_ewma_s is None else round(h.latency_ewma_s * 1000, 1),
+        "consecutive_failures": vendor.consecutive_failures,
+        "latency_ms": None if latency is None else round(latency * 1000, 1),
     }
 
 
@@ -105,22 +107,22 @@ class AdminPort:
         return self.state.engine.router.vendors.get(name)
 
     async def list_vendors(self, request: LegacyRequest, params: Params) -> Answer:
-        router = self.state.engine.router
-        return json_answer({"vendors": [describe(v) for v in router.vendors.values()]})
+        vendors = snapshot(self.state.engine.router)
+        return json_answer({"vendors": [describe(v) for v in vendors]})
 
     async def drain(self, request: LegacyRequest, params: Params) -> Answer:
         vendor = self._vendor(params["name"])
         if vendor is None:
             return json_answer({"error": f"no vendor {params['name']!r}"}, 404)
         vendor.health.hold()
-        return json_answer(describe(vendor))
+        return json_answer(describe(vendor_snapshot(vendor)))
 
     async def enable(self, request: LegacyRequest, params: Params) -> Answer:
         vendor = self._vendor(params["name"])
         if vendor is None:
             return json_answer({"error": f"no vendor {params['name']!r}"}, 404)
         vendor.health.release()
-        return json_answer(describe(vendor))
+        return json_answer(describe(vendor_snapshot(vendor)))
 
     async def reload(self, request: LegacyRequest, params: Params) -> Answer:
         outcome = await self.state.reloader.reload()

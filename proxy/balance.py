@@ -7,35 +7,39 @@ a drained vendor becomes routable again.
 
 from __future__ import annotations
 
-import asyncio
-
 import structlog
 
 from adapters.client import VendorClient
 from core.outcome import Outcome
+from proxy.loops import Loop
 from routing.router import VendorRuntime
 
 log = structlog.get_logger("smsproxy.balance")
 
 
-async def watch_balance(vendor: VendorRuntime[VendorClient]) -> None:
-    interval = vendor.client.adapter.limits.balance_interval_s
-    while True:
-        try:
-            result = await vendor.client.balance()
-        except Exception:  # a bug must not end the watch
-            log.exception("balance_check_failed", vendor=vendor.name)
-            result = None
-        if result is None and vendor.client.adapter.build_balance(0) is None:
-            return  # the vendor has no balance query
-        if result is not None:
-            if result.outcome is Outcome.ACCEPTED:
-                vendor.health.record_balance(result.segments)
-            else:
-                log.warning(
-                    "balance_refused",
-                    vendor=vendor.name,
-                    outcome=result.outcome.value,
-                    code=result.raw_code,
-                )
-        await asyncio.sleep(interval)
+def balance_watch(vendor: VendorRuntime[VendorClient]) -> Loop | None:
+    """The loop that checks ``vendor``'s balance; None when it has no balance query."""
+    client = vendor.client
+    if client.adapter.build_balance(0) is None:
+        return None
+
+    async def check() -> None:
+        result = await client.balance()
+        if result is None:
+            return
+        if result.outcome is Outcome.ACCEPTED:
+            vendor.health.record_balance(result.segments)
+        else:
+            log.warning(
+                "balance_refused",
+                vendor=vendor.name,
+                outcome=result.outcome.value,
+                code=result.raw_code,
+            )
+
+    return Loop(
+        f"balance-{vendor.name}",
+        check,
+        every_s=client.adapter.limits.balance_interval_s,
+        vendor=vendor.name,
+    )

@@ -14,7 +14,6 @@ old one stops working soon).
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from ipaddress import ip_address
 
@@ -24,6 +23,7 @@ from aiolimiter import AsyncLimiter
 from adapters.esms100.wire import password_digest
 from config.settings import ClientSettings, Settings
 from proxy.login_throttle import LoginObserver, LoginThrottle
+from proxy.loops import Loop
 from proxy.passwords import PasswordCheck, is_plain
 from proxy.store.base import Store
 
@@ -174,15 +174,18 @@ class ClientBook:
             if stored != client.stored:
                 self._adopt(client, stored)
 
-    async def refresh_forever(self, every_s: float = REFRESH_S) -> None:
-        while True:
-            await asyncio.sleep(every_s)
+    def refresher(self, every_s: float = REFRESH_S) -> Loop:
+        """The loop that refreshes passwords and shares the login throttle's counts."""
+
+        async def refresh_and_share() -> None:
+            # The store may be away for a while: the loop tries again later.
             try:
                 await self.refresh()
                 await self.throttle.share()
-            except Exception:  # the store may be away for a while: try again later
-                log.exception("password_refresh_failed")
-            self.throttle.tidy()
+            finally:
+                self.throttle.tidy()
+
+        return Loop("client-passwords", refresh_and_share, every_s=every_s, first_s=every_s)
 
     async def change_password(self, client: Client, new_password: str) -> None:
         check = PasswordCheck.of_digest(password_digest(new_password))

@@ -2,7 +2,8 @@
 
 The process keeps what outlives a config — the store, the vendor HTTP client, the
 send recorder, the metrics registry — on the application.  What a config
-decides — vendors and their health, client accounts, rules, pollers,
+decides — vendors (one client each, shared by routing, pollers and pushes:
+:mod:`proxy.vendors`) and their health, client accounts, rules, pollers,
 balance watchers — lives in an :class:`Engine`.  A reload builds a new
 engine, starts it, points the application at it and stops the old one;
 requests in flight keep the engine they started with.  A vendor whose
@@ -11,7 +12,6 @@ settings did not change keeps what its health had learnt.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, field
 
@@ -20,20 +20,19 @@ from aiolimiter import AsyncLimiter
 
 from adapters.client import VendorClient
 from adapters.http1 import VendorHttp
-from adapters.registry import make_adapter
-from adapters.transport import VendorTransport
 from config.settings import Settings
 from proxy.admission import AdmissionLimits, FairAdmission
-from proxy.balance import watch_balance
+from proxy.balance import balance_watch
 from proxy.clients import ClientBook
 from proxy.ingest.service import Ingest
 from proxy.ingest.spool import PollSpool
+from proxy.loops import Loop, cancel_all, start_all
 from proxy.metrics import Metrics
 from proxy.recorder import SendRecorder
 from proxy.retries import RecentTexts
 from proxy.sending import SendService
 from proxy.store.base import Store
-from proxy.tasks import cancel_all
+from proxy.vendors import VendorClients, vendor_clients
 from routing.health import VendorHealth
 from routing.observer import RouteObserver
 from routing.router import Router, VendorRuntime
@@ -43,7 +42,7 @@ log = structlog.get_logger("smsproxy.engine")
 
 def build_router(
     settings: Settings,
-    http: VendorHttp,
+    clients: VendorClients,
     observer: RouteObserver | None = None,
     previous: Router[VendorClient] | None = None,
 ) -> Router[VendorClient]:
@@ -51,15 +50,12 @@ def build_router(
     for vs in settings.vendors:
         if not vs.enabled:
             continue
-        transport = VendorTransport(
-            http, vs.base, connect_timeout_s=vs.connect_timeout_s, timeout_s=vs.timeout_s
-        )
         old = previous.vendors.get(vs.name) if previous else None
         unchanged = old is not None and old.settings == vs
         vendors.append(
             VendorRuntime(
                 vs.name,
-                VendorClient(vs.name, make_adapter(vs), transport),
+                clients[vs.name],
                 old.health if old is not None and unchanged else VendorHealth(vs.name),
                 old.limiter if old is not None and unchanged else AsyncLimiter(vs.rate_per_s, 1.0),
                 vs.price_per_segment,
@@ -107,7 +103,7 @@ class Engine:
     ingest: Ingest
     # Kept across reloads like the send locks: waiting sends keep their place.
     admission: FairAdmission
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _loops: list[Loop] = field(default_factory=list)
 
     def __repr__(self) -> str:
         return f"<Engine {self.router!r} {self.clients!r}>"
@@ -126,8 +122,9 @@ class Engine:
         metrics.add_labels(
             [v.name for v in settings.vendors if v.enabled], [c.cpid for c in settings.clients]
         )
+        clients = vendor_clients(settings.vendors, http)
         router = build_router(
-            settings, http, metrics, previous.router if previous is not None else None
+            settings, clients, metrics, previous.router if previous is not None else None
         )
         before = previous.sender if previous is not None else None
         recent = await recent_texts(settings, store, before.recent if before else None)
@@ -152,7 +149,7 @@ class Engine:
             ingest=Ingest(
                 settings,
                 store,
-                http,
+                clients,
                 metrics,
                 holder=previous.ingest.holder if previous is not None else None,
                 spool=spool,
@@ -162,18 +159,15 @@ class Engine:
     def start(self) -> None:
         # Here, not in build(): a reload that fails to build changes no limit.
         self.admission.configure(AdmissionLimits.of(self.settings.legacy))
-        self._tasks = [
-            asyncio.create_task(watch_balance(v), name=f"balance-{v.name}")
-            for v in self.router.vendors.values()
-        ]
-        self._tasks.append(
-            asyncio.create_task(self.clients.refresh_forever(), name="client-passwords")
-        )
+        watches = (balance_watch(v) for v in self.router.vendors.values())
+        self._loops = [w for w in watches if w is not None]
+        self._loops.append(self.clients.refresher())
+        start_all(self._loops)
         self.ingest.start()
 
     async def stop(self) -> None:
-        await cancel_all(self._tasks)
-        self._tasks = []
+        await cancel_all(self._loops)
+        self._loops = []
         await self.ingest.stop()
 
 

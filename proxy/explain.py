@@ -13,6 +13,7 @@ from config.settings import Settings
 from core.send import segments
 from proxy.engine import build_router
 from proxy.numbers import normalise
+from proxy.vendors import vendor_clients
 from routing.carriers import carrier_of
 from routing.rulebook import RuleBook
 
@@ -25,7 +26,7 @@ async def explain(settings: Settings, cpid: str, phone: str, text: str) -> list[
         + (f", dropped as invalid: {', '.join(recipients.invalid)}" if recipients.invalid else "")
     ]
     async with VendorHttp() as http:
-        router = build_router(settings, http)
+        router = build_router(settings, vendor_clients(settings.vendors, http))
         rulebook = RuleBook(settings)
         ctx = rulebook.context(cpid, text, len(recipients.valid))
         lines.append(

@@ -68,6 +68,7 @@ from typing import NamedTuple, cast
 import httptools
 import structlog
 
+from proxy.loops import Loop
 from proxy.proxy_header import ProxyHeaderError, read_proxy_header
 
 log = structlog.get_logger("smsproxy.legacy_http")
@@ -204,7 +205,7 @@ class LegacyServer:
         self._content_type = content_type
         self._connections: set[_Connection] = set()
         self._listener: asyncio.Server | None = None
-        self._sweeper: asyncio.Task[None] | None = None
+        self._sweeper: Loop | None = None
         self._date = b""
         self._date_second = 0
         self.refused_lingering = 0
@@ -223,7 +224,8 @@ class LegacyServer:
         self._listener = await loop.create_server(
             lambda: _Connection(self), host or None, port, reuse_address=True, backlog=1024
         )
-        self._sweeper = asyncio.create_task(self._sweep(), name="http-sweep")
+        self._sweeper = self._sweeps()
+        self._sweeper.start()
         return int(self._listener.sockets[0].getsockname()[1])
 
     async def close(self, grace_s: float) -> None:
@@ -232,7 +234,7 @@ class LegacyServer:
         if self._listener is not None:
             self._listener.close()
         if self._sweeper is not None:
-            self._sweeper.cancel()
+            await self._sweeper.cancel()
         busy = []
         for conn in list(self._connections):
             if conn.task is None:
@@ -310,16 +312,18 @@ class LegacyServer:
             self._refused_unlogged = 0
             self._refusal_logged = now
 
-    async def _sweep(self) -> None:
+    def _sweeps(self) -> Loop:
         # One sweep for all connections costs less than a timer per request.
         limits = self.limits
         shortest = min(limits.keepalive_s, limits.head_timeout_s, limits.body_timeout_s, LINGER_S)
         every = max(0.02, min(1.0, shortest / 4))
-        while True:
-            await asyncio.sleep(every)
+
+        async def sweep() -> None:
             now = time.monotonic()
             for conn in list(self._connections):
                 conn.check_time(now)
+
+        return Loop("http-sweep", sweep, every_s=every, first_s=every)
 
 
 class _Connection(asyncio.Protocol):

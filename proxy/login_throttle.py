@@ -30,7 +30,7 @@ does a login of a noted address or cpid, never another.  A daemon learns
 of a lock-out another daemon started at its own first failure of that
 address or cpid: one guess per daemon may still be checked.  Successful
 logins are told to Redis in one batch every :data:`SHARE_EVERY_S` at most
-(by :meth:`proxy.clients.ClientBook.refresh_forever`), so every daemon
+(by :meth:`proxy.clients.ClientBook.refresher`), so every daemon
 knows the real client's addresses.
 """
 

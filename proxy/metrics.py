@@ -19,13 +19,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from adapters.client import VendorClient
 from core.outcome import Outcome
 from proxy.admission import REASONS as BUSY_REASONS
 from proxy.ingest.push_auth import PushRefusal
 from proxy.legacy_http import REFUSALS as HTTP_REFUSALS
+from proxy.vendor_snapshot import VendorSnapshot
 from routing.health import VendorState
-from routing.router import Router
 
 ENDPOINTS = ("mt", "mo", "qamount", "qreport", "ent")
 CODES = (
@@ -396,13 +395,12 @@ class Metrics:
 
 
 class VendorStateCollector(Collector):
-    """Vendor state, balance and ejections, read from the live router at scrape time."""
+    """Vendor state, balance and ejections, from the live router's snapshot at scrape time."""
 
-    def __init__(self, router: Callable[[], Router[VendorClient] | None]) -> None:
-        self._router = router
+    def __init__(self, snapshot: Callable[[], Iterable[VendorSnapshot]]) -> None:
+        self._snapshot = snapshot
 
     def collect(self) -> Iterable[Metric]:
-        router = self._router()
         state = GaugeMetricFamily(
             "smsproxy_vendor_state",
             "1 for the state each vendor is in, 0 for the others.",
@@ -440,19 +438,18 @@ class VendorStateCollector(Collector):
             "smsproxy_vendors_routable", "Vendors that can be sent to now."
         )
         count = 0
-        for name, vendor in router.vendors.items() if router else ():
-            h = vendor.health
-            current = h.state
+        for vendor in self._snapshot():
+            name, current = vendor.name, vendor.state
             count += current is VendorState.ROUTABLE
             for s in VendorState:
                 state.add_metric([name, s.value], 1.0 if s is current else 0.0)
-            if h.balance_segments is not None:
-                balance.add_metric([name], float(h.balance_segments))
-                balance_money.add_metric([name], h.balance_segments * vendor.price_per_segment)
-            left.add_metric([name], h.seconds_left())
-            failures.add_metric([name], float(h.consecutive_failures))
+            if vendor.balance_segments is not None:
+                balance.add_metric([name], float(vendor.balance_segments))
+                balance_money.add_metric([name], vendor.balance_segments * vendor.price_per_segment)
+            left.add_metric([name], vendor.seconds_left)
+            failures.add_metric([name], float(vendor.consecutive_failures))
             price.add_metric([name], vendor.price_per_segment)
-            for reason, n in h.ejections_by_reason.items():
+            for reason, n in vendor.ejections_by_reason:
                 ejections.add_metric([name, reason], float(n))
         routable.add_metric([], float(count))
         yield from (state, balance, balance_money, left, failures, price, ejections, routable)

@@ -11,7 +11,6 @@ it, each request taking the live engine once.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 
@@ -22,33 +21,33 @@ from adapters.http1 import VendorHttp
 from config.settings import Settings
 from proxy.engine import Engine, Live
 from proxy.ingest.spool import PollSpool
+from proxy.loops import Loop, cancel_all, start_all
 from proxy.metrics import Metrics, VendorStateCollector
 from proxy.recorder import SendRecorder
 from proxy.reload import Reloader
 from proxy.store.base import Store
 from proxy.store.open import open_store
-from proxy.tasks import cancel_all
+from proxy.vendor_snapshot import snapshot
 
 log = structlog.get_logger("smsproxy.state")
 
 QUEUE_STATS_EVERY_S = 5.0
 
 
-async def watch_queues(store: Store, metrics: Metrics, live: Live) -> None:
+def queue_stats(store: Store, metrics: Metrics, live: Live) -> Loop:
     """Queue depth and age, unresolved recipients, for the dashboard; a scrape must
     not wait on the disk."""
-    while True:
-        try:
-            for queue, (depth, oldest_age_s) in (await store.queues.queue_stats()).items():
-                metrics.queue_depth.labels(queue).set(depth)
-                metrics.queue_oldest_age.labels(queue).set(oldest_age_s)
-            routing = live.settings.routing
-            expire_s = min(routing.unresolved_expire_s, routing.dedup_window_s)
-            count, _ = await store.sends.unresolved(int((time.time() - expire_s) * 1000), 0)
-            metrics.unresolved.set(count)
-        except Exception:
-            log.exception("queue_stats_failed")
-        await asyncio.sleep(QUEUE_STATS_EVERY_S)
+
+    async def read() -> None:
+        for queue, (depth, oldest_age_s) in (await store.queues.queue_stats()).items():
+            metrics.queue_depth.labels(queue).set(depth)
+            metrics.queue_oldest_age.labels(queue).set(oldest_age_s)
+        routing = live.settings.routing
+        expire_s = min(routing.unresolved_expire_s, routing.dedup_window_s)
+        count, _ = await store.sends.unresolved(int((time.time() - expire_s) * 1000), 0)
+        metrics.unresolved.set(count)
+
+    return Loop("queue-stats", read, every_s=QUEUE_STATS_EVERY_S)
 
 
 class _Opened:
@@ -65,7 +64,7 @@ class _Opened:
         self.http = http
         self.recorder = recorder
         self.spool = spool
-        self.tasks: list[asyncio.Task[None]] = []
+        self.loops: list[Loop] = []
 
 
 class DaemonState:
@@ -78,7 +77,7 @@ class DaemonState:
         )
         live = self.live
         self.metrics.registry.register(
-            VendorStateCollector(lambda: live.engine.router if live.started else None)
+            VendorStateCollector(lambda: snapshot(live.engine.router) if live.started else ())
         )
         self.reloader = Reloader(config_path)
         self._opened: _Opened | None = None
@@ -130,16 +129,15 @@ class DaemonState:
         await engine.ingest.take_left_over()
         engine.start()
         self.live.swap(engine)
-        opened.tasks.append(
-            asyncio.create_task(watch_queues(store, self.metrics, self.live), name="queue-stats")
-        )
+        opened.loops.append(queue_stats(store, self.metrics, self.live))
+        start_all(opened.loops)
         log.info("daemon_ready", vendors=list(engine.router.vendors), clients=len(settings.clients))
 
     async def close(self) -> None:
         opened, self._opened = self._opened, None
         if opened is None:
             return
-        await cancel_all(opened.tasks)
+        await cancel_all(opened.loops)
         old = self.live.swap(None)
         if old is not None:
             await old.stop()

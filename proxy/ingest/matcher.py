@@ -15,8 +15,6 @@ account it came from, else through any vendor, else to
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -27,6 +25,7 @@ from config.settings import ReportsSettings
 from proxy.ingest import correlate, parts
 from proxy.ingest.accounts import AccountBook
 from proxy.ingest.observer import IngestObserver, NoIngestObserver
+from proxy.loops import Loop
 from proxy.store.base import Store
 from proxy.store.inbox import InboxReport
 from proxy.store.queues import QueuedReply
@@ -63,7 +62,7 @@ class Matcher:
         self.part_wait_ms = int(settings.reply_part_wait_s * 1000)
         self.tick_s = tick_s
         self._clock_ms = clock_ms
-        self._wake = asyncio.Event()
+        self.loop = Loop("matcher", self.settle_due, every_s=tick_s)
         # Counters since start, for repr and tests; the store has the totals.
         self.reports_queued = 0
         self.duplicates = 0
@@ -79,19 +78,12 @@ class Matcher:
         )
 
     def wake(self) -> None:
-        self._wake.set()
+        self.loop.wake()
 
-    async def run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                more = await self.settle_once()
-            except Exception:  # a bug or a store error must not end the matcher
-                log.exception("matcher_failed")
-                more = False
-            if not more:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.tick_s)
+    async def settle_due(self) -> None:
+        """Settle batch after batch, until one is not full."""
+        while await self.settle_once():
+            pass
 
     async def settle_once(self) -> bool:
         """Settle what is due; True when a full batch was read and more may wait."""

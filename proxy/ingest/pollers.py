@@ -21,7 +21,6 @@ holds it: of several daemons sharing one store, one polls each account.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Literal
@@ -35,7 +34,7 @@ from core.send import HttpResponse
 from proxy.ingest.accounts import Account
 from proxy.ingest.lease import Lease
 from proxy.ingest.spool import PollSpool
-from proxy.tasks import cancel_all
+from proxy.loops import Loop, start_all, stop_all
 
 log = structlog.get_logger("smsproxy.ingest")
 
@@ -63,7 +62,14 @@ class Poller:
         self._sink = sink
         self.lease = lease
         self.spool = spool
-        self._stop = asyncio.Event()
+        self.loop = Loop(
+            f"poll-{account.name}-{what}",
+            self.poll_once,
+            every_s=interval_s,
+            from_start=True,
+            vendor=account.name,
+            what=what,
+        )
         self.polls = 0
         self.standby = 0  # intervals another daemon held the lease
         self.received = 0
@@ -76,19 +82,12 @@ class Poller:
             f"standby={self.standby}>"
         )
 
-    def stop(self) -> None:
-        self._stop.set()
-
     async def run(self) -> None:
-        while not self._stop.is_set():
-            started = time.monotonic()
-            try:
-                await self.poll_once()
-            except Exception:  # a bug must not end the poller
-                log.exception("poll_failed", vendor=self.account.name, what=self.what)
-            wait = started + self.interval_s - time.monotonic()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), max(0.0, wait))
+        await self.loop.run()
+
+    def stop(self) -> None:
+        """Poll no more; a poll under way is finished and stored."""
+        self.loop.stop()
 
     async def poll_once(self) -> None:
         if self.lease is not None and not await self.lease.hold():
@@ -174,22 +173,12 @@ class PollerSet:
 
     def __init__(self, pollers: list[Poller]) -> None:
         self.pollers = pollers
-        self._tasks: list[asyncio.Task[None]] = []
 
     def __repr__(self) -> str:
         return f"<PollerSet {self.pollers!r}>"
 
     def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(p.run(), name=f"poll-{p.account.name}-{p.what}")
-            for p in self.pollers
-        ]
+        start_all(p.loop for p in self.pollers)
 
     async def stop(self, grace_s: float) -> None:
-        for p in self.pollers:
-            p.stop()
-        if not self._tasks:
-            return
-        _, late = await asyncio.wait(self._tasks, timeout=grace_s)
-        await cancel_all(late)
-        self._tasks = []
+        await stop_all([p.loop for p in self.pollers], grace_s)

@@ -3,21 +3,16 @@
 :class:`Ingest` owns the account book, the pollers, the matcher and the
 retention task, and is the one door into the inbox: pollers and push
 receivers hand it what a vendor gave, it writes it to the store and wakes
-the matcher.  It builds vendor clients of its own from the settings, so
-polling does not depend on how routing holds its vendors.
+the matcher.  It polls and reads pushes through the engine's vendor clients
+(:mod:`proxy.vendors`), the very ones routing sends through.
 """
 
 from __future__ import annotations
 
-import asyncio
-
 import structlog
 
 from adapters.base import Adapter, PollResult, Reply, Report
-from adapters.client import VendorClient, wall_ms
-from adapters.http1 import VendorHttp
-from adapters.registry import make_adapter
-from adapters.transport import VendorTransport
+from adapters.client import wall_ms
 from config.settings import Settings
 from proxy.ingest.accounts import Account, AccountBook
 from proxy.ingest.inbox import reply_rows, report_rows
@@ -25,10 +20,11 @@ from proxy.ingest.lease import new_holder, poll_lease
 from proxy.ingest.matcher import Matcher
 from proxy.ingest.observer import IngestObserver
 from proxy.ingest.pollers import Poller, PollerSet, intervals
-from proxy.ingest.retention import purge_forever
+from proxy.ingest.retention import retention
 from proxy.ingest.spool import PollSpool
+from proxy.loops import cancel_all, start_all
 from proxy.store.base import Store
-from proxy.tasks import cancel_all
+from proxy.vendors import VendorClients
 
 log = structlog.get_logger("smsproxy.ingest")
 
@@ -38,7 +34,7 @@ class Ingest:
         self,
         settings: Settings,
         store: Store,
-        http: VendorHttp,
+        clients: VendorClients,
         observer: IngestObserver | None = None,
         holder: str | None = None,
         spool: PollSpool | None = None,
@@ -52,24 +48,21 @@ class Ingest:
         self.matcher = Matcher(store, self.accounts, settings.reports, observer=observer)
         # Every configured vendor may push, enabled or not: reports of what it
         # sent before it was disabled still come.
-        self._adapters: dict[str, Adapter] = {vs.name: make_adapter(vs) for vs in settings.vendors}
-        self.pollers = PollerSet(self._pollers(http))
-        self._tasks: list[asyncio.Task[None]] = []
+        self.clients = clients
+        self.pollers = PollerSet(self._pollers())
+        self._loops = [self.matcher.loop, retention(store, settings.reports.retention_days)]
 
     def __repr__(self) -> str:
         return f"<Ingest {self.accounts!r} {self.matcher!r} {self.pollers!r}>"
 
-    def _pollers(self, http: VendorHttp) -> list[Poller]:
+    def _pollers(self) -> list[Poller]:
         by_name = {vs.name: vs for vs in self.settings.vendors}
         pollers: list[Poller] = []
         for account in self.accounts.accounts:
             if not account.enabled:
                 continue  # a disabled account is not polled: its vendor keeps the reports
             vs = by_name[account.enabled[0]]
-            transport = VendorTransport(
-                http, vs.base, connect_timeout_s=vs.connect_timeout_s, timeout_s=vs.timeout_s
-            )
-            client = VendorClient(vs.name, make_adapter(vs), transport)
+            client = self.clients[vs.name]
             override = self.settings.reports.poll_interval_override_s
             poll_s = vs.timeout_s  # the whole exchange, connecting included
             for what, every in intervals(client, override).items():
@@ -81,10 +74,10 @@ class Ingest:
 
     def push_target(self, vendor: str) -> tuple[Account, Adapter] | None:
         account = self.accounts.of_vendor(vendor)
-        adapter = self._adapters.get(vendor)
-        if account is None or adapter is None:
+        client = self.clients.get(vendor)
+        if account is None or client is None:
             return None
-        return account, adapter
+        return account, client.adapter
 
     async def take(
         self, account: Account, reports: tuple[Report, ...], replies: tuple[Reply, ...]
@@ -119,12 +112,12 @@ class Ingest:
         left = self.spool.left_over()
         for kept in left:
             account = self.accounts.named(kept.account)
-            adapter = None if account is None else self._adapters.get(account.vendors[0])
-            if account is None or adapter is None:
+            client = None if account is None else self.clients.get(account.vendors[0])
+            if account is None or client is None:
                 log.warning("spooled_poll_dropped", vendor=kept.account, why="not in the config")
                 continue
             try:
-                result = adapter.parse_poll(kept.request, kept.response)
+                result = client.adapter.parse_poll(kept.request, kept.response)
             except Exception:
                 log.exception("spooled_poll_unreadable", vendor=kept.account)
                 continue
@@ -134,17 +127,11 @@ class Ingest:
         return len(left)
 
     def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self.matcher.run(), name="matcher"),
-            asyncio.create_task(
-                purge_forever(self.store, self.settings.reports.retention_days), name="retention"
-            ),
-        ]
+        start_all(self._loops)
         self.pollers.start()
 
     async def stop(self) -> None:
         # A poll in flight gets its vendor time-out to finish and be stored.
         grace = max((vs.timeout_s for vs in self.settings.vendors), default=0)
         await self.pollers.stop(grace_s=min(grace, self.settings.shutdown.grace_s) + 1.0)
-        await cancel_all(self._tasks)
-        self._tasks = []
+        await cancel_all(self._loops)
