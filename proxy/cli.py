@@ -56,13 +56,14 @@ def main(argv: list[str] | None = None) -> int:
             print(exc, file=sys.stderr)
             return 2
         warn_if_exposed(args.config, settings)
+        from config.egress import ProxyEnvironmentError
         from proxy.ingest.spool import SpoolInUse
         from proxy.serve import Daemon
         from proxy.store.redis import StoreUnavailable
 
         try:
             event_loop.run(Daemon(settings, args.config).run_until_signalled())
-        except (SpoolInUse, StoreUnavailable) as exc:
+        except (SpoolInUse, StoreUnavailable, ProxyEnvironmentError) as exc:
             # What the operator must change, not a traceback (neither carries a secret).
             print(f"smsproxy: {exc}", file=sys.stderr)
             return 1

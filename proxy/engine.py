@@ -51,9 +51,7 @@ def build_router(
     for vs in settings.vendors:
         if not vs.enabled:
             continue
-        transport = VendorTransport(
-            http, vs.base, connect_timeout_s=vs.connect_timeout_s, timeout_s=vs.timeout_s
-        )
+        transport = VendorTransport.for_vendor(http, vs)
         old = previous.vendors.get(vs.name) if previous else None
         unchanged = old is not None and old.settings == vs
         vendors.append(

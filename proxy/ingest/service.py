@@ -66,9 +66,7 @@ class Ingest:
             if not account.enabled:
                 continue  # a disabled account is not polled: its vendor keeps the reports
             vs = by_name[account.enabled[0]]
-            transport = VendorTransport(
-                http, vs.base, connect_timeout_s=vs.connect_timeout_s, timeout_s=vs.timeout_s
-            )
+            transport = VendorTransport.for_vendor(http, vs)
             client = VendorClient(vs.name, make_adapter(vs), transport)
             override = self.settings.reports.poll_interval_override_s
             poll_s = vs.timeout_s  # the whole exchange, connecting included
