@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from config.egress import EgressProxy, ProxyEnvironment, ProxyEnvironmentError, parse_proxy_url
 from config.loader import ConfigError, settings_from
 from config.settings import Settings
+from proxy.cli import main
 
 SECRET = "pr0xy-s3cret"
 
@@ -157,3 +159,21 @@ def test_lower_case_no_proxy_wins_too() -> None:
     )
     assert environment.bypasses("b.example", 80)
     assert not environment.bypasses("a.example", 80)
+
+
+def test_check_config_names_a_vendors_proxy_but_not_its_password(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(
+        "[[vendors]]\nkind = 'esms100'\nname = 'e1'\nbase_url = 'https://api.vendor.example'\n"
+        "price_per_segment = 0.05\ncpid = '1'\npassword = 'vendor-pw'\n"
+        f"proxy_url = 'http://smsproxy:{SECRET}@egress.internal:3128'\n",
+        encoding="utf-8",
+    )
+    assert main(["check-config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "vendor e1: esms100 at https://api.vendor.example through proxy egress.internal:3128" in out
+    )
+    assert SECRET not in out
