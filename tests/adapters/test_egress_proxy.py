@@ -160,6 +160,25 @@ async def test_tls_in_the_tunnel_is_verified_against_the_vendor(
     assert vendor.peers == []
 
 
+async def test_tls_in_the_tunnel_is_verified_against_the_vendors_name_not_the_proxys(
+    proxy: Tinyproxy, tmp_path: Path
+) -> None:
+    # A certificate for "localhost" only; the proxy is 127.0.0.1, and resolves the name itself.
+    cert, key = self_signed_certificate(tmp_path, "localhost")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    vendor = Vendor()
+    async for url in serve(vendor, context):
+        named = url.replace("127.0.0.1", "localhost")
+        trust = ssl.create_default_context(cafile=str(cert))
+        async with VendorHttp(ssl_context=trust) as http:
+            assert answered(await through(http, named, proxy.url()).exchange(SEND))
+            # The same vendor by address: its certificate does not name it.
+            refused = await through(http, url, proxy.url()).exchange(SEND)
+            assert refused == TransportFailure(Outcome.REFUSED, "tls_verify")
+    assert vendor.hosts == {EGRESS_ADDRESS} and len(vendor.peers) == 1
+
+
 @pytest.mark.parametrize("scheme", ["http", "https"])
 @pytest.mark.parametrize("credentials", [(USER, "wrong-password"), None], ids=["wrong", "none"])
 async def test_credentials_the_proxy_refuses_are_a_clear_refusal_with_nothing_sent(

@@ -646,8 +646,8 @@ def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return self_signed_certificate(tmp_path_factory.mktemp("tls"))
 
 
-def self_signed_certificate(where: Path) -> tuple[Path, Path]:
-    """A certificate and key for 127.0.0.1, in ``where``."""
+def self_signed_certificate(where: Path, name: str = "127.0.0.1") -> tuple[Path, Path]:
+    """A certificate and key for ``name`` (an address or a host name), in ``where``."""
     openssl = shutil.which("openssl")
     # Debian's openssl is on every image this project runs on (ca-certificates
     # needs it): a missing one is a broken machine, not a test to skip.
@@ -667,9 +667,9 @@ def self_signed_certificate(where: Path) -> tuple[Path, Path]:
             "-days",
             "2",
             "-subj",
-            "/CN=127.0.0.1",
+            f"/CN={name}",
             "-addext",
-            "subjectAltName=IP:127.0.0.1",
+            f"subjectAltName={'IP' if name[0].isdigit() else 'DNS'}:{name}",
             "-keyout",
             str(key),
             "-out",
