@@ -18,7 +18,8 @@ about the vendor.
 
 An origin may be reached through an egress proxy (``http://`` only): an
 ``http`` vendor's requests then go to the proxy in absolute form
-(``POST http://host:port/path``), an ``https`` vendor's through a tunnel the
+(``POST http://host:port/path``), one connection each, an ``https`` vendor's
+through a kept-alive tunnel the
 proxy opens on ``CONNECT host:port`` (:mod:`adapters.tunnel`), in which TLS
 runs end to end with the vendor.  Opening the tunnel is part of connecting:
 bounded by the connect time-out, and a proxy's refusal is a
@@ -295,7 +296,7 @@ class _Conn(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self._headers_done = True
         self._status = self._parser.get_status_code()
-        self._keep_alive = self._parser.should_keep_alive()
+        self._keep_alive = self._parser.should_keep_alive() and self._origin._reuse
 
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
@@ -376,6 +377,7 @@ class Origin:
         "_limit",
         "_port",
         "_proxy",
+        "_reuse",
         "_size",
         "_ssl",
         "_sweeper",
@@ -413,12 +415,18 @@ class Origin:
         self._target_prefix = ""
         self._connect_request = b""
         self._dial = (host, port)
+        self._reuse = True
         if proxy is not None:
             self._dial = (proxy.host, proxy.port)
             if ssl_context is None:
                 self._target_prefix = f"{scheme}://{host_part}"
                 if proxy.authorization is not None:
                     self._host_lines += b"Proxy-Authorization: " + proxy.authorization + b"\r\n"
+                # One connection per request: tinyproxy closes after each answer
+                # without saying so, and a send written to a connection as it
+                # closes is ambiguous.  A tunnel's keep-alive is the vendor's.
+                self._host_lines += b"Connection: close\r\n"
+                self._reuse = False
             else:
                 self._connect_request = connect_request(host, port, proxy.authorization)
         self._idle: list[_Conn] = []  # oldest first: reuse pops the newest

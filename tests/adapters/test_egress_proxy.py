@@ -125,6 +125,8 @@ async def test_an_http_vendor_is_called_through_the_proxy_in_absolute_form(
         t = through(http, url, proxy.url())
         for _ in range(3):
             assert answered(await t.exchange(SEND)) == b"got phone=13900000000"
+            origin, _ = http.origin(url, proxy=parse_proxy_url(proxy.url()))
+            assert origin.open_connections == 0  # one connection to the proxy a request
     assert vendor.hosts == {EGRESS_ADDRESS}  # the proxy's, not ours
     # The proxy's credentials stop at the proxy.
     assert not any("Proxy-Authorization" in h for h in vendor.headers)
@@ -326,10 +328,27 @@ async def test_the_bytes_an_http_request_goes_to_the_proxy_with(fake_proxy: Fake
         b"Host: api.vendor.example:8080\r\n"
         b"User-Agent: smsproxy\r\n"
         b"Proxy-Authorization: Basic c21zcHJveHk6cHIweHktczNjcmV0\r\n"
+        b"Connection: close\r\n"
         b"Content-Type: text/plain\r\n"
         b"Content-Length: 17\r\n"
         b"\r\n"
     ]
+
+
+async def test_a_proxy_closing_after_each_answer_never_makes_a_send_ambiguous() -> None:
+    async def like_tinyproxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # An HTTP/1.1 answer without "Connection: close", then the connection
+        # closed a moment later, whatever the client wrote meanwhile.
+        if await read_request(reader) is not None:
+            writer.write(ok(b"sent"))
+            await asyncio.sleep(0.05)
+
+    async with RawServer(like_tinyproxy) as server, VendorHttp() as http:
+        t = through(http, "http://api.vendor.example", f"http://127.0.0.1:{server.port}")
+        for _ in range(3):
+            # Reused, the connection would take the next send as it closes.
+            assert answered(await t.exchange(SEND)) == b"sent"
+        assert server.connections == 3
 
 
 async def test_the_bytes_a_connect_goes_to_the_proxy_with(
