@@ -22,7 +22,8 @@ Decisions where ``esms100.txt`` is silent or contradicts itself:
   replies" and "empty when none"; a count line is what a parser of the first
   line expects, and the empty ``/qreport/`` answer is ``0`` as well.
 * ``||`` and ``##`` inside a reply's text become full-width ``｜｜`` and
-  ``＃＃`` so they cannot split a record (sms.cn does the same for ``||``).
+  ``＃＃`` so they cannot split a record (sms.cn does the same for ``||``),
+  and so does a ``|`` that ends it (it would meet the ``||`` after it).
 * Times carry no zone.  Each reader and writer names the zone they are in:
   the vendor's ``timezone`` when we read esms100, ``legacy.timezone`` when we
   answer legacy clients (see :mod:`adapters.zones`).
@@ -138,7 +139,9 @@ def encode_reports(reports: Iterable[ReportLine], zone: tzinfo) -> bytes:
 
 
 def _safe_reply_text(text: str) -> str:
-    return text.replace("||", "｜｜").replace("##", "＃＃")
+    text = text.replace("||", "｜｜").replace("##", "＃＃")
+    # A "|" at the end would meet the "||" after it: "ok|||" splits as "ok", "|…".
+    return text[:-1] + "｜" if text.endswith("|") else text
 
 
 def encode_replies(replies: Iterable[ReplyRecord], zone: tzinfo) -> bytes:

@@ -4,7 +4,9 @@ Against a daemon it starts (with an esms100 simulator as its vendor)::
 
     .venv/bin/python -m tests.fuzz --cases 100000 --seed 7
 
-against one already running (a test client of it; its ``[http]`` time-outs)::
+against one already running, whose vendors are simulators (the cases' sends
+go out to random numbers), as a test client of it, with its ``[http]``
+time-outs::
 
     .venv/bin/python -m tests.fuzz --target http://127.0.0.1:8080 --cpid fuzz \\
         --password 'fuzz-pass-1' --head-timeout 60 --body-timeout 60 --cases 100000
@@ -73,8 +75,11 @@ def remote_target(args: argparse.Namespace) -> Target:
 
 
 class Progress:
-    def __init__(self, total: int) -> None:
+    """A line every so often, and every failed case in full (every case, with ``verbose``)."""
+
+    def __init__(self, total: int, verbose: bool = False) -> None:
         self.total = total
+        self.verbose = verbose
         self.done = 0
         self.failed = 0
         self.started = self.shown = time.monotonic()
@@ -83,6 +88,7 @@ class Progress:
         self.done += 1
         if played.faults:
             self.failed += 1
+        if played.faults or self.verbose:
             print(played.describe(), file=sys.stderr, flush=True)
         now = time.monotonic()
         if now - self.shown >= PROGRESS_EVERY_S:
@@ -97,7 +103,7 @@ class Progress:
 async def run(args: argparse.Namespace) -> Report:
     first, count = (args.case, 1) if args.case is not None else (args.first, args.cases)
     connections = 1 if args.case is not None else args.connections
-    progress = Progress(count)
+    progress = Progress(count, verbose=args.case is not None)
 
     async def against(target: Target) -> Report:
         return await fuzz(
@@ -115,10 +121,7 @@ async def run(args: argparse.Namespace) -> Report:
         workdir = args.workdir or Path(scratch)
         workdir.mkdir(parents=True, exist_ok=True)
         async with LocalDaemon(workdir, args.seed) as target:
-            report = await against(target)
-            if args.case is not None:
-                print(report.tally.failures[0].describe() if report.tally.failures else "")
-            return report
+            return await against(target)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -63,8 +63,20 @@ async def read_answer(reader: asyncio.StreamReader, head_only: bool) -> Answer |
     lengths = answer.header(b"content-length")
     if len(lengths) != 1 or not lengths[0].isdigit():
         raise BadAnswer(f"Content-Length {lengths!r} in {head[:300]!r}")
-    if head_only:
+    if head_only and not answer.closes:
         return answer
+    if head_only:
+        # An error that ends a HEAD request it could not read (400, 408)
+        # may come with its body: the connection ends after it either way.
+        rest = b""
+        while len(rest) <= int(lengths[0]):
+            more = await reader.read(int(lengths[0]) + 1 - len(rest))
+            if not more:
+                break
+            rest += more
+        if rest and len(rest) != int(lengths[0]):
+            raise BadAnswer(f"{len(rest)} bytes after the answer to a HEAD: {rest[:300]!r}")
+        return Answer(status, answer.headers, rest)
     try:
         body = await reader.readexactly(int(lengths[0]))
     except asyncio.IncompleteReadError as cut:

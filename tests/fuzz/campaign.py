@@ -4,7 +4,9 @@ Before the cases, a good send (it must be answered ``0``); during them the
 daemon's RSS is sampled; after them another good send must still be
 answered ``0``, the RSS must have grown by less than :data:`MAX_GROWTH_BYTES`
 at its peak, and the daemon's log must hold no traceback, exception or
-error.  Every case's faults come from :mod:`tests.fuzz.oracle`.
+error.  No delivery report or reply may be handed out twice (each send has
+its own number, each reply its own text).  Every case's faults come from
+:mod:`tests.fuzz.oracle`.
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ class Report:
         if growth is not None and growth >= MAX_GROWTH_BYTES:
             faults.append(f"RSS grew by {growth / MB:.1f} MB (at most {MAX_GROWTH_BYTES / MB:.0f})")
         faults += [f"daemon log: {line}" for line in self.log_faults[:20]]
+        twice = [(item, n) for item, n in self.tally.handed.items() if n > 1]
+        faults += [f"handed out {n} times: {item}" for item, n in twice[:20]]
         return faults
 
     def summary(self) -> str:
@@ -75,6 +79,9 @@ class Report:
                 f" (growth {(self.growth or 0) / MB:+.1f} MB)"
             )
         lines.append(f"good sends: {self.before_send!r} before, {self.after_send!r} after")
+        reports = sum(1 for item in tally.handed if item.startswith("/qreport/"))
+        replies = len(tally.handed) - reports
+        lines.append(f"handed out: {reports} delivery reports, {replies} replies")
         lines.append("HTTP statuses: " + _counts(tally.statuses))
         lines.append("200 answers: " + _counts(tally.codes))
         lines.append("cases: " + _counts(tally.labels))
@@ -116,7 +123,12 @@ async def fuzz(
     # An answer's bound: the slowest time-out, and room for a send's deadline.
     within_s = max(limits.head_timeout_s, limits.body_timeout_s, limits.keepalive_s) + 5.0
     runner = Runner(
-        target.host, target.port, connections=connections, within_s=within_s, on_played=on_played
+        target.host,
+        target.port,
+        connections=connections,
+        within_s=within_s,
+        timeout_s=min(limits.head_timeout_s, limits.body_timeout_s),
+        on_played=on_played,
     )
     report = Report(seed, first, count, runner.tally)
     report.before_send = await good_send(target, f"fuzz-before-{seed}-{first}")

@@ -63,6 +63,11 @@ class Request:
     statuses: frozenset[int] = frozenset({200}) | HTTP_ERRORS
     # The client ends it properly: an answer must come (if only a 408), or a 503.
     answered: bool = False
+    continues: bool = (
+        False  # it asked for 100 Continue, as HTTP/1.1: one may come before its answer
+    )
+    http10: bool = False  # an answer that keeps the connection must say so (keep-alive)
+    keep_alive: bool = True  # False: it asked to close, and its answer must close
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +90,8 @@ class Case:
     answers: int | None = None
     hangup: bool = False  # the client closes after its last write, reading nothing
     reset: bool = False  # … and closes with a reset rather than a FIN
-    expect_continue: bool = False  # a 100 Continue may come before an answer
+    # A 100 Continue may come before any answer (the case cannot tell which request asked).
+    expect_continue: bool = False
     # Its writes take this long: the answer is awaited beyond it.
     takes_s: float = 0.0
     # It may run on a connection an earlier case kept open, and keep it for the next.

@@ -11,6 +11,7 @@ their success answer (a balance, a report list, a reply list).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from tests.fuzz.case import Account, TargetLimits
@@ -101,7 +102,7 @@ def _mt(meanings: Mapping[str, str], limits: TargetLimits) -> frozenset[int] | N
     return frozenset(faults) if faults else SENT
 
 
-_SEPARATORS = ",，;； \t\n\r\f\v\u3000"
+_SEPARATORS = re.compile(r"[,，;；\s]+")
 _FULL_WIDTH = str.maketrans({**{chr(0xFF10 + i): str(i) for i in range(10)}, "＋": "+"})
 
 
@@ -112,13 +113,7 @@ def _numbers(phone: str) -> tuple[int, int] | None:
     duplicates and +86/86/0086 prefixes are normalised; any other
     non-ASCII digit makes a number invalid.
     """
-    entries = [""]
-    for char in phone:
-        if char in _SEPARATORS or (char.isspace()):
-            entries.append("")
-        else:
-            entries[-1] += char
-    entries = [e for e in entries if e]
+    entries = [e for e in _SEPARATORS.split(phone) if e]
     valid = 0
     for entry in entries:
         number = entry.translate(_FULL_WIDTH).replace("-", "")

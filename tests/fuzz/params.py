@@ -11,6 +11,7 @@ its answer need only be one of the endpoint's codes.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from tests.fuzz.case import Account, Case, Request, TargetLimits, split_writes
@@ -23,7 +24,6 @@ from tests.fuzz.values import (
     invalid_number,
     is_acceptable_password,
     join_numbers,
-    meaning_of,
     mobile,
     random_text,
     write_value,
@@ -31,6 +31,7 @@ from tests.fuzz.values import (
 
 ENDPOINT_WEIGHTS = {"mt": 50, "qamount": 12, "qreport": 12, "mo": 10, "ent": 16}
 FORM = b"application/x-www-form-urlencoded"
+_ASCII = bytes(range(0x80))
 OTHER_CONTENT_TYPES = (
     b"application/x-www-form-urlencoded; charset=GBK",
     b"application/x-www-form-urlencoded;charset=utf-8",
@@ -53,17 +54,14 @@ class Form:
     meanings: dict[str, str] = field(default_factory=dict)
     in_body_only: bool = False  # a POST whose fields all go in its body
 
-    def add(self, name: str, text: str | None, written: bytes | None = None) -> None:
-        """A field meaning ``text`` (None: left out); ``written``: these exact bytes instead."""
+    def add(self, name: str, text: str | None) -> None:
+        """A field meaning ``text``; None leaves it out."""
         rng = self.rng
         if text is None:
             self.meanings.setdefault(name, MISSING)
             return
         in_body = self.post and (self.in_body_only or rng.random() < 0.7)
-        if written is None:
-            written, meaning = write_value(rng, text, in_url=not in_body)
-        else:
-            meaning = meaning_of(written)
+        written, meaning = write_value(rng, text, in_url=not in_body)
         name_bytes = name.encode("ascii")
         roll = rng.random()
         if roll < 0.03:
@@ -90,6 +88,12 @@ class Form:
         return b"&".join(self.query), b"&".join(self.body)
 
 
+def one_of(rng: random.Random, *options: str | Callable[[], str] | None) -> str | None:
+    """One of the options; a callable one is made only when chosen (some are huge)."""
+    chosen = rng.choice(options)
+    return chosen() if callable(chosen) else chosen
+
+
 def huge(rng: random.Random, limits: TargetLimits) -> str:
     """Long, or beyond the request size the daemon reads (never near it)."""
     if rng.random() < 0.3:
@@ -100,35 +104,33 @@ def huge(rng: random.Random, limits: TargetLimits) -> str:
 def cpid_value(rng: random.Random, account: Account, limits: TargetLimits) -> str | None:
     if rng.random() < 0.8:
         return account.cpid
-    return rng.choice(
-        [
-            None,
-            "",
-            "  ",
-            f" {account.cpid}\t",
-            ascii_word(rng),
-            random_text(rng, rng.randint(1, 10)),
-            "中文账号",
-            huge(rng, limits) if rng.random() < 0.3 else ascii_word(rng, 64, 300),
-        ]
+    return one_of(
+        rng,
+        None,
+        "",
+        "  ",
+        f" {account.cpid}\t",
+        lambda: ascii_word(rng),
+        lambda: random_text(rng, rng.randint(1, 10)),
+        "中文账号",
+        lambda: huge(rng, limits) if rng.random() < 0.3 else ascii_word(rng, 64, 300),
     )
 
 
 def cppwd_value(rng: random.Random, account: Account, limits: TargetLimits) -> str | None:
     if rng.random() < 0.8:
         return account.cppwd
-    return rng.choice(
-        [
-            None,
-            "",
-            " ",
-            account.password,
-            account.cppwd.lower(),
-            "0" * 32,
-            account.cppwd[:-1],
-            random_text(rng, 32),
-            huge(rng, limits) if rng.random() < 0.3 else "F" * rng.randint(33, 500),
-        ]
+    return one_of(
+        rng,
+        None,
+        "",
+        " ",
+        account.password,
+        account.cppwd.lower(),
+        "0" * 32,
+        account.cppwd[:-1],
+        lambda: random_text(rng, 32),
+        lambda: huge(rng, limits) if rng.random() < 0.3 else "F" * rng.randint(33, 500),
     )
 
 
@@ -147,8 +149,15 @@ def phone_value(rng: random.Random, limits: TargetLimits) -> str | None:
     if roll < 0.8:
         count = limits.max_numbers + rng.randint(1, 50)
         return ",".join(mobile(rng) for _ in range(count))
-    return rng.choice(
-        [None, "", " ", ",", "，，", random_text(rng, rng.randint(1, 20)), huge(rng, limits)]
+    return one_of(
+        rng,
+        None,
+        "",
+        " ",
+        ",",
+        "，，",
+        lambda: random_text(rng, rng.randint(1, 20)),
+        lambda: huge(rng, limits),
     )
 
 
@@ -162,7 +171,7 @@ def msgtext_value(rng: random.Random, limits: TargetLimits) -> str | None:
         return random_text(rng, rng.randint(31, limits.max_text_chars))
     if roll < 0.85:
         return random_text(rng, rng.randint(limits.max_text_chars + 1, 3 * limits.max_text_chars))
-    return rng.choice([None, "", "   ", "\u3000\u3000", "\t\r\n", huge(rng, limits)])
+    return one_of(rng, None, "", "   ", "\u3000\u3000", "\t\r\n", lambda: huge(rng, limits))
 
 
 def encode_value(rng: random.Random) -> str | None:
@@ -238,6 +247,14 @@ def fields_for(
         duplicate(rng, form, account)
 
 
+@dataclass(frozen=True, slots=True)
+class Framed:
+    data: bytes
+    keep_alive: bool  # the request leaves the connection open after its answer
+    continues: bool  # it asks for 100 Continue, as HTTP/1.1
+    http10: bool
+
+
 def frame(
     rng: random.Random,
     method: bytes,
@@ -245,8 +262,8 @@ def frame(
     body: bytes | None,
     content_type: bytes | None = FORM,
     close: bool | None = None,
-) -> tuple[bytes, bool, bool]:
-    """An HTTP/1.x request; whether it keeps the connection open, and expects 100 Continue."""
+) -> Framed:
+    """An HTTP/1.x request around a target and a body."""
     http10 = rng.random() < 0.1
     headers = []
     if rng.random() < 0.95:
@@ -275,11 +292,12 @@ def frame(
             headers.append(b"Content-Length: %d" % len(body))
         if rng.random() < 0.1:
             headers.append(b"Expect: 100-continue")
-            expect = not http10
+            expect = True
     rng.shuffle(headers)
     version = b"HTTP/1.0" if http10 else b"HTTP/1.1"
     head = b"%s %s %s\r\n%s\r\n" % (method, target, version, b"".join(h + b"\r\n" for h in headers))
-    return head + (body or b""), keep_alive, expect
+    # HTTP/1.0 knows no 100 Continue: it must not get one.
+    return Framed(head + (body or b""), keep_alive, expect and not http10, http10)
 
 
 def chunked(rng: random.Random, body: bytes) -> bytes:
@@ -297,7 +315,6 @@ class ParamRequest:
     data: bytes
     request: Request
     keep_alive: bool
-    expect_continue: bool
     oversize: bool
 
 
@@ -318,11 +335,11 @@ def param_request(
     if post and rng.random() < 0.15:
         content_type = rng.choice(OTHER_CONTENT_TYPES)
         unsure = not content_type.startswith(FORM)
-    data, keep_alive, expect = frame(
+    framed = frame(
         rng, b"POST" if post else b"GET", target, body if post else None, content_type, close
     )
     # The request line is read with raw 8-bit bytes escaped: three bytes each.
-    line = len(target) + 2 * sum(b >= 0x80 for b in target)
+    line = len(target) + 2 * len(target.translate(None, _ASCII))
     size = max(line, len(body) if post else 0)
     oversize = size > limits.max_body_bytes
     codes = expected_codes(
@@ -333,8 +350,15 @@ def param_request(
         oversize=oversize,
         unsure=unsure or abs(size - limits.max_body_bytes) < 64,
     )
-    request = Request(endpoint, codes=codes, answered=True)
-    return ParamRequest(data, request, keep_alive and not oversize, expect, oversize)
+    request = Request(
+        endpoint,
+        codes=codes,
+        answered=True,
+        continues=framed.continues,
+        http10=framed.http10,
+        keep_alive=framed.keep_alive,
+    )
+    return ParamRequest(framed.data, request, framed.keep_alive and not oversize, oversize)
 
 
 def param_case(
@@ -351,6 +375,5 @@ def param_case(
         split_writes(rng, made.data, pause_s=rng.choice([0.0, 0.001, 0.01])),
         (request,),
         answers=1 if made.keep_alive else None,
-        expect_continue=made.expect_continue,
         shares_connection=made.keep_alive,
     )

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from tests.fuzz.answers import Answer, BadAnswer, read_answer
 from tests.fuzz.case import Case
-from tests.fuzz.oracle import Ending, answer_code, judge
+from tests.fuzz.oracle import Ending, Exchange, answer_code, handed_out, judge
 
 # Failures kept to print in full; beyond them only counted.
 FAILURES_KEPT = 50
@@ -71,6 +71,8 @@ class Tally:
     labels: Counter[str] = field(default_factory=Counter)
     statuses: Counter[int] = field(default_factory=Counter)
     codes: Counter[str] = field(default_factory=Counter)  # "/mt/ -1": 200 answers by code
+    # Report lines and reply records handed out, each with its endpoint: once each.
+    handed: Counter[str] = field(default_factory=Counter)
     failed: int = 0
     failures: list[Played] = field(default_factory=list)
     slowest_s: float = 0.0
@@ -88,6 +90,8 @@ class Tally:
                 code = answer_code(endpoint, answer.body)
                 shown = "invalid" if code is None else "success" if code == 0 else str(code)
                 self.codes[f"/{endpoint}/ {shown}"] += 1
+                for item in handed_out(endpoint, answer.body):
+                    self.handed[f"/{endpoint}/ {item}"] += 1
         if played.faults:
             self.failed += 1
             if len(self.failures) < FAILURES_KEPT:
@@ -102,12 +106,14 @@ class Runner:
         *,
         connections: int,
         within_s: float,
+        timeout_s: float = 0.0,
         on_played: Callable[[Played], None] | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.connections = connections
         self.within_s = within_s  # an answer's bound, beyond the case's own pauses
+        self.timeout_s = timeout_s  # the target's shortest head or body time-out
         self.on_played = on_played
         self.tally = Tally()
 
@@ -122,7 +128,13 @@ class Runner:
     async def _worker(self, cases: Iterator[Case]) -> None:
         kept: Connection | None = None
         for case in cases:
-            played, kept = await self.play(case, kept)
+            try:
+                played, kept = await self.play(case, kept)
+            except Exception as exc:  # the runner's own fault: it must not hide the others
+                played = Played(case, [], Ending.RESET, [f"the runner failed: {exc!r}"], 0.0)
+                if kept is not None:
+                    kept.close()
+                kept = None
             self.tally.add(played)
             if self.on_played is not None:
                 self.on_played(played)
@@ -175,6 +187,7 @@ class Runner:
         conn.cases.append(case.index)
         writing = asyncio.create_task(self._write(case, conn))
         answers: list[Answer] = []
+        arrivals: list[float] = []
         faults: list[str] = []
         ending = Ending.EOF
         try:
@@ -182,7 +195,7 @@ class Runner:
                 await writing
                 ending = Ending.HUNG_UP
             else:
-                ending = await self._read(case, conn, answers)
+                ending = await self._read(case, conn, answers, arrivals, started)
         except TimeoutError:
             ending = Ending.TIMEOUT
         except (ConnectionError, OSError):
@@ -196,12 +209,22 @@ class Runner:
             writing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writing
-        within = case.takes_s + self.within_s
-        faults += judge(case, answers, ending, within)
         seconds = time.monotonic() - started
+        got = Exchange(
+            answers, ending, case.takes_s + self.within_s, arrivals, seconds, self.timeout_s
+        )
+        faults += judge(case, got)
         return Played(case, answers, ending, faults, seconds, before, written)
 
-    async def _read(self, case: Case, conn: Connection, answers: list[Answer]) -> Ending:
+    async def _read(
+        self,
+        case: Case,
+        conn: Connection,
+        answers: list[Answer],
+        arrivals: list[float],
+        started: float,
+    ) -> Ending:
+        """Answers as they come, and when each came (seconds since ``started``)."""
         final = 0
         async with asyncio.timeout(case.takes_s + self.within_s):
             while True:
@@ -210,6 +233,7 @@ class Runner:
                 if answer is None:
                     return Ending.EOF
                 answers.append(answer)
+                arrivals.append(time.monotonic() - started)
                 if 100 <= answer.status < 200:
                     continue
                 final += 1
@@ -218,10 +242,13 @@ class Runner:
 
     @staticmethod
     async def _write(case: Case, conn: Connection) -> None:
-        # The daemon may answer and close before all is written: that is its right.
-        with contextlib.suppress(ConnectionError, OSError):
+        # The daemon may answer and close before all is written: that is its
+        # right.  (uvloop says so with a RuntimeError, asyncio with OSErrors.)
+        with contextlib.suppress(ConnectionError, OSError, RuntimeError):
             for write in case.writes:
                 if write.pause_s:
                     await asyncio.sleep(write.pause_s)
+                if conn.writer.is_closing():
+                    return
                 conn.writer.write(write.data)
                 await conn.writer.drain()

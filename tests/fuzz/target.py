@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import random
 from collections.abc import AsyncIterator
@@ -174,14 +175,15 @@ class LocalDaemon:
         """Replies, odd texts among them, from numbers the fuzz sent to, for /mo/ to hand out."""
         rng = random.Random(f"smsproxy-fuzz-replies:{self.seed}")
         simulator = self.vendor.simulator
-        while True:
+        for n in itertools.count():
             await asyncio.sleep(REPLY_EVERY_S)
             recent = simulator.accepted[-50:]
             if recent:
                 text = rng.choice(
                     ["好的", "TD", "a||b##c", "回复||退订##", random_text(rng, rng.randint(1, 40))]
                 )
-                simulator.inject_reply(rng.choice(recent).phone, text)
+                # Each its own text: a reply handed out twice is then a fault, not a coincidence.
+                simulator.inject_reply(rng.choice(recent).phone, f"{n}.{text}")
 
 
 @contextlib.asynccontextmanager

