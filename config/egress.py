@@ -110,6 +110,8 @@ def _bypass(entry: str) -> _Bypass | None:
     name, port = entry, None
     if name.startswith("["):  # [v6] or [v6]:port
         end = name.find("]")
+        if end < 0:
+            return None
         name, rest = name[1:end], name[end + 1 :]
         if rest.startswith(":") and rest[1:].isdigit():
             port = int(rest[1:])
@@ -123,7 +125,7 @@ def _bypass(entry: str) -> _Bypass | None:
     except ValueError:
         pass
     # ".example.com" and "*.example.com" mean what "example.com" means, as in urllib.
-    domain = name.lstrip("*").lstrip(".")
+    domain = name.lstrip("*").lstrip(".").rstrip(".")
     return _Bypass(domain, None, port) if domain else None
 
 

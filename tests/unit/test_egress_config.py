@@ -141,6 +141,8 @@ def test_a_proxy_variable_we_cannot_use_stops_the_start_naming_the_variable() ->
         ("[::1]:8443", "::1", 8443, True),
         ("[::1]:8443", "::1", 443, False),
         ("2001:db8::/32", "2001:db8::7", 443, True),
+        ("vendor.example.", "api.vendor.example.", 443, True),  # fully qualified
+        ("[::1", "::1", 443, False),  # unclosed: matches nothing
         ("vendor.example:http", "vendor.example", 80, False),  # not a port: matches nothing
         (" , ,", "vendor.example", 80, False),
         ("", "vendor.example", 80, False),
