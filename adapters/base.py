@@ -1,10 +1,12 @@
 """The adapter contract: one vendor = one sans-io codec.
 
-An adapter turns our words (a :class:`Chunk` to send, a balance question, a
-report poll) into an :class:`HttpRequest`, and a vendor's
-:class:`HttpResponse` back into our words (a :class:`SendResult` carrying an
-:class:`~routing.outcome.Outcome`, a :class:`BalanceResult`, :class:`Report`
-and :class:`Reply` records).  It performs no I/O and reads no clock: the
+An adapter turns our words (a :class:`~core.send.Chunk` to send, a balance
+question, a report poll) into an :class:`~core.send.HttpRequest`, and a
+vendor's :class:`~core.send.HttpResponse` back into our words (a
+:class:`~core.send.SendResult` carrying an :class:`~core.outcome.Outcome`, a
+:class:`BalanceResult`, :class:`Report` and :class:`Reply` records).  What
+one send is made of lives in :mod:`core.send`, shared with routing; what
+only adapters and their callers speak of is here.  It performs no I/O and reads no clock: the
 current time is passed in, so every build is reproducible in a golden test.
 
 Contract, for every adapter:
@@ -23,7 +25,7 @@ Contract, for every adapter:
   acted on, :attr:`Outcome.VENDOR_BUSY` for a balance query or a poll; the
   ``malformed`` flag of the result says it was not understood.
 * ``build_send`` is given at most ``limits.max_numbers`` phones; splitting a
-  larger send is :func:`split_chunks`' job, driven by the declared limits.
+  larger send is :func:`core.send.split_chunks`' job, driven by the declared limits.
 * ``raw_code`` is the vendor's own code as text, for logs and metrics only.
 
 Transport errors are not the adapter's business: :mod:`adapters.transport`
@@ -33,72 +35,21 @@ turns them into outcomes before the adapter sees a response.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from types import MappingProxyType
-from typing import ClassVar, Literal, NamedTuple, Protocol
+from typing import ClassVar, Protocol
 
-from routing.outcome import Outcome
-
-# What a send is made of, built once or more for every send, is named tuples:
-# they cost a third of frozen dataclasses to build, and are as immutable.
-
-
-class HttpRequest(NamedTuple):
-    """A request to a vendor, or a push from one, as bytes on the wire."""
-
-    method: Literal["GET", "POST"]
-    path: str
-    query: str = ""  # already percent-encoded, no leading '?'
-    body: bytes = b""
-    content_type: str | None = None
-    remote: str = ""  # peer address, for pushes received by the daemon
-
-
-class HttpResponse(NamedTuple):
-    status: int
-    body: bytes
-    content_type: str = ""
-
+from core.outcome import Outcome
+from core.send import (
+    Chunk,
+    HttpRequest,
+    HttpResponse,
+    PreparedSend,
+    SendResult,
+    VendorLimits,
+)
 
 EMPTY_OK = HttpResponse(200, b"")
-
-
-@dataclass(frozen=True, slots=True)
-class VendorLimits:
-    max_numbers: int  # phones in one request
-    max_text_chars: int  # characters of text the vendor takes in one message
-    balance_interval_s: float  # the vendor's minimum interval between balance queries
-    report_poll_interval_s: float | None = None  # None: the vendor pushes, or has none
-    reply_poll_interval_s: float | None = None
-
-
-NO_IDS: Mapping[str, str] = MappingProxyType({})  # the default of every result: read-only
-
-
-class Chunk(NamedTuple):
-    """The recipients of one send that go to one vendor in one request."""
-
-    phones: tuple[str, ...]
-    text: str
-    attempt_id: int  # unique per attempt; fits in 31 bits for vendors that want an int
-
-
-class PreparedSend(NamedTuple):
-    chunk: Chunk
-    request: HttpRequest
-    # Identifiers we chose before sending (sms.cn mobileids, sms10000 msgId),
-    # by phone; the vendor's own identifiers come back in SendResult.
-    message_ids: Mapping[str, str] = NO_IDS
-
-
-class SendResult(NamedTuple):
-    outcome: Outcome
-    raw_code: str
-    message_ids: Mapping[str, str] = NO_IDS  # phone -> vendor id
-    malformed: bool = False
-    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,17 +140,3 @@ class Adapter(Protocol):
     def parse_push(self, request: HttpRequest) -> PushResult:
         """A report or reply the vendor pushed to the daemon."""
         ...
-
-
-def split_chunks(phones: Sequence[str], max_numbers: int) -> Iterator[tuple[str, ...]]:
-    """Cut a send's recipients into request-sized chunks, in order."""
-    for start in range(0, len(phones), max_numbers):
-        yield tuple(phones[start : start + max_numbers])
-
-
-def segments(text: str) -> int:
-    """Billing units: up to 70 characters is one; longer text goes in parts of 67."""
-    n = len(text)
-    if n <= 70:
-        return 1
-    return -(-n // 67)

@@ -1,7 +1,8 @@
 """One configured vendor at run time: its adapter over its transport.
 
-This is the boundary the design notes ask for.  Routing calls
-:meth:`VendorClient.send` and gets a :class:`SendResult` back, always: a
+This is the boundary the design notes ask for.  Routing knows it as a
+:class:`core.send.SendClient`: it calls :meth:`VendorClient.prepare` and
+:meth:`VendorClient.complete` and gets a :class:`SendResult` back, always: a
 transport failure, a parse that breaks its contract, anything, becomes an
 outcome here and nothing foreign leaks upward.
 """
@@ -14,18 +15,10 @@ from typing import Literal
 
 import structlog
 
-from adapters.base import (
-    Adapter,
-    BalanceResult,
-    Chunk,
-    HttpRequest,
-    HttpResponse,
-    PollResult,
-    PreparedSend,
-    SendResult,
-)
+from adapters.base import Adapter, BalanceResult, PollResult
 from adapters.transport import TransportFailure, VendorTransport
-from routing.outcome import Outcome
+from core.outcome import Outcome
+from core.send import Chunk, HttpRequest, HttpResponse, PreparedSend, SendResult, VendorLimits
 
 log = structlog.get_logger("smsproxy.vendor")
 
@@ -49,6 +42,10 @@ class VendorClient:
 
     def __repr__(self) -> str:
         return f"<VendorClient {self.name} {self.adapter.kind}>"
+
+    @property
+    def limits(self) -> VendorLimits:
+        return self.adapter.limits
 
     async def send(self, chunk: Chunk) -> SendResult:
         prepared = self.prepare(chunk)

@@ -42,9 +42,9 @@ from urllib.parse import urlsplit
 
 import httptools
 
-from adapters.base import HttpResponse
 from adapters.tunnel import ConnectAnswer, TunnelError, authority, connect_request
 from config.egress import EgressProxy, ProxyEnvironment
+from core.send import HttpResponse
 
 # Bodies larger than this are not a vendor answer we could use.
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024

@@ -1,10 +1,14 @@
-"""Requests arriving over aiohttp, as the sans-io codecs want them."""
+"""Requests arriving over aiohttp, as the sans-io codecs want them: for the simulators.
+
+The daemon serves HTTP with its own server (:mod:`proxy.legacy_http`) and
+imports no aiohttp (``[tool.importlinter]`` in ``pyproject.toml``).
+"""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from adapters.base import HttpRequest
+from core.send import HttpRequest
 
 
 def raw_query(request: web.Request) -> bytes:

@@ -29,8 +29,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from adapters.base import BalanceResult, HttpResponse, PollResult, SendResult
-from routing.outcome import Outcome
+from adapters.base import BalanceResult, PollResult
+from core.outcome import Outcome
+from core.send import HttpResponse, SendResult
 
 
 class StatusVerdict(NamedTuple):

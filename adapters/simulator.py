@@ -31,9 +31,10 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from adapters.base import DeliveryStatus, segments
+from adapters.base import DeliveryStatus
 from config.zone import CHINA
-from routing.outcome import Outcome
+from core.outcome import Outcome
+from core.send import segments
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

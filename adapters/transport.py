@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from adapters.base import HttpRequest, HttpResponse
 from adapters.http1 import (
     ConnectError,
     ConnectTimeout,
@@ -37,7 +36,8 @@ from adapters.http1 import (
 )
 from config.egress import EgressProxy
 from config.vendor import VendorSettings
-from routing.outcome import Outcome
+from core.outcome import Outcome
+from core.send import HttpRequest, HttpResponse
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,10 +9,10 @@ from typing import Any
 
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from adapters.registry import VENDOR_KINDS
 from config.settings import Settings
+from config.vendor_kinds import VENDOR_SETTINGS
 
-_KINDS = frozenset(vk.kind for vk in VENDOR_KINDS)
+_KINDS = frozenset(VENDOR_SETTINGS)
 
 
 class ConfigError(Exception):

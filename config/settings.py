@@ -15,16 +15,16 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from adapters.registry import VENDOR_KINDS
 from config.rules import ClassesSettings, RuleSettings
 from config.secret import Secret
 from config.vendor import VendorSettings
+from config.vendor_kinds import VENDOR_SETTINGS
 from config.zone import CHINA, TimeZone
 
 if TYPE_CHECKING:
     VendorEntry = VendorSettings
 else:
-    _kinds = tuple(vk.settings for vk in VENDOR_KINDS)
+    _kinds = tuple(VENDOR_SETTINGS.values())
     VendorEntry = (
         Annotated[Union[_kinds], Field(discriminator="kind")]  # noqa: UP007
         if len(_kinds) > 1

@@ -1,4 +1,4 @@
-"""The settings every vendor shares; each adapter extends them with its credentials."""
+"""The settings every vendor shares; each kind adds its own in :mod:`config.vendor_kinds`."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ import hmac
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from adapters.client import wall_ms
+from adapters.client import VendorClient, wall_ms
 from proxy.ingest.inspect import unmatched
 from proxy.legacy_http import Answer, LegacyRequest
 from proxy.routes import Handler, Params, Routes, json_answer
@@ -33,7 +33,7 @@ UNAUTHORIZED = json_answer({"error": "unauthorized"}, 401, b"WWW-Authenticate: B
 API_OFF = json_answer({"error": "the admin API is off: set admin.token in the config"}, 404)
 
 
-def describe(vendor: VendorRuntime) -> dict[str, object]:
+def describe(vendor: VendorRuntime[VendorClient]) -> dict[str, object]:
     h = vendor.health
     return {
         "name": vendor.name,
@@ -101,7 +101,7 @@ class AdminPort:
 
     # --- behind the token ---------------------------------------------------------
 
-    def _vendor(self, name: str) -> VendorRuntime | None:
+    def _vendor(self, name: str) -> VendorRuntime[VendorClient] | None:
         return self.state.engine.router.vendors.get(name)
 
     async def list_vendors(self, request: LegacyRequest, params: Params) -> Answer:

@@ -11,13 +11,14 @@ import asyncio
 
 import structlog
 
-from routing.outcome import Outcome
+from adapters.client import VendorClient
+from core.outcome import Outcome
 from routing.router import VendorRuntime
 
 log = structlog.get_logger("smsproxy.balance")
 
 
-async def watch_balance(vendor: VendorRuntime) -> None:
+async def watch_balance(vendor: VendorRuntime[VendorClient]) -> None:
     interval = vendor.client.adapter.limits.balance_interval_s
     while True:
         try:

@@ -11,15 +11,16 @@ import asyncio
 import contextlib
 import signal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapters.esms100.wire import password_digest
 from adapters.form import quote
-from adapters.registry import VENDOR_KINDS
-from adapters.simulator import SimulatorServer
 from config.loader import settings_from
 from config.settings import Settings
 from proxy.serve import Daemon
+
+if TYPE_CHECKING:
+    from adapters.simulator import SimulatorServer
 
 DEMO_CPID = "demo"
 DEMO_ADMIN_TOKEN = "demo-admin"  # noqa: S105 - the documented demo token
@@ -102,6 +103,11 @@ def banner(daemon: Daemon, sims: dict[str, SimulatorServer]) -> str:
 
 
 async def run_demo(legacy: str, admin: str, push: str, state: Path, vendor_base_port: int) -> None:
+    # The simulators, and aiohttp's web server with them, load only when the demo
+    # runs: no other product module imports them (pyproject.toml's import contracts).
+    from adapters.simulator import SimulatorServer
+    from adapters.simulators import VENDOR_KINDS
+
     sims: dict[str, SimulatorServer] = {}
     for offset, vk in enumerate(VENDOR_KINDS):
         server = SimulatorServer(

@@ -45,8 +45,8 @@ def build_router(
     settings: Settings,
     http: VendorHttp,
     observer: RouteObserver | None = None,
-    previous: Router | None = None,
-) -> Router:
+    previous: Router[VendorClient] | None = None,
+) -> Router[VendorClient]:
     vendors = []
     for vs in settings.vendors:
         if not vs.enabled:
@@ -99,7 +99,7 @@ async def recent_texts(
 @dataclass
 class Engine:
     settings: Settings
-    router: Router
+    router: Router[VendorClient]
     clients: ClientBook
     sender: SendService
     ingest: Ingest

@@ -8,9 +8,9 @@ ejections.  The plan then differs only where that state says so.)
 
 from __future__ import annotations
 
-from adapters.base import segments
 from adapters.http1 import VendorHttp
 from config.settings import Settings
+from core.send import segments
 from proxy.engine import build_router
 from proxy.numbers import normalise
 from routing.carriers import carrier_of

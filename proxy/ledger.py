@@ -23,9 +23,9 @@ from collections.abc import Mapping
 import structlog
 
 from adapters.client import wall_ms
+from core.outcome import Outcome
 from proxy.recorder import SendRecorder
 from proxy.store.base import RecordState, SendRecord, SendSettlement
-from routing.outcome import Outcome
 
 log = structlog.get_logger("smsproxy.ledger")
 

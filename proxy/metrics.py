@@ -19,11 +19,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from adapters.client import VendorClient
+from core.outcome import Outcome
 from proxy.admission import REASONS as BUSY_REASONS
 from proxy.ingest.push_auth import PushRefusal
 from proxy.legacy_http import REFUSALS as HTTP_REFUSALS
 from routing.health import VendorState
-from routing.outcome import Outcome
 from routing.router import Router
 
 ENDPOINTS = ("mt", "mo", "qamount", "qreport", "ent")
@@ -397,7 +398,7 @@ class Metrics:
 class VendorStateCollector(Collector):
     """Vendor state, balance and ejections, read from the live router at scrape time."""
 
-    def __init__(self, router: Callable[[], Router | None]) -> None:
+    def __init__(self, router: Callable[[], Router[VendorClient] | None]) -> None:
         self._router = router
 
     def collect(self) -> Iterable[Metric]:

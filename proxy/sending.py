@@ -10,9 +10,10 @@ from collections.abc import Sequence
 
 import structlog
 
-from adapters.base import segments
-from adapters.client import wall_ms
+from adapters.client import VendorClient, wall_ms
 from config.settings import Settings
+from core.outcome import Outcome
+from core.send import segments
 from proxy.clients import Client
 from proxy.ledger import SendLedger
 from proxy.metrics import Metrics
@@ -20,7 +21,6 @@ from proxy.recorder import SendRecorder
 from proxy.retries import Held, RecentTexts, SendLocks
 from proxy.store.base import ClaimWindow, Store, Taken
 from routing.answer import legacy_code
-from routing.outcome import Outcome
 from routing.router import RoutePolicy, Router
 from routing.rulebook import RuleBook
 
@@ -38,7 +38,7 @@ def text_digest(text: str) -> str:
 class SendService:
     def __init__(
         self,
-        router: Router,
+        router: Router[VendorClient],
         recorder: SendRecorder,
         store: Store,
         settings: Settings,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from routing.outcome import Outcome
+from core.outcome import Outcome
 
 _PRIORITY: tuple[tuple[Outcome, int], ...] = (
     (Outcome.RECIPIENT_INVALID, -16),

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from routing.outcome import Outcome, VendorEffect, decide
+from core.outcome import Outcome, VendorEffect, decide
 
 EJECTION_REASONS = (
     Outcome.BALANCE_EXHAUSTED.value,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-from routing.outcome import Outcome
+from core.outcome import Outcome
 
 
 class AttemptLedger(Protocol):

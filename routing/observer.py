@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from routing.outcome import Outcome
+from core.outcome import Outcome
 
 
 class RouteObserver(Protocol):

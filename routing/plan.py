@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
-from adapters.base import segments
+from core.send import segments
 from routing.signature import text_for_vendor
 
 

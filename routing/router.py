@@ -2,7 +2,11 @@
 
 The failover cursor is a local variable of :meth:`Router.route`; the router
 itself holds only what outlives a send: each vendor's client, health and
-rate limiter.
+rate limiter.  It knows a vendor only as a :class:`core.send.SendClient`;
+the daemon's is :class:`adapters.client.VendorClient`, which is what the
+router is parametrised with there (``Router[VendorClient]``), so that the
+daemon's other users of a vendor (balance checks, the admin API) keep its
+full type.
 """
 
 from __future__ import annotations
@@ -13,22 +17,23 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Generic, NamedTuple, TypeVar
 
 import structlog
 from aiolimiter import AsyncLimiter
 
-from adapters.base import NO_IDS, Chunk, SendResult, segments, split_chunks
-from adapters.client import VendorClient
 from config.vendor import VendorSettings
+from core.outcome import Outcome, decide
+from core.send import NO_IDS, Chunk, SendClient, SendResult, segments, split_chunks
 from routing.health import VendorHealth, VendorState
 from routing.ledger import NO_LEDGER, AttemptLedger
 from routing.observer import NoObserver, RouteObserver
-from routing.outcome import Outcome, decide
 from routing.plan import Plan, VendorView, make_plan
 from routing.signature import text_for_vendor
 
 log = structlog.get_logger("smsproxy.router")
+
+C = TypeVar("C", bound=SendClient)  # the vendor client the daemon gives the router
 
 # An attempt runs under a timer of its own only when the vendor's transport
 # may still be waiting at the send's deadline.  Its own time-outs (connect
@@ -38,9 +43,9 @@ TIMER_SLACK_S = 1.0
 
 
 @dataclass
-class VendorRuntime:
+class VendorRuntime(Generic[C]):
     name: str
-    client: VendorClient
+    client: C
     health: VendorHealth
     limiter: AsyncLimiter
     price_per_segment: float
@@ -51,7 +56,7 @@ class VendorRuntime:
 
     @property
     def chunk_size(self) -> int:
-        cap = self.client.adapter.limits.max_numbers
+        cap = self.client.limits.max_numbers
         return min(cap, self.max_numbers) if self.max_numbers else cap
 
     @property
@@ -66,7 +71,7 @@ class VendorRuntime:
         return VendorView(
             self.name,
             self.price_per_segment,
-            self.client.adapter.limits.max_text_chars,
+            self.client.limits.max_text_chars,
             state is VendorState.ROUTABLE or h.available(),
             state.value,
             h.reason,
@@ -115,10 +120,10 @@ class RouteResult:
         return [a for a in self.attempts if a.outcome is Outcome.ACCEPTED]
 
 
-class Router:
+class Router(Generic[C]):
     def __init__(
         self,
-        vendors: Sequence[VendorRuntime],
+        vendors: Sequence[VendorRuntime[C]],
         *,
         rate_wait_s: float = 2.0,
         rng: Callable[[], float] = random.random,
@@ -210,7 +215,7 @@ class Router:
 
     async def _attempt(
         self,
-        vendor: VendorRuntime,
+        vendor: VendorRuntime[C],
         phones: tuple[str, ...],
         text: str,
         deadline: float,

@@ -39,39 +39,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import tzinfo
 from decimal import Decimal
-from typing import ClassVar, Literal
+from typing import ClassVar
 from zoneinfo import ZoneInfo
 
-from pydantic import Field
-
-from adapters.base import (
-    BalanceResult,
-    Chunk,
-    HttpRequest,
-    HttpResponse,
-    PollResult,
-    PreparedSend,
-    PushResult,
-    Reply,
-    Report,
-    SendResult,
-    VendorLimits,
-)
+from adapters.base import BalanceResult, PollResult, PushResult, Reply, Report
 from adapters.c123 import wire
 from adapters.c123.codes import delivery_status, outcome_of
 from adapters.form import FORM, parse_pairs
 from adapters.http_status import balance_status, poll_status, send_status
-from config.secret import Secret
-from config.vendor import VendorSettings
-from routing.outcome import Outcome
-
-
-class C123Settings(VendorSettings):
-    kind: Literal["c123"]
-    ac: str = Field(pattern=wire.AC_PATTERN, description="account: staff number@enterprise number")
-    authkey: Secret
-    cgid: str = Field(min_length=1, description="channel group number")
-    csid: str | None = Field(default=None, description="approved signature number")
+from config.vendor_kinds import C123Settings
+from core.outcome import Outcome
+from core.send import Chunk, HttpRequest, HttpResponse, PreparedSend, SendResult, VendorLimits
 
 
 class C123Adapter:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from adapters.base import DeliveryStatus
 from adapters.c123.wire import parse_int
-from routing.outcome import Outcome
+from core.outcome import Outcome
 
 CODES: dict[int, tuple[Outcome, str]] = {
     1: (Outcome.ACCEPTED, "操作成功"),

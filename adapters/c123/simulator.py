@@ -27,14 +27,16 @@ from typing import Any, ClassVar
 
 from aiohttp import web
 
-from adapters.base import DeliveryStatus, segments
+from adapters.base import DeliveryStatus
 from adapters.c123 import wire
 from adapters.http_in import raw_query
 from adapters.simulator import PendingReport, Simulator
 from adapters.zones import placed
-from routing.outcome import Outcome
+from config.vendor_kinds import C123_AC_PATTERN
+from core.outcome import Outcome
+from core.send import segments
 
-_AC = re.compile(wire.AC_PATTERN)
+_AC = re.compile(C123_AC_PATTERN)
 _UNLIMITED_REMAIN = 1_000_000.0  # yuan, when faults.balance is None
 
 _CODE_FOR: dict[Outcome, int] = {

@@ -37,7 +37,6 @@ from adapters.zones import wall
 
 OPEN_API = "/OpenPlatform/OpenApi"  # sending, balance
 DATA_API = "/DataPlatform/DataApi"  # reports, replies
-AC_PATTERN = r"^[^@\s]+@[^@\s]+$"  # staff number @ enterprise number
 
 _MONEY = re.compile(r"^-?\d+(\.\d+)?$")
 _INT = re.compile(r"^-?\d{1,20}$")

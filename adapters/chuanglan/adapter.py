@@ -41,55 +41,23 @@ from __future__ import annotations
 import hmac
 import re
 from datetime import tzinfo
-from typing import ClassVar, Literal
+from typing import ClassVar
 from zoneinfo import ZoneInfo
 
-from pydantic import Field
-
-from adapters.base import (
-    BalanceResult,
-    Chunk,
-    HttpRequest,
-    HttpResponse,
-    PollResult,
-    PreparedSend,
-    PushResult,
-    Reply,
-    ReplyPart,
-    Report,
-    SendResult,
-    VendorLimits,
-)
+from adapters.base import BalanceResult, PollResult, PushResult, Reply, ReplyPart, Report
 from adapters.chuanglan import wire
 from adapters.chuanglan.codes import SEND_CODES, balance_outcome, delivery_status, send_outcome
 from adapters.form import FORM
 from adapters.http_status import balance_status, send_status
-from config.secret import Secret
-from config.vendor import VendorSettings
-from routing.outcome import Outcome
+from config.vendor_kinds import ChuanglanSettings
+from core.outcome import Outcome
+from core.send import Chunk, HttpRequest, HttpResponse, PreparedSend, SendResult, VendorLimits
 
 PUSH_OK = HttpResponse(200, b"0", "text/plain")
 PUSH_FORBIDDEN = HttpResponse(403, b"forbidden", "text/plain")
 PUSH_UNREADABLE = HttpResponse(400, b"bad request", "text/plain")
 
 _EMSHEAD = re.compile(r"([0-9A-Za-z]{1,32}) *, *([0-9]{1,3}) *, *([0-9]{1,3})")
-
-
-class ChuanglanSettings(VendorSettings):
-    kind: Literal["chuanglan"]
-    account: str = Field(min_length=1)
-    password: Secret
-    product: str | None = Field(default=None, pattern=r"^\S+$")
-    extno: str | None = Field(default=None, pattern=r"^[0-9]{1,20}$")
-    report_receiver: str | None = None  # what the vendor sends as ``receiver`` on a push
-    report_password: Secret | None = None  # and as ``pswd``
-
-    pushes: ClassVar[bool] = True
-    push_secret_options: ClassVar[tuple[str, ...]] = ("report_password",)
-
-    @property
-    def push_secret_configured(self) -> bool:
-        return bool(self.report_password and self.report_password.get_secret_value())
 
 
 class ChuanglanAdapter:

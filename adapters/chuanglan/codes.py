@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from adapters.base import DeliveryStatus
-from routing.outcome import Outcome
+from core.outcome import Outcome
 
 SEND_CODES: dict[int, tuple[Outcome, str]] = {
     0: (Outcome.ACCEPTED, "提交成功"),

@@ -33,7 +33,7 @@ from adapters.base import DeliveryStatus
 from adapters.chuanglan import wire
 from adapters.chuanglan.codes import DELIVERED
 from adapters.simulator import InjectedReply, PendingReport, Simulator
-from routing.outcome import Outcome
+from core.outcome import Outcome
 
 MAX_NUMBERS = 50000
 MAX_TEXT = 536

@@ -15,39 +15,20 @@ Decisions:
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import ClassVar
 from zoneinfo import ZoneInfo
 
-from adapters.base import (
-    BalanceResult,
-    Chunk,
-    DeliveryStatus,
-    HttpRequest,
-    HttpResponse,
-    PollResult,
-    PreparedSend,
-    PushResult,
-    Reply,
-    Report,
-    SendResult,
-    VendorLimits,
-)
+from adapters.base import BalanceResult, DeliveryStatus, PollResult, PushResult, Reply, Report
 from adapters.esms100 import wire
 from adapters.esms100.codes import outcome_of
 from adapters.form import FORM
 from adapters.http_status import balance_status, poll_status, send_status
-from config.secret import Secret
-from config.vendor import VendorSettings
-from routing.outcome import Outcome
+from config.vendor_kinds import Esms100Settings
+from core.outcome import Outcome
+from core.send import Chunk, HttpRequest, HttpResponse, PreparedSend, SendResult, VendorLimits
 
 GET_MAX_QUERY = 2048  # IIS's and many proxies' default limit on a query
 ACCEPTED = SendResult(Outcome.ACCEPTED, "0")  # immutable, so one for every send
-
-
-class Esms100Settings(VendorSettings):
-    kind: Literal["esms100"]
-    cpid: str
-    password: Secret
 
 
 class Esms100Adapter:

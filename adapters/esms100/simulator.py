@@ -18,7 +18,7 @@ from adapters.esms100 import wire
 from adapters.esms100.wire import ReplyRecord, ReportLine
 from adapters.http_in import raw_query
 from adapters.simulator import Simulator
-from routing.outcome import Outcome
+from core.outcome import Outcome
 
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
 

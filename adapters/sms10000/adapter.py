@@ -39,28 +39,16 @@ Decisions where ``sms10000.txt`` is silent (codes: see :mod:`.codes`; bytes: :mo
 from __future__ import annotations
 
 import re
-from typing import ClassVar, Literal
+from typing import ClassVar
 
-from adapters.base import (
-    BalanceResult,
-    Chunk,
-    HttpRequest,
-    HttpResponse,
-    PollResult,
-    PreparedSend,
-    PushResult,
-    Reply,
-    Report,
-    SendResult,
-    VendorLimits,
-)
+from adapters.base import BalanceResult, PollResult, PushResult, Reply, Report
 from adapters.form import FORM
 from adapters.http_status import send_status
 from adapters.sms10000 import wire
 from adapters.sms10000.codes import delivery_status, outcome_of
-from config.secret import Secret
-from config.vendor import VendorSettings
-from routing.outcome import Outcome
+from config.vendor_kinds import Sms10000Settings
+from core.outcome import Outcome
+from core.send import Chunk, HttpRequest, HttpResponse, PreparedSend, SendResult, VendorLimits
 
 MAX_MSG_ID = 2**31 - 1
 # A push is a few hundred bytes an item; more than this is not one.
@@ -71,15 +59,6 @@ _NOT_UNDERSTOOD = PushResult(answer=HttpResponse(400, b"FAIL", "text/plain"), ac
 PUSH_REFUSED = HttpResponse(403, b"FAIL", "text/plain")
 _NOT_OURS = PushResult(answer=PUSH_REFUSED, accepted=False)
 _UNSUPPORTED = "unsupported"
-
-
-class Sms10000Settings(VendorSettings):
-    pushes: ClassVar[bool] = True  # reports and replies, with no secret in them
-
-    kind: Literal["sms10000"]
-    epr_id: int
-    user_id: str
-    password: Secret
 
 
 class Sms10000Adapter:

@@ -18,7 +18,7 @@ Decisions where the document says too little:
 from __future__ import annotations
 
 from adapters.base import DeliveryStatus
-from routing.outcome import Outcome
+from core.outcome import Outcome
 
 CODES: dict[int, tuple[Outcome, str]] = {
     1: (Outcome.ACCEPTED, "成功"),

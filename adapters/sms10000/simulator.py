@@ -44,7 +44,7 @@ from adapters.base import DeliveryStatus
 from adapters.simulator import InjectedReply, PendingReport, Simulator
 from adapters.sms10000 import wire
 from adapters.sms10000.codes import description
-from routing.outcome import Outcome
+from core.outcome import Outcome
 
 _MOBILE = re.compile(r"1[3-9][0-9]{9}")
 _DIGITS = re.compile(r"[0-9]{1,19}")

@@ -41,44 +41,22 @@ Decisions where ``smscn.txt`` is silent or ambiguous (see also :mod:`.wire`):
 from __future__ import annotations
 
 from datetime import tzinfo
-from typing import ClassVar, Literal
+from typing import ClassVar
 from zoneinfo import ZoneInfo
 
-from adapters.base import (
-    BalanceResult,
-    Chunk,
-    DeliveryStatus,
-    HttpRequest,
-    HttpResponse,
-    PollResult,
-    PreparedSend,
-    PushResult,
-    Reply,
-    Report,
-    SendResult,
-    VendorLimits,
-)
+from adapters.base import BalanceResult, DeliveryStatus, PollResult, PushResult, Reply, Report
 from adapters.esms100.wire import decode_params
 from adapters.form import FORM
 from adapters.http_status import balance_status, poll_status, send_status
 from adapters.smscn import wire
 from adapters.smscn.codes import outcome_of
-from config.secret import Secret
-from config.vendor import VendorSettings
-from routing.outcome import Outcome
+from config.vendor_kinds import SmscnSettings
+from core.outcome import Outcome
+from core.send import Chunk, HttpRequest, HttpResponse, PreparedSend, SendResult, VendorLimits
 
 GET_MAX_NUMBERS = 50
 GET_MAX_QUERY = 2048
 DELIVERED = "100"
-
-
-class SmscnSettings(VendorSettings):
-    pushes: ClassVar[bool] = True  # replies (6.2), with no secret in them
-
-    kind: Literal["smscn"]
-    uid: str
-    password: Secret
-    mid: str | None = None  # sub-extension number, if the account has one
 
 
 class SmscnAdapter:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from routing.outcome import Outcome
+from core.outcome import Outcome
 
 CODES: dict[int, tuple[Outcome, str]] = {
     100: (Outcome.ACCEPTED, "发送成功"),

@@ -34,7 +34,7 @@ from adapters.form import parse_pairs
 from adapters.simulator import InjectedReply, PendingReport, Simulator
 from adapters.smscn import wire
 from adapters.smscn.codes import description_of
-from routing.outcome import Outcome
+from core.outcome import Outcome
 
 _PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{9,11})$")
 GET_CAP, POST_CAP, MAX_TEXT = 50, 2000, 500

@@ -40,7 +40,7 @@ from datetime import datetime
 from urllib.parse import unquote_to_bytes
 from zoneinfo import ZoneInfo
 
-from adapters.base import segments
+from core.send import segments
 from proxy.bench.http1 import MessageReader, ProtocolError, response
 
 OK = response(b"0")

@@ -28,13 +28,14 @@ from typing import Literal
 
 import structlog
 
-from adapters.base import HttpResponse, PollResult
+from adapters.base import PollResult
 from adapters.client import VendorClient
+from core.outcome import Outcome
+from core.send import HttpResponse
 from proxy.ingest.accounts import Account
 from proxy.ingest.lease import Lease
 from proxy.ingest.spool import PollSpool
 from proxy.tasks import cancel_all
-from routing.outcome import Outcome
 
 log = structlog.get_logger("smsproxy.ingest")
 

@@ -37,8 +37,9 @@ from ipaddress import IPv6Address, ip_address
 
 import structlog
 
-from adapters.base import HttpResponse, PushResult
+from adapters.base import PushResult
 from config.vendor import VendorSettings
+from core.send import HttpResponse
 
 log = structlog.get_logger("smsproxy.push")
 

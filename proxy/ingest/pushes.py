@@ -32,7 +32,8 @@ import time
 
 import structlog
 
-from adapters.base import Adapter, HttpRequest, HttpResponse, PushResult
+from adapters.base import Adapter, PushResult
+from core.send import HttpRequest, HttpResponse
 from proxy.ingest.accounts import Account
 from proxy.ingest.push_auth import PushGate, PushRefusal, warn_unprotected
 from proxy.ingest.service import Ingest

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import structlog
 
-from adapters.base import HttpRequest, HttpResponse
+from core.send import HttpRequest, HttpResponse
 
 log = structlog.get_logger("smsproxy.ingest")
 

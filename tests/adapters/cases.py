@@ -5,19 +5,21 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from adapters.c123.adapter import C123Settings
 from adapters.c123.simulator import C123Simulator
-from adapters.chuanglan.adapter import ChuanglanSettings
 from adapters.chuanglan.simulator import ChuanglanSimulator
-from adapters.esms100.adapter import Esms100Settings
 from adapters.esms100.simulator import Esms100Simulator
 from adapters.simulator import Simulator
-from adapters.sms10000.adapter import Sms10000Settings
 from adapters.sms10000.simulator import Sms10000Simulator
-from adapters.smscn.adapter import SmscnSettings
 from adapters.smscn.simulator import SmscnSimulator
 from config.vendor import VendorSettings
-from routing.outcome import Outcome
+from config.vendor_kinds import (
+    C123Settings,
+    ChuanglanSettings,
+    Esms100Settings,
+    Sms10000Settings,
+    SmscnSettings,
+)
+from core.outcome import Outcome
 
 
 @dataclass(frozen=True)

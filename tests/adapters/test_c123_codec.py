@@ -8,10 +8,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from adapters.base import Chunk, DeliveryStatus, HttpRequest, HttpResponse, PreparedSend
+from adapters.base import DeliveryStatus
 from adapters.c123 import codes, wire
-from adapters.c123.adapter import C123Adapter, C123Settings
-from routing.outcome import Outcome
+from adapters.c123.adapter import C123Adapter
+from config.vendor_kinds import C123Settings
+from core.outcome import Outcome
+from core.send import Chunk, HttpRequest, HttpResponse, PreparedSend
 
 AUTHKEY = "87B01469201D6557C2685137EB3B5DEC"
 AUTH = b"ac=1001%40500008880001&authkey=" + AUTHKEY.encode()

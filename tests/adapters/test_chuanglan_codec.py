@@ -10,20 +10,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from adapters.base import (
-    Chunk,
-    DeliveryStatus,
-    HttpRequest,
-    HttpResponse,
-    PushResult,
-    Reply,
-    ReplyPart,
-    Report,
-    SendResult,
-)
-from adapters.chuanglan.adapter import ChuanglanAdapter, ChuanglanSettings
+from adapters.base import DeliveryStatus, PushResult, Reply, ReplyPart, Report
+from adapters.chuanglan.adapter import ChuanglanAdapter
 from adapters.chuanglan.codes import BALANCE_CODES, SEND_CODES, STATUSES
-from routing.outcome import Outcome
+from config.vendor_kinds import ChuanglanSettings
+from core.outcome import Outcome
+from core.send import Chunk, HttpRequest, HttpResponse, SendResult
 
 FORM = "application/x-www-form-urlencoded"
 CHINA = ZoneInfo("Asia/Shanghai")

@@ -13,7 +13,7 @@ from aiohttp import web
 from adapters.chuanglan.simulator import ChuanglanSimulator
 from adapters.form import urlencode
 from adapters.simulator import SimulatorServer
-from routing.outcome import Outcome
+from core.outcome import Outcome
 
 ANSWER = re.compile(rb"\d{14},(\d+)(?:\n(.*))?", re.S)
 

@@ -9,14 +9,15 @@ from dataclasses import dataclass
 import pytest
 from aiohttp import web
 
-from adapters.base import Chunk, DeliveryStatus, Reply, Report, split_chunks
+from adapters.base import DeliveryStatus, Reply, Report
 from adapters.client import VendorClient
 from adapters.http1 import VendorHttp
 from adapters.http_in import incoming
 from adapters.registry import make_adapter
 from adapters.simulator import Simulator, SimulatorServer
 from adapters.transport import VendorTransport
-from routing.outcome import Outcome
+from core.outcome import Outcome
+from core.send import Chunk, split_chunks
 from tests.adapters.cases import CASES, VendorCase
 
 TEXT = "【测试】您的验证码是 123456，5分钟内有效。"

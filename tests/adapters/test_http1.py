@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from adapters.base import HttpRequest, HttpResponse
 from adapters.http1 import MAX_RESPONSE_BYTES, VendorHttp
 from adapters.transport import TransportFailure, VendorTransport
-from routing.outcome import Outcome
+from core.outcome import Outcome
+from core.send import HttpRequest, HttpResponse
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 

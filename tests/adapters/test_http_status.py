@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.base import Adapter, Chunk, HttpResponse
+from adapters.base import Adapter
 from adapters.http_status import StatusVerdict, classify_status
 from adapters.registry import make_adapter
-from routing.outcome import Outcome
+from core.outcome import Outcome
+from core.send import Chunk, HttpResponse
 from tests.adapters.cases import CASES, VendorCase
 
 

@@ -10,20 +10,14 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from adapters.base import (
-    Chunk,
-    DeliveryStatus,
-    HttpRequest,
-    HttpResponse,
-    PreparedSend,
-    Reply,
-    Report,
-)
+from adapters.base import DeliveryStatus, Reply, Report
 from adapters.simulator import SimulatorServer
 from adapters.sms10000 import wire
-from adapters.sms10000.adapter import Sms10000Adapter, Sms10000Settings
+from adapters.sms10000.adapter import Sms10000Adapter
 from adapters.sms10000.simulator import Sms10000Simulator
-from routing.outcome import Outcome
+from config.vendor_kinds import Sms10000Settings
+from core.outcome import Outcome
+from core.send import Chunk, HttpRequest, HttpResponse, PreparedSend
 
 NOW_MS = 1_700_000_000_000
 PHONES = ("13025452766", "13800138000")

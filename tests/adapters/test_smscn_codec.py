@@ -8,19 +8,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from adapters.base import (
-    Chunk,
-    DeliveryStatus,
-    HttpRequest,
-    HttpResponse,
-    PreparedSend,
-    Reply,
-    Report,
-)
+from adapters.base import DeliveryStatus, Reply, Report
 from adapters.smscn import wire
-from adapters.smscn.adapter import SmscnAdapter, SmscnSettings
+from adapters.smscn.adapter import SmscnAdapter
 from adapters.smscn.codes import CODES
-from routing.outcome import Outcome
+from config.vendor_kinds import SmscnSettings
+from core.outcome import Outcome
+from core.send import Chunk, HttpRequest, HttpResponse, PreparedSend
 
 NOW_MS = 1_700_000_000_123
 PWD = "b9887c5ebb23ebb294acab183ecf0769"  # md5("123123test"), the document's example

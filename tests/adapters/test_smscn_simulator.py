@@ -11,12 +11,14 @@ import pytest
 from aiohttp import web
 from yarl import URL
 
-from adapters.base import HttpRequest, Reply
+from adapters.base import Reply
 from adapters.simulator import SimulatorServer
 from adapters.smscn import wire
-from adapters.smscn.adapter import SmscnAdapter, SmscnSettings
+from adapters.smscn.adapter import SmscnAdapter
 from adapters.smscn.codes import description_of
 from adapters.smscn.simulator import SmscnSimulator
+from config.vendor_kinds import SmscnSettings
+from core.send import HttpRequest
 
 PWD = "b9887c5ebb23ebb294acab183ecf0769"
 AUTH = f"uid=test&pwd={PWD}"

@@ -14,13 +14,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from adapters.base import Adapter, HttpRequest, HttpResponse
+from adapters.base import Adapter
 from adapters.c123 import wire as c123_wire
 from adapters.chuanglan import wire as chuanglan_wire
 from adapters.esms100 import wire as esms100_wire
-from adapters.registry import VENDOR_KINDS, kind_of, make_adapter
+from adapters.registry import make_adapter
+from adapters.simulators import VENDOR_KINDS, kind_of
 from adapters.smscn import wire as smscn_wire
 from config.loader import ConfigError, settings_from
+from core.send import HttpRequest, HttpResponse
 from proxy.ingest.inbox import to_ms
 
 CHINA = ZoneInfo("Asia/Shanghai")

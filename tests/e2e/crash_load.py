@@ -39,8 +39,8 @@ import aiohttp
 from yarl import URL
 
 from adapters.form import quote
-from adapters.registry import VENDOR_KINDS
 from adapters.simulator import Simulator, SimulatorServer
+from adapters.simulators import VENDOR_KINDS
 from tests.conftest import ADMIN_TOKEN
 from tests.e2e.daemon_process import DaemonProcess, free_port, toml_value, write_config
 

@@ -9,8 +9,8 @@ from urllib.parse import quote_plus
 import aiohttp
 import pytest
 
-from adapters.registry import VENDOR_KINDS, VendorKind
 from adapters.simulator import SimulatorServer
+from adapters.simulators import VENDOR_KINDS, VendorKind
 from tests.conftest import CPID, PASSWORD, DaemonFactory, base_config
 
 TEXT = "【ACME】您的验证码是 135790，请在5分钟内输入。Thanks!"

@@ -18,8 +18,8 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from adapters.registry import VENDOR_KINDS
 from adapters.simulator import Simulator, SimulatorServer
+from adapters.simulators import VENDOR_KINDS
 from proxy.serve import Daemon
 from tests.conftest import CPID, PASSWORD, DaemonFactory, base_config
 
@@ -146,7 +146,7 @@ async def test_balance_runs_out_in_the_middle_of_a_1000_number_send(
 async def test_cheapest_refuses_and_the_next_takes_it(
     fleet: Fleet, start_daemon: DaemonFactory, tmp_path: Path, fault: dict[str, Any], state: str
 ) -> None:
-    from routing.outcome import Outcome
+    from core.outcome import Outcome
 
     for key, value in fault.items():
         setattr(
@@ -256,7 +256,7 @@ async def test_rules_split_a_send_and_a_retry_sends_only_what_is_missing(
 async def test_content_rejected_policy(
     fleet: Fleet, start_daemon: DaemonFactory, tmp_path: Path
 ) -> None:
-    from routing.outcome import Outcome
+    from core.outcome import Outcome
 
     fleet["chuanglan"].faults.forced_outcome = Outcome.CONTENT_REJECTED
     rules = [

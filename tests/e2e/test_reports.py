@@ -11,8 +11,8 @@ import aiohttp
 import pytest
 
 from adapters.base import DeliveryStatus
-from adapters.registry import VENDOR_KINDS, VendorKind
 from adapters.simulator import InjectedReply, PendingReport, Simulator, SimulatorServer
+from adapters.simulators import VENDOR_KINDS, VendorKind
 from adapters.sms10000 import wire
 from proxy.serve import Daemon
 from tests.conftest import ADMIN_HEADERS, CPID, PASSWORD, DaemonFactory, base_config

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from adapters.chuanglan.simulator import ChuanglanSimulator
-from adapters.registry import VENDOR_KINDS
 from adapters.simulator import Simulator, SimulatorServer
+from adapters.simulators import VENDOR_KINDS
 from adapters.sms10000.simulator import Sms10000Simulator
 from tests.conftest import ADMIN_TOKEN
 from tests.e2e.daemon_process import DaemonProcess, free_port, write_config

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import aiohttp
 
-from adapters.registry import VENDOR_KINDS
 from adapters.simulator import SimulatorServer
+from adapters.simulators import VENDOR_KINDS
 from config.loader import load_settings
 from proxy.cli import main
 from proxy.serve import Daemon

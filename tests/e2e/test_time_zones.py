@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from adapters.registry import VENDOR_KINDS, VendorKind
 from adapters.simulator import Simulator, SimulatorServer
+from adapters.simulators import VENDOR_KINDS, VendorKind
 from tests.conftest import ADMIN_TOKEN, CPID, DaemonFactory
 from tests.conftest import PASSWORD as ACME_PASSWORD
 from tests.e2e.daemon_process import DaemonProcess, toml_value

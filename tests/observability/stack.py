@@ -24,10 +24,10 @@ from typing import Any
 
 import aiohttp
 
-from adapters.registry import VENDOR_KINDS
 from adapters.simulator import SimulatorServer
+from adapters.simulators import VENDOR_KINDS
 from adapters.sms10000 import wire as sms10000_wire
-from routing.outcome import Outcome
+from core.outcome import Outcome
 from tests.e2e.daemon_process import toml_value
 from tests.observability.panels import ALERTS, promql, queries
 

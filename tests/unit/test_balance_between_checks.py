@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 
-from adapters.base import Chunk, HttpResponse
 from adapters.c123 import wire
-from adapters.c123.adapter import C123Adapter, C123Settings
+from adapters.c123.adapter import C123Adapter
+from config.vendor_kinds import C123Settings
+from core.outcome import Outcome
+from core.send import Chunk, HttpResponse
 from routing.health import VendorHealth
-from routing.outcome import Outcome
 from routing.router import Router
 from tests.unit.test_router import Vendor, runtime
 

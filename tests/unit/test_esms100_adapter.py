@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from adapters.base import Chunk
-from adapters.esms100.adapter import Esms100Adapter, Esms100Settings
+from adapters.esms100.adapter import Esms100Adapter
+from config.vendor_kinds import Esms100Settings
+from core.send import Chunk
 
 SETTINGS = Esms100Settings(
     kind="esms100",

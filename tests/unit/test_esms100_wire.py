@@ -10,7 +10,7 @@ import pytest
 from adapters.esms100 import wire
 from adapters.esms100.codes import CODES, outcome_of
 from adapters.esms100.wire import ReplyRecord, ReportLine
-from routing.outcome import Outcome
+from core.outcome import Outcome
 
 CHINA = ZoneInfo("Asia/Shanghai")
 # "测试" in GBK and in UTF-8, percent-encoded as Java's URLEncoder and PHP's urlencode do.

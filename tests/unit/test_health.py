@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from core.outcome import Outcome
 from routing.health import HealthPolicy, VendorHealth, VendorState
-from routing.outcome import Outcome
 
 
 class Clock:

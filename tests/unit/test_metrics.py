@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry
 
+from core.outcome import Outcome
 from proxy.metrics import Metrics
-from routing.outcome import Outcome
 
 
 def test_an_attempt_counts_in_every_series_of_its_vendor_and_outcome() -> None:

@@ -8,20 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from adapters.base import (
-    DeliveryStatus,
-    HttpRequest,
-    HttpResponse,
-    PollResult,
-    Report,
-    VendorLimits,
-)
+from adapters.base import DeliveryStatus, PollResult, Report
 from adapters.client import VendorClient
+from core.outcome import Outcome
+from core.send import HttpRequest, HttpResponse, VendorLimits
 from proxy.ingest.accounts import Account
 from proxy.ingest.lease import poll_lease
 from proxy.ingest.pollers import Poller, PollerSet, intervals
 from proxy.store.sqlite import SqliteStore
-from routing.outcome import Outcome
 
 ACCOUNT = Account("v", "fake", ("v",), ("v",))
 REPORT = Report("13800138000", DeliveryStatus.DELIVERED, "1", "m1")

@@ -11,14 +11,16 @@ import pytest
 from pydantic import ValidationError
 from structlog.testing import capture_logs
 
-from adapters.base import HttpResponse, PushResult
-from adapters.chuanglan.adapter import ChuanglanAdapter, ChuanglanSettings
+from adapters.base import PushResult
+from adapters.chuanglan.adapter import ChuanglanAdapter
 from adapters.registry import make_adapter
-from adapters.sms10000.adapter import Sms10000Adapter, Sms10000Settings
-from adapters.smscn.adapter import SmscnAdapter, SmscnSettings
+from adapters.sms10000.adapter import Sms10000Adapter
+from adapters.smscn.adapter import SmscnAdapter
 from config.loader import ConfigError, load_settings, settings_from
 from config.settings import split_host_port
 from config.vendor import VendorSettings
+from config.vendor_kinds import ChuanglanSettings, Sms10000Settings, SmscnSettings
+from core.send import HttpResponse
 from proxy.ingest.push_auth import PushGate, PushRefusal, unprotected, warn_unprotected
 
 EXAMPLE = Path(__file__).parents[2] / "config" / "example.toml"

@@ -8,12 +8,13 @@ import time
 import pytest
 from aiolimiter import AsyncLimiter
 
-from adapters.base import HttpRequest, HttpResponse
 from adapters.client import VendorClient
-from adapters.esms100.adapter import Esms100Adapter, Esms100Settings
+from adapters.esms100.adapter import Esms100Adapter
+from config.vendor_kinds import Esms100Settings
+from core.outcome import Outcome
+from core.send import HttpRequest, HttpResponse
 from routing import router as router_module
 from routing.health import VendorHealth
-from routing.outcome import Outcome
 from routing.router import Router, VendorRuntime
 
 PHONE = "13800138000"

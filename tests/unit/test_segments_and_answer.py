@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.base import segments, split_chunks
+from core.outcome import Outcome
+from core.send import segments, split_chunks
 from routing.answer import legacy_code
-from routing.outcome import Outcome
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.base import HttpRequest, HttpResponse
+from core.send import HttpRequest, HttpResponse
 from proxy.ingest.spool import PollSpool, SpoolInUse
 
 REQUEST = HttpRequest("GET", "/qreport/", "cpid=a&cppwd=B")
