@@ -16,6 +16,15 @@ socket but not yet the event loop.  A kept-alive connection found dead
 before the request was written is replaced by a fresh one: it says nothing
 about the vendor.
 
+An origin may be reached through an egress proxy (``http://`` only): an
+``http`` vendor's requests then go to the proxy in absolute form
+(``POST http://host:port/path``), one connection each, an ``https`` vendor's
+through a kept-alive tunnel the
+proxy opens on ``CONNECT host:port`` (:mod:`adapters.tunnel`), in which TLS
+runs end to end with the vendor.  Opening the tunnel is part of connecting:
+bounded by the connect time-out, and a proxy's refusal is a
+:class:`ProxyRefused`, with nothing sent to the vendor.
+
 Failures are exceptions, split by whether the request can have reached the
 peer: :class:`ConnectError` (not one byte of it written) against the others
 (bytes left).
@@ -33,6 +42,8 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from adapters.tunnel import ConnectAnswer, TunnelError, authority, connect_request
+from config.egress import EgressProxy, ProxyEnvironment
 from core.send import HttpResponse
 
 # Bodies larger than this are not a vendor answer we could use.
@@ -63,6 +74,16 @@ class NotSent(ConnectError):
 
 class ConnectTimeout(ConnectError):
     """No connection, or no free pooled one, in time: nothing was sent."""
+
+
+class ProxyRefused(ConnectError):
+    """The egress proxy refused to carry the request (its answer to ``CONNECT``, or
+    a ``407`` to a proxied http request): nothing reached the vendor."""
+
+    def __init__(self, status: int, proxy: str, target: str) -> None:
+        # The proxy's address only: its credentials are a secret.
+        super().__init__(f"proxy {proxy} answered {status} for {target}")
+        self.status = status
 
 
 class ResponseTimeout(HttpError):
@@ -275,7 +296,7 @@ class _Conn(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self._headers_done = True
         self._status = self._parser.get_status_code()
-        self._keep_alive = self._parser.should_keep_alive()
+        self._keep_alive = self._parser.should_keep_alive() and self._origin._reuse
 
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
@@ -296,21 +317,71 @@ class _Conn(asyncio.Protocol):
         self._keep_alive = keep_alive and not self._gone
 
 
+class _ProxyHandshake(asyncio.Protocol):
+    """A connection to the egress proxy until it answers ``CONNECT``."""
+
+    __slots__ = ("_proxy", "_reader", "answer", "broken")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, proxy: str) -> None:
+        self._proxy = proxy
+        self._reader = ConnectAnswer()
+        # The proxy's final status, once its answer's head is in.
+        self.answer: asyncio.Future[int] = loop.create_future()
+        # What went wrong after the answer, before TLS took the connection over.
+        self.broken: ConnectError | None = None
+
+    def data_received(self, data: bytes) -> None:
+        if self.answer.done():
+            # A tunnel's far end speaks only after our TLS hello: these bytes
+            # are the proxy's, and would garble the handshake.
+            self._fail(ConnectError(f"proxy {self._proxy} sent bytes after its CONNECT answer"))
+            return
+        try:
+            got = self._reader.feed(data)
+        except TunnelError as exc:
+            self._fail(ConnectError(f"proxy {self._proxy}: {exc}"))
+            return
+        if got is not None:
+            status, rest = got
+            self.answer.set_result(status)
+            if rest:
+                self._fail(ConnectError(f"proxy {self._proxy} sent bytes after its CONNECT answer"))
+
+    def eof_received(self) -> bool | None:
+        self._fail(ConnectError(f"proxy {self._proxy} closed the connection during CONNECT"))
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail(ConnectError(f"proxy {self._proxy} closed the connection during CONNECT"))
+
+    def _fail(self, exc: ConnectError) -> None:
+        if not self.answer.done():
+            self.answer.set_exception(exc)
+        elif self.broken is None:
+            self.broken = exc
+
+
 class Origin:
-    """The connections to one (scheme, host, port), and how to address it."""
+    """The connections to one (scheme, host, port), through one egress proxy or
+    none, and how to address it."""
 
     __slots__ = (
         "_closed",
+        "_connect_request",
         "_conns",
+        "_dial",
         "_host",
         "_host_lines",
         "_idle",
         "_idle_s",
         "_limit",
         "_port",
+        "_proxy",
+        "_reuse",
         "_size",
         "_ssl",
         "_sweeper",
+        "_target_prefix",
         "_waiters",
         "key",
     )
@@ -324,6 +395,7 @@ class Origin:
         limit: int,
         idle_s: float,
         ssl_context: ssl.SSLContext | None,
+        proxy: EgressProxy | None = None,
     ) -> None:
         self.key = (scheme, host, port)
         self._host = host
@@ -331,11 +403,32 @@ class Origin:
         self._ssl = ssl_context
         self._limit = limit
         self._idle_s = idle_s
+        self._proxy = proxy
         host_part = f"[{host}]" if ":" in host else host
         default_port = 443 if scheme == "https" else 80
         if port != default_port:
             host_part = f"{host_part}:{port}"
         self._host_lines = b"Host: " + host_part.encode("ascii") + b"\r\n" + _USER_AGENT
+        # Through a proxy, http requests name their origin (absolute form) and
+        # carry the proxy's credentials; https ones go in a tunnel, where the
+        # proxy's credentials must never reach the vendor.
+        self._target_prefix = ""
+        self._connect_request = b""
+        self._dial = (host, port)
+        self._reuse = True
+        if proxy is not None:
+            self._dial = (proxy.host, proxy.port)
+            if ssl_context is None:
+                self._target_prefix = f"{scheme}://{host_part}"
+                if proxy.authorization is not None:
+                    self._host_lines += b"Proxy-Authorization: " + proxy.authorization + b"\r\n"
+                # One connection per request: tinyproxy closes after each answer
+                # without saying so, and a send written to a connection as it
+                # closes is ambiguous.  A tunnel's keep-alive is the vendor's.
+                self._host_lines += b"Connection: close\r\n"
+                self._reuse = False
+            else:
+                self._connect_request = connect_request(host, port, proxy.authorization)
         self._idle: list[_Conn] = []  # oldest first: reuse pops the newest
         self._conns: set[_Conn] = set()
         self._size = 0  # connections open, being opened, or promised to a waiter
@@ -345,8 +438,9 @@ class Origin:
 
     def __repr__(self) -> str:
         scheme, host, port = self.key
+        via = f" via proxy {self._proxy.address}" if self._proxy is not None else ""
         return (
-            f"<Origin {scheme}://{host}:{port} open={self.open_connections} "
+            f"<Origin {scheme}://{host}:{port}{via} open={self.open_connections} "
             f"idle={self.idle_connections} waiting={len(self._waiters)}>"
         )
 
@@ -362,7 +456,7 @@ class Origin:
         """A request's head up to its ``Content-Length`` value: callers may cache it."""
         if not target.isprintable() or " " in target or not target.isascii():
             raise InvalidRequest(f"request target is not one line of ASCII: {target!r}")
-        line = f"{method} {target} HTTP/1.1\r\n".encode("ascii")
+        line = f"{method} {self._target_prefix}{target} HTTP/1.1\r\n".encode("ascii")
         if content_type is None:
             return line + self._host_lines
         if not content_type.isprintable() or not content_type.isascii():
@@ -387,7 +481,7 @@ class Origin:
             conn = idle.pop()
             if conn.reusable and now - conn._idle_since < self._idle_s and not conn.peer_spoke():
                 try:
-                    return await conn.exchange(data, deadline)
+                    return self._answered(await conn.exchange(data, deadline))
                 except NotSent:
                     pass  # it died unnoticed, not the vendor: a fresh connection decides
                 finally:
@@ -396,9 +490,15 @@ class Origin:
             self._drop(conn)
         conn = await self._acquire(loop, connect_timeout_s, deadline)
         try:
-            return await conn.exchange(data, deadline)
+            return self._answered(await conn.exchange(data, deadline))
         finally:
             self._release(conn)
+
+    def _answered(self, response: HttpResponse) -> HttpResponse:
+        if response.status == 407 and self._proxy is not None and self._ssl is None:
+            # Only a proxy answers 407: it did not pass the request on.
+            raise ProxyRefused(407, self._proxy.address, authority(self._host, self._port))
+        return response
 
     async def _acquire(
         self, loop: asyncio.AbstractEventLoop, connect_timeout_s: float, deadline: float
@@ -440,28 +540,33 @@ class Origin:
     ) -> _Conn:
         """Open a connection in a slot already counted in ``_size``."""
         conn = _Conn(self, loop)
+        where = authority(self._host, self._port)
+        if self._proxy is not None:
+            where += f" through proxy {self._proxy.address}"
         try:
             async with asyncio.timeout_at(min(loop.time() + connect_timeout_s, deadline)):
-                await loop.create_connection(
-                    lambda: conn,
-                    self._host,
-                    self._port,
-                    ssl=self._ssl,
-                    server_hostname=self._host if self._ssl is not None else None,
-                )
+                if self._connect_request:
+                    await self._tunnel(loop, conn)
+                else:
+                    await loop.create_connection(
+                        lambda: conn,
+                        *self._dial,
+                        ssl=self._ssl,
+                        server_hostname=self._host if self._ssl is not None else None,
+                    )
         except TimeoutError:
             self._free_slot()
             conn.close()
-            raise ConnectTimeout(f"connect to {self._host}:{self._port} timed out") from None
+            raise ConnectTimeout(f"connect to {where} timed out") from None
         except ssl.SSLCertVerificationError as exc:
             self._free_slot()
             conn.close()
-            raise TlsVerifyError(f"connect to {self._host}:{self._port}: {exc}") from exc
+            raise TlsVerifyError(f"connect to {where}: {exc}") from exc
         except OSError as exc:  # refused, DNS, TLS (ssl.SSLError is an OSError)
             self._free_slot()
             conn.close()
-            raise ConnectError(f"connect to {self._host}:{self._port}: {exc}") from exc
-        except BaseException:
+            raise ConnectError(f"connect to {where}: {exc}") from exc
+        except BaseException:  # a ConnectError from the proxy among them
             self._free_slot()
             conn.close()
             raise
@@ -471,6 +576,31 @@ class Origin:
             raise ConnectError("client closed" if self._closed else "closed on connect")
         self._conns.add(conn)
         return conn
+
+    async def _tunnel(self, loop: asyncio.AbstractEventLoop, conn: _Conn) -> None:
+        """Connect ``conn`` to the vendor in a CONNECT tunnel, TLS end to end."""
+        proxy, context = self._proxy, self._ssl
+        assert proxy is not None and context is not None
+        handshake = _ProxyHandshake(loop, proxy.address)
+        raw, _ = await loop.create_connection(lambda: handshake, *self._dial)
+        try:
+            raw.write(self._connect_request)
+            status = await handshake.answer
+            if not 200 <= status < 300:
+                raise ProxyRefused(status, proxy.address, authority(self._host, self._port))
+            if handshake.broken is not None:
+                raise handshake.broken
+            # The vendor's name, not the proxy's: its certificate is verified as
+            # on a direct connection.
+            tls = await loop.start_tls(raw, conn, context, server_hostname=self._host)
+        except BaseException:
+            raw.abort()
+            raise
+        if tls is None:
+            raw.abort()
+            raise ConnectError(f"proxy {proxy.address} closed the tunnel during TLS")
+        # start_tls hands the protocol its transport but does not say so.
+        conn.connection_made(tls)
 
     def _release(self, conn: _Conn) -> None:
         if not conn.reusable or self._closed:
@@ -546,7 +676,11 @@ class Origin:
 
 
 class VendorHttp:
-    """The daemon's HTTP client for vendors; use ``async with`` or :meth:`close`."""
+    """The daemon's HTTP client for vendors; use ``async with`` or :meth:`close`.
+
+    ``environment`` is the proxies of the process's environment, read once
+    at start; without it, only a vendor's own proxy is used.
+    """
 
     def __init__(
         self,
@@ -554,20 +688,28 @@ class VendorHttp:
         limit_per_host: int = DEFAULT_LIMIT_PER_HOST,
         idle_s: float = DEFAULT_IDLE_S,
         ssl_context: ssl.SSLContext | None = None,
+        environment: ProxyEnvironment | None = None,
     ) -> None:
         if limit_per_host < 1:
             raise ValueError("limit_per_host must be at least 1")
         self.limit_per_host = limit_per_host
         self.idle_s = idle_s
         self._ssl_context = ssl_context
-        self._origins: dict[tuple[str, str, int], Origin] = {}
+        self._environment = environment or ProxyEnvironment()
+        self._origins: dict[tuple[str, str, int, EgressProxy | None], Origin] = {}
         self._closed = False
 
     def __repr__(self) -> str:
         return f"<VendorHttp origins={len(self._origins)} limit_per_host={self.limit_per_host}>"
 
-    def origin(self, base_url: str) -> tuple[Origin, str]:
-        """The pool for ``base_url``'s origin, and its path (no trailing slash)."""
+    def origin(
+        self, base_url: str, *, proxy: EgressProxy | None = None, use_env_proxy: bool = True
+    ) -> tuple[Origin, str]:
+        """The pool for ``base_url``'s origin, and its path (no trailing slash).
+
+        Through ``proxy`` when given; else through the environment's proxy
+        for the URL unless ``use_env_proxy`` is false.
+        """
         if self._closed:
             raise RuntimeError("VendorHttp is closed")
         parts = urlsplit(base_url)
@@ -582,7 +724,9 @@ class VendorHttp:
         if not host.isascii():
             host = host.encode("idna").decode("ascii")
         port = parts.port or (443 if scheme == "https" else 80)
-        key = (scheme, host, port)
+        if proxy is None and use_env_proxy:
+            proxy = self._environment.proxy_for(scheme, host, port)
+        key = (scheme, host, port, proxy)
         origin = self._origins.get(key)
         if origin is None:
             origin = Origin(
@@ -592,6 +736,7 @@ class VendorHttp:
                 limit=self.limit_per_host,
                 idle_s=self.idle_s,
                 ssl_context=self._tls() if scheme == "https" else None,
+                proxy=proxy,
             )
             self._origins[key] = origin
         return origin, parts.path.rstrip("/")

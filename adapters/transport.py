@@ -9,6 +9,9 @@ UNREACHABLE and a send may safely go elsewhere; once bytes have left, a
 time-out or a reset is AMBIGUOUS, because the vendor may have sent the SMS.
 A certificate that does not verify is REFUSED: nothing was sent either, but
 it is a configuration fault (a wrong host or trust store), not an outage.
+So is an egress proxy's refusal to carry the request (a 4xx: its
+credentials, ``proxy_auth``, or its rules, ``proxy_denied``); its 5xx says it
+could not reach the vendor (UNREACHABLE, ``proxy_failed``).
 
 ``timeout_s`` bounds the whole exchange, the wait for a connection and the
 connect included; ``connect_timeout_s`` bounds the connect within it.  A
@@ -26,10 +29,13 @@ from adapters.http1 import (
     HttpError,
     InvalidRequest,
     NotSent,
+    ProxyRefused,
     ResponseTimeout,
     TlsVerifyError,
     VendorHttp,
 )
+from config.egress import EgressProxy
+from config.vendor import VendorSettings
 from core.outcome import Outcome
 from core.send import HttpRequest, HttpResponse
 
@@ -51,13 +57,29 @@ class VendorTransport:
         *,
         connect_timeout_s: float,
         timeout_s: float,
+        proxy: EgressProxy | None = None,
+        use_env_proxy: bool = True,
     ) -> None:
         self._base = base_url.rstrip("/")
-        self._origin, self._prefix = http.origin(self._base)
+        self._origin, self._prefix = http.origin(
+            self._base, proxy=proxy, use_env_proxy=use_env_proxy
+        )
         self._connect_timeout_s = connect_timeout_s
         self._timeout_s = timeout_s
         # A send's method, path and content type never change: their head is built once.
         self._heads: dict[tuple[str, str, str | None], bytes] = {}
+
+    @classmethod
+    def for_vendor(cls, http: VendorHttp, vs: VendorSettings) -> VendorTransport:
+        """The transport a vendor's settings describe: its URL, time-outs and egress."""
+        return cls(
+            http,
+            vs.base,
+            connect_timeout_s=vs.connect_timeout_s,
+            timeout_s=vs.timeout_s,
+            proxy=vs.egress_proxy,
+            use_env_proxy=vs.use_env_proxy,
+        )
 
     def __repr__(self) -> str:
         return (
@@ -94,6 +116,8 @@ class VendorTransport:
             return TransportFailure(Outcome.UNREACHABLE, "connect_timeout")
         except TlsVerifyError:
             return TransportFailure(Outcome.REFUSED, "tls_verify")
+        except ProxyRefused as exc:
+            return proxy_refused(exc.status)
         except NotSent:
             return TransportFailure(Outcome.UNREACHABLE, "write_error")
         except ConnectError:
@@ -104,3 +128,13 @@ class VendorTransport:
             return TransportFailure(Outcome.AMBIGUOUS, "disconnected")
         except HttpError:
             return TransportFailure(Outcome.AMBIGUOUS, "transport_error")
+
+
+def proxy_refused(status: int) -> TransportFailure:
+    """What an egress proxy's refusal means: nothing reached the vendor either way."""
+    if status in (401, 407):
+        # tinyproxy answers a CONNECT with wrong credentials 401, not 407.
+        return TransportFailure(Outcome.REFUSED, "proxy_auth")
+    if status >= 500:
+        return TransportFailure(Outcome.UNREACHABLE, "proxy_failed")
+    return TransportFailure(Outcome.REFUSED, "proxy_denied")

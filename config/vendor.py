@@ -8,6 +8,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
+from config.egress import EgressProxy, parse_proxy_url
 from config.secret import Secret
 from config.zone import CHINA, TimeZone
 
@@ -59,6 +60,21 @@ class VendorSettings(BaseModel):
         default=None,
         description="secret path segment: register http://<push address>/push/<name>/<token>",
     )
+    # A secret: the URL may carry the proxy's user:password@.
+    proxy_url: Secret | None = Field(
+        default=None,
+        description=(
+            "http://[user:password@]host:port: this vendor's calls go through it"
+            " (https in a CONNECT tunnel)"
+        ),
+    )
+    use_env_proxy: bool = Field(
+        default=True,
+        description=(
+            "without proxy_url, HTTPS_PROXY/HTTP_PROXY apply (less NO_PROXY);"
+            " false: this vendor is called directly"
+        ),
+    )
 
     # What the vendor's pushes are, for the push receiver.  A kind that
     # pushes says so; one whose pushes carry a secret (a password we
@@ -99,6 +115,13 @@ class VendorSettings(BaseModel):
             )
         return value
 
+    @field_validator("proxy_url")
+    @classmethod
+    def _proxy_form(cls, value: Any) -> Any:
+        if value is not None:
+            parse_proxy_url(value.get_secret_value())  # its error never quotes the URL
+        return value
+
     @model_validator(mode="after")
     def _signature_text_for_add(self) -> VendorSettings:
         if self.signature == "add" and self.signature_text is None:
@@ -108,3 +131,10 @@ class VendorSettings(BaseModel):
     @property
     def base(self) -> str:
         return str(self.base_url).rstrip("/")
+
+    @property
+    def egress_proxy(self) -> EgressProxy | None:
+        """The vendor's own proxy; None leaves it to the environment (see use_env_proxy)."""
+        if self.proxy_url is None:
+            return None
+        return parse_proxy_url(self.proxy_url.get_secret_value())

@@ -56,13 +56,14 @@ def main(argv: list[str] | None = None) -> int:
             print(exc, file=sys.stderr)
             return 2
         warn_if_exposed(args.config, settings)
+        from config.egress import ProxyEnvironmentError
         from proxy.ingest.spool import SpoolInUse
         from proxy.serve import Daemon
         from proxy.store.base import StoreUnavailable
 
         try:
             event_loop.run(Daemon(settings, args.config).run_until_signalled())
-        except (SpoolInUse, StoreUnavailable) as exc:
+        except (SpoolInUse, StoreUnavailable, ProxyEnvironmentError) as exc:
             # What the operator must change, not a traceback (neither carries a secret).
             print(f"smsproxy: {exc}", file=sys.stderr)
             return 1
@@ -123,8 +124,11 @@ def check_config(path: Path) -> int:
     print(f"  {len(settings.clients)} client(s): {', '.join(c.cpid for c in settings.clients)}")
     for v in settings.vendors:
         state = "" if v.enabled else " (disabled)"
+        proxy = v.egress_proxy
+        # The proxy's address only: its URL may carry a password.
+        via = f" through proxy {proxy.address}" if proxy is not None else ""
         print(
-            f"  vendor {v.name}: {getattr(v, 'kind', '?')} at {v.base}, "
+            f"  vendor {v.name}: {getattr(v, 'kind', '?')} at {v.base}{via}, "
             f"{v.price_per_segment} per segment, {v.rate_per_s}/s{state}"
         )
     for rule in settings.effective_rules():

@@ -45,6 +45,8 @@ def demo_settings(
             "name": f"{kind}-sim",
             "base_url": server.url,
             "price_per_segment": DEMO_PRICES.get(kind, 0.05),
+            # Simulators on loopback: a shell's HTTPS_PROXY/HTTP_PROXY is not for them.
+            "use_env_proxy": False,
         }
         for kind, server in sims.items()
     ]

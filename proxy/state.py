@@ -11,6 +11,7 @@ it, each request taking the live engine once.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from adapters.http1 import VendorHttp
+from config.egress import ProxyEnvironment
 from config.settings import Settings
 from proxy.engine import Engine, Live
 from proxy.ingest.spool import PollSpool
@@ -113,12 +115,16 @@ class DaemonState:
     async def open(self) -> None:
         """Open the store and build the first engine from the config."""
         settings = self.live.settings
+        # Once, before anything is opened: a variable we cannot use stops the start.
+        environment = ProxyEnvironment.from_environ(os.environ)
+        if environment.http is not None or environment.https is not None:
+            log.info("egress_proxy_environment", proxies=repr(environment))
         store = await open_store(settings.state)
         recorder = SendRecorder(store)
         recorder.start()
         opened = _Opened(
             store,
-            VendorHttp(limit_per_host=200),
+            VendorHttp(limit_per_host=200, environment=environment),
             recorder,
             PollSpool.first_free(spool_path(settings)),
         )

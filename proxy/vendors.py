@@ -24,7 +24,4 @@ def vendor_clients(vendors: Sequence[VendorSettings], http: VendorHttp) -> Vendo
 
 
 def vendor_client(vs: VendorSettings, http: VendorHttp) -> VendorClient:
-    transport = VendorTransport(
-        http, vs.base, connect_timeout_s=vs.connect_timeout_s, timeout_s=vs.timeout_s
-    )
-    return VendorClient(vs.name, make_adapter(vs), transport)
+    return VendorClient(vs.name, make_adapter(vs), VendorTransport.for_vendor(http, vs))

@@ -22,6 +22,18 @@ CPID = "acme"
 PASSWORD = "acme-pass"
 
 DaemonFactory = Callable[..., Awaitable[Daemon]]
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "no_proxy")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_proxy_variables() -> Iterator[None]:
+    """The tests' vendors are on loopback: a developer's or CI's HTTP(S)_PROXY is not
+    for them.  The egress proxy tests set their own."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in PROXY_VARIABLES:
+            patch.delenv(name, raising=False)
+            patch.delenv(name.upper(), raising=False)
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -88,6 +100,7 @@ BOTH_LOOPS = {
     "tests.unit.test_legacy_http",
     "tests.unit.test_http_limits",
     "tests.adapters.test_http1",
+    "tests.adapters.test_egress_proxy",
 }
 
 

@@ -643,11 +643,15 @@ async def test_closing_the_client_closes_its_connections() -> None:
 
 @pytest.fixture(scope="module")
 def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return self_signed_certificate(tmp_path_factory.mktemp("tls"))
+
+
+def self_signed_certificate(where: Path, name: str = "127.0.0.1") -> tuple[Path, Path]:
+    """A certificate and key for ``name`` (an address or a host name), in ``where``."""
     openssl = shutil.which("openssl")
     # Debian's openssl is on every image this project runs on (ca-certificates
     # needs it): a missing one is a broken machine, not a test to skip.
     assert openssl is not None, "the TLS tests need the openssl command: apt-get install openssl"
-    where = tmp_path_factory.mktemp("tls")
     cert, key = where / "cert.pem", where / "key.pem"
     # A fixed command line, no shell.
     subprocess.run(  # noqa: S603
@@ -663,9 +667,9 @@ def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
             "-days",
             "2",
             "-subj",
-            "/CN=127.0.0.1",
+            f"/CN={name}",
             "-addext",
-            "subjectAltName=IP:127.0.0.1",
+            f"subjectAltName={'IP' if name[0].isdigit() else 'DNS'}:{name}",
             "-keyout",
             str(key),
             "-out",
