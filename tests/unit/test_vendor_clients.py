@@ -15,7 +15,7 @@ from proxy.admin import describe
 from proxy.engine import Engine
 from proxy.metrics import Metrics, VendorStateCollector
 from proxy.recorder import SendRecorder
-from proxy.store.sqlite import SqliteStore
+from proxy.store.sqlite.store import SqliteStore
 from proxy.vendor_snapshot import snapshot
 from tests.conftest import base_config
 
