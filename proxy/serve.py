@@ -19,7 +19,7 @@ from proxy.admin import AdminPort
 from proxy.engine import Engine
 from proxy.ingest.pushes import MAX_PUSH_BYTES, PushPort
 from proxy.legacy import Legacy
-from proxy.legacy_http import Answer, LegacyServer, Limits
+from proxy.legacy_http import Answer, LegacyServer, Limits, Responder
 from proxy.open_files import connection_budget
 from proxy.reload import ReloadOutcome
 from proxy.state import DaemonState
@@ -28,6 +28,7 @@ log = structlog.get_logger("smsproxy")
 
 ADMIN_GRACE_S = 1.0
 ADMIN_MAX_BODY_BYTES = 64 * 1024  # its requests carry no body worth more
+BUSY = Answer(503, b"busy")  # the admin and push ports, past their connection cap
 PUSH_GRACE_S = 2.0  # a push being stored finishes; the vendor pushes again if it does not
 
 
@@ -36,46 +37,59 @@ class Daemon:
         self.settings = settings
         # What the three ports serve: store, metrics, the live engine.
         self.state = DaemonState(settings, config_path)
-        metrics = self.state.metrics
         self.limits = connection_limits(settings)
         # A GET with 1000 numbers is a long request line; esms100 takes it.
-        self.legacy_server = LegacyServer(
+        self.legacy_server = self._server(
+            "legacy",
             Legacy(self.state).respond,
-            max_body_bytes=settings.legacy.max_body_bytes,
-            limits=self.limits,
+            settings.legacy.max_body_bytes,
+            content_type=b"text/plain; charset=gbk",
             # Before a request is read there is no endpoint to answer for; every
             # esms100 endpoint reads -15 as "too fast, try again".
             busy=Answer(503, b"-15"),
-            on_refusal=metrics.http_refused("legacy"),
-        )
-        metrics.http_connections.labels("legacy").set_function(
-            lambda: self.legacy_server.connections
         )
         self.admin = AdminPort(self.state)
-        self.admin_server = LegacyServer(
+        self.admin_server = self._server(
+            "admin",
             self.admin.routes.respond,
-            max_body_bytes=ADMIN_MAX_BODY_BYTES,
-            content_type=b"text/plain; charset=utf-8",
-            limits=self.limits,
-            on_refusal=metrics.http_refused("admin"),
+            ADMIN_MAX_BODY_BYTES,
             keep_headers=frozenset({b"authorization"}),
         )
-        metrics.http_connections.labels("admin").set_function(lambda: self.admin_server.connections)
         # Vendors' report and reply pushes: a chuanglan reply is a long GET line.
         self.pushes = PushPort(self.state)
-        self.push_server = LegacyServer(
+        self.push_server = self._server(
+            "push",
             self.pushes.routes.respond,
-            max_body_bytes=MAX_PUSH_BYTES,
-            content_type=b"text/plain; charset=utf-8",
-            limits=self.limits,
-            on_refusal=metrics.http_refused("push"),
+            MAX_PUSH_BYTES,
             keep_headers=frozenset({b"content-type"}),
         )
-        metrics.http_connections.labels("push").set_function(lambda: self.push_server.connections)
         self.legacy_port = 0
         self.admin_port = 0
         self.push_port = 0
         self._stopped = False
+
+    def _server(
+        self,
+        port: str,
+        respond: Responder,
+        max_body_bytes: int,
+        content_type: bytes = b"text/plain; charset=utf-8",
+        busy: Answer = BUSY,
+        keep_headers: frozenset[bytes] = frozenset(),
+    ) -> LegacyServer:
+        """One port's server, with the shared limits, its refusal counter and its gauge."""
+        metrics = self.state.metrics
+        server = LegacyServer(
+            respond,
+            max_body_bytes=max_body_bytes,
+            content_type=content_type,
+            limits=self.limits,
+            busy=busy,
+            on_refusal=metrics.http_refused(port),
+            keep_headers=keep_headers,
+        )
+        metrics.http_connections.labels(port).set_function(lambda: server.connections)
+        return server
 
     def __repr__(self) -> str:
         return f"<Daemon legacy=:{self.legacy_port} admin=:{self.admin_port}>"
