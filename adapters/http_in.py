@@ -1,6 +1,6 @@
 """Requests arriving over aiohttp, as the sans-io codecs want them: for the simulators.
 
-The daemon serves HTTP with its own server (:mod:`proxy.legacy_http`) and
+The daemon serves HTTP with its own server (:mod:`proxy.http`) and
 imports no aiohttp (``[tool.importlinter]`` in ``pyproject.toml``).
 """
 

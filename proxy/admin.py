@@ -12,7 +12,7 @@ Also behind the token: ``GET /reports/unmatched`` (:mod:`proxy.ingest.inspect`).
 ``/metrics``, ``/healthz`` and ``/readyz`` are open, for Prometheus and load
 balancers.  Without a configured token the API answers 404: it does not exist.
 
-The port is served by :mod:`proxy.legacy_http`, with the legacy port's limits.
+The port is served by :mod:`proxy.http`, with the legacy port's limits.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ import hmac
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from adapters.client import VendorClient, wall_ms
+from proxy.http.messages import Answer, Request
+from proxy.http.routes import Handler, Params, Routes, json_answer
 from proxy.ingest.inspect import unmatched
-from proxy.legacy_http import Answer, LegacyRequest
-from proxy.routes import Handler, Params, Routes, json_answer
 from proxy.state import DaemonState
 from proxy.vendor_snapshot import VendorSnapshot, snapshot, vendor_snapshot
 from routing.router import VendorRuntime
@@ -73,7 +73,7 @@ class AdminPort:
         return f"<AdminPort {self.routes!r}>"
 
     def _behind_token(self, handler: Handler) -> Handler:
-        async def guarded(request: LegacyRequest, params: Params) -> Answer:
+        async def guarded(request: Request, params: Params) -> Answer:
             token = self.state.settings.admin.token
             if token is None:
                 return API_OFF
@@ -87,17 +87,17 @@ class AdminPort:
 
     # --- open: Prometheus and load balancers ------------------------------------
 
-    async def healthz(self, request: LegacyRequest, params: Params) -> Answer:
+    async def healthz(self, request: Request, params: Params) -> Answer:
         return Answer(200, b"ok\n")
 
-    async def readyz(self, request: LegacyRequest, params: Params) -> Answer:
+    async def readyz(self, request: Request, params: Params) -> Answer:
         live = self.state.live
         store_ok = self.state.opened and await self.state.store.ping()
         routable = live.started and live.engine.router.any_routable()
         status = 200 if store_ok and routable else 503
         return json_answer({"store": store_ok, "vendor_routable": routable}, status)
 
-    async def metrics(self, request: LegacyRequest, params: Params) -> Answer:
+    async def metrics(self, request: Request, params: Params) -> Answer:
         body = generate_latest(self.state.metrics.registry)
         return Answer(200, body, None, CONTENT_TYPE_LATEST.encode("ascii"))
 
@@ -106,29 +106,29 @@ class AdminPort:
     def _vendor(self, name: str) -> VendorRuntime[VendorClient] | None:
         return self.state.engine.router.vendors.get(name)
 
-    async def list_vendors(self, request: LegacyRequest, params: Params) -> Answer:
+    async def list_vendors(self, request: Request, params: Params) -> Answer:
         vendors = snapshot(self.state.engine.router)
         return json_answer({"vendors": [describe(v) for v in vendors]})
 
-    async def drain(self, request: LegacyRequest, params: Params) -> Answer:
+    async def drain(self, request: Request, params: Params) -> Answer:
         vendor = self._vendor(params["name"])
         if vendor is None:
             return json_answer({"error": f"no vendor {params['name']!r}"}, 404)
         vendor.health.hold()
         return json_answer(describe(vendor_snapshot(vendor)))
 
-    async def enable(self, request: LegacyRequest, params: Params) -> Answer:
+    async def enable(self, request: Request, params: Params) -> Answer:
         vendor = self._vendor(params["name"])
         if vendor is None:
             return json_answer({"error": f"no vendor {params['name']!r}"}, 404)
         vendor.health.release()
         return json_answer(describe(vendor_snapshot(vendor)))
 
-    async def reload(self, request: LegacyRequest, params: Params) -> Answer:
+    async def reload(self, request: Request, params: Params) -> Answer:
         outcome = await self.state.reloader.reload()
         return json_answer(outcome.as_json(), 200 if outcome.ok else 400)
 
-    async def list_unresolved(self, request: LegacyRequest, params: Params) -> Answer:
+    async def list_unresolved(self, request: Request, params: Params) -> Answer:
         """Recipients left in flight by a crash or without a clear answer, newest first.
 
         Each stays out of a client's retries (answered -17) until a delivery
@@ -159,14 +159,14 @@ class AdminPort:
             }
         )
 
-    async def reset_password(self, request: LegacyRequest, params: Params) -> Answer:
+    async def reset_password(self, request: Request, params: Params) -> Answer:
         cpid = params["cpid"]
         dropped = await self.state.engine.clients.reset_password(cpid)
         if dropped is None:
             return json_answer({"error": f"no client {cpid!r}"}, 404)
         return json_answer({"client": cpid, "ent_password_dropped": dropped})
 
-    async def unmatched(self, request: LegacyRequest, params: Params) -> Answer:
+    async def unmatched(self, request: Request, params: Params) -> Answer:
         if not self.state.opened:
             return json_answer({"error": "not ready"}, 503)
         return json_answer(await unmatched(self.state.store))

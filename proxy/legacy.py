@@ -3,7 +3,7 @@
 Every answer is HTTP 200 with a GBK plain-text body exactly as esms100
 gives it; failures are esms100 codes, never a stack trace or a 500.  (An
 unknown path is 404, a method other than GET or POST 405, and a request
-that is not HTTP 400.)  :mod:`proxy.legacy_http` serves them.
+that is not HTTP 400.)  :mod:`proxy.http` serves them.
 Codes (from ``esms100.txt``) and when we answer them:
 
 ``-1``  unknown cpid, wrong cppwd, or a caller address the client's
@@ -47,7 +47,7 @@ from adapters.esms100.wire import ReplyRecord, ReportLine
 from proxy.admission import Busy
 from proxy.clients import Client
 from proxy.engine import Engine
-from proxy.legacy_http import Answer, LegacyRequest
+from proxy.http.messages import Answer, Request
 from proxy.login_throttle import LockedOut
 from proxy.numbers import normalise
 from proxy.passwords import new_password_problem
@@ -91,7 +91,7 @@ def _answer_code(body: bytes) -> str:
     return head.decode("ascii") if head.startswith(b"-") else "0"
 
 
-Endpoint = Callable[["Legacy", LegacyRequest, Engine], Awaitable["bytes | Delivery"]]
+Endpoint = Callable[["Legacy", Request, Engine], Awaitable["bytes | Delivery"]]
 
 
 class Legacy:
@@ -116,7 +116,7 @@ class Legacy:
     def __repr__(self) -> str:
         return f"<Legacy endpoints={sorted({n for n, _ in self._endpoints.values()})}>"
 
-    async def respond(self, request: LegacyRequest) -> Answer:
+    async def respond(self, request: Request) -> Answer:
         found = self._endpoints.get(request.path)
         if found is None:
             return NOT_FOUND
@@ -149,14 +149,12 @@ class Legacy:
         """Where the legacy clients' clocks are: ``legacy.timezone`` of the engine's config."""
         return ZoneInfo(engine.settings.legacy.timezone)
 
-    def read_params(self, request: LegacyRequest) -> wire.Params:
+    def read_params(self, request: Request) -> wire.Params:
         if request.oversize:
             raise Refused(-8)
         return wire.decode_params(request.query, request.body if request.method == "POST" else b"")
 
-    async def authenticate(
-        self, request: LegacyRequest, params: wire.Params, engine: Engine
-    ) -> Client:
+    async def authenticate(self, request: Request, params: wire.Params, engine: Engine) -> Client:
         cpid, cppwd = params.get("cpid"), params.get("cppwd")
         if cpid is None:
             raise Refused(-2)
@@ -174,7 +172,7 @@ class Legacy:
             raise Refused(-15)
         return client
 
-    async def mt(self, request: LegacyRequest, engine: Engine) -> bytes:
+    async def mt(self, request: Request, engine: Engine) -> bytes:
         params = self.read_params(request)
         # Who is asking first (cheap), so a turn can be fair to each client.
         client = await self.authenticate(request, params, engine)
@@ -207,7 +205,7 @@ class Legacy:
         result = await engine.sender.send(client, send_id, recipients.valid, text)
         return code(result)
 
-    async def qamount(self, request: LegacyRequest, engine: Engine) -> bytes:
+    async def qamount(self, request: Request, engine: Engine) -> bytes:
         """Segments the client can still send (esms100's 剩余条数); never ``0`` while sends pass.
 
         What the vendors can take is the sum of their known balances, each as
@@ -241,7 +239,7 @@ class Legacy:
         # Unknown balances bound nothing: the quota is then all that is known.
         return code(left if unknown else min(left, vendors))
 
-    async def qreport(self, request: LegacyRequest, engine: Engine) -> Delivery:
+    async def qreport(self, request: Request, engine: Engine) -> Delivery:
         client = await self.authenticate(request, self.read_params(request), engine)
         store = self.state.store
         held, queued = await store.queues.hold_reports(client.cpid, REPORTS_PER_POLL, HOLD_MS)
@@ -250,7 +248,7 @@ class Legacy:
             wire.encode_reports(lines, self.zone(engine)), self._settler("reports", client, held)
         )
 
-    async def mo(self, request: LegacyRequest, engine: Engine) -> Delivery:
+    async def mo(self, request: Request, engine: Engine) -> Delivery:
         client = await self.authenticate(request, self.read_params(request), engine)
         store = self.state.store
         held, queued = await store.queues.hold_replies(client.cpid, REPLIES_PER_POLL, HOLD_MS)
@@ -277,7 +275,7 @@ class Legacy:
 
         return settle
 
-    async def ent(self, request: LegacyRequest, engine: Engine) -> bytes:
+    async def ent(self, request: Request, engine: Engine) -> bytes:
         """Change the password.  esms100 answers only ``0`` or ``-1`` here.
 
         ``-1`` for a wrong ``oldpwd`` (a failed login, throttled like the

@@ -21,8 +21,8 @@ from prometheus_client.registry import Collector
 
 from core.outcome import Outcome
 from proxy.admission import REASONS as BUSY_REASONS
+from proxy.http.limits import REFUSALS as HTTP_REFUSALS
 from proxy.ingest.push_auth import PushRefusal
-from proxy.legacy_http import REFUSALS as HTTP_REFUSALS
 from proxy.vendor_snapshot import VendorSnapshot
 from routing.health import VendorState
 

@@ -17,9 +17,11 @@ import structlog
 from config.settings import Settings, split_host_port
 from proxy.admin import AdminPort
 from proxy.engine import Engine
+from proxy.http.limits import Limits
+from proxy.http.messages import Answer, Responder
+from proxy.http.server import HttpServer
 from proxy.ingest.pushes import MAX_PUSH_BYTES, PushPort
 from proxy.legacy import Legacy
-from proxy.legacy_http import Answer, LegacyServer, Limits, Responder
 from proxy.open_files import connection_budget
 from proxy.reload import ReloadOutcome
 from proxy.state import DaemonState
@@ -76,10 +78,10 @@ class Daemon:
         content_type: bytes = b"text/plain; charset=utf-8",
         busy: Answer = BUSY,
         keep_headers: frozenset[bytes] = frozenset(),
-    ) -> LegacyServer:
+    ) -> HttpServer:
         """One port's server, with the shared limits, its refusal counter and its gauge."""
         metrics = self.state.metrics
-        server = LegacyServer(
+        server = HttpServer(
             respond,
             max_body_bytes=max_body_bytes,
             content_type=content_type,

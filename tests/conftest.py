@@ -97,7 +97,7 @@ async def start_daemon() -> AsyncIterator[DaemonFactory]:
 # modules that own sockets through asyncio's protocol API run on the
 # standard loop as well, which is what runs where uvloop is not installed.
 BOTH_LOOPS = {
-    "tests.unit.test_legacy_http",
+    "tests.unit.test_http_server",
     "tests.unit.test_http_limits",
     "tests.adapters.test_http1",
     "tests.adapters.test_egress_proxy",

@@ -15,7 +15,7 @@ one gets the vendor's failure answer, is counted in
 of forgeries does not flood the log) and never stored.  The token is a
 path segment, which is why this port keeps no access log.
 
-The port is served by :mod:`proxy.legacy_http`, with the legacy port's
+The port is served by :mod:`proxy.http`, with the legacy port's
 limits; its client is the peer, or who a trusted proxy says it is, which
 is what ``push_allowed_ips`` is checked against.
 
@@ -34,11 +34,11 @@ import structlog
 
 from adapters.base import Adapter, PushResult
 from core.send import HttpRequest, HttpResponse
+from proxy.http.messages import Answer, Request
+from proxy.http.routes import Params, Routes
 from proxy.ingest.accounts import Account
 from proxy.ingest.push_auth import PushGate, PushRefusal, warn_unprotected
 from proxy.ingest.service import Ingest
-from proxy.legacy_http import Answer, LegacyRequest
-from proxy.routes import Params, Routes
 from proxy.state import DaemonState
 
 log = structlog.get_logger("smsproxy.push")
@@ -53,7 +53,7 @@ def _answer(answer: HttpResponse) -> Answer:
     return Answer(answer.status, answer.body, None, answer.content_type.encode("latin-1"))
 
 
-def incoming(request: LegacyRequest) -> HttpRequest:
+def incoming(request: Request) -> HttpRequest:
     """A push as the sans-io codecs want it."""
     content_type = request.headers.get(b"content-type", b"").decode("latin-1")
     return HttpRequest(
@@ -83,7 +83,7 @@ class PushPort:
     def warn_unprotected(self) -> None:
         warn_unprotected(self.state.settings.vendors)
 
-    async def receive(self, request: LegacyRequest, params: Params) -> Answer:
+    async def receive(self, request: Request, params: Params) -> Answer:
         name = params["vendor"]
         live = self.state.live
         # The engine is taken once: a reload meanwhile does not split the push.
@@ -132,7 +132,7 @@ async def _store(ingest: Ingest, account: Account, result: PushResult, name: str
     return _answer(result.answer)
 
 
-def _read(request: LegacyRequest, adapter: Adapter, name: str) -> PushResult:
+def _read(request: Request, adapter: Adapter, name: str) -> PushResult:
     try:
         return adapter.parse_push(incoming(request))
     except Exception:  # parse_push must not raise; if it does, the vendor may retry

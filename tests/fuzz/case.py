@@ -16,7 +16,7 @@ from adapters.esms100.wire import password_digest
 
 ENDPOINTS = ("mt", "qamount", "qreport", "mo", "ent")
 
-# Answers an HTTP request may get from the legacy port (proxy/legacy_http.py):
+# Answers an HTTP request may get from the legacy port (proxy/http/):
 # 200 with an esms100 body, or one of these, never another 5xx.
 HTTP_ERRORS = frozenset({400, 404, 405, 408, 413, 431, 503})
 # After these the daemon closes the connection: nothing more may be answered.

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from proxy.legacy_http import LINGER_S
+from proxy.http.connection import LINGER_S
 from tests.e2e.legacy_client import REPLY_RECORD, REPORT_LINE
 from tests.fuzz.answers import Answer
 from tests.fuzz.case import CLOSING, Case, Request

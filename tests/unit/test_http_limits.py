@@ -10,8 +10,10 @@ from ipaddress import ip_network
 
 import pytest
 
-from proxy.legacy_http import Answer, LegacyServer, Limits
-from tests.unit.test_legacy_http import LIMIT, Recorder, closed_by_server, read_answer
+from proxy.http.limits import Limits
+from proxy.http.messages import Answer
+from proxy.http.server import HttpServer
+from tests.unit.test_http_server import LIMIT, Recorder, closed_by_server, read_answer
 
 FAST = Limits(
     max_head_bytes=4096,
@@ -24,7 +26,7 @@ FAST = Limits(
 
 
 class Served:
-    def __init__(self, server: LegacyServer, recorder: Recorder, port: int) -> None:
+    def __init__(self, server: HttpServer, recorder: Recorder, port: int) -> None:
         self.server, self.recorder, self.port = server, recorder, port
         self.refusals: list[str] = []
 
@@ -32,10 +34,10 @@ class Served:
         return await asyncio.open_connection("127.0.0.1", self.port)
 
 
-async def serve(limits: Limits) -> tuple[LegacyServer, Served]:
+async def serve(limits: Limits) -> tuple[HttpServer, Served]:
     recorder = Recorder()
     refusals: list[str] = []
-    server = LegacyServer(
+    server = HttpServer(
         recorder,
         max_body_bytes=LIMIT,
         limits=limits,

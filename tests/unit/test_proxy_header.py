@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.proxy_header import ProxyHeader, ProxyHeaderError, read_proxy_header
+from proxy.http.proxy_header import ProxyHeader, ProxyHeaderError, read_proxy_header
 
 V2 = b"\r\n\r\n\x00\r\nQUIT\n"
 # HAProxy's send-proxy-v2 for 192.0.2.10:51000 -> 10.0.0.5:8080, with one TLV behind.

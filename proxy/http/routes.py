@@ -1,7 +1,7 @@
 """Paths to handlers, for the admin and push ports.
 
-Both are served by :mod:`proxy.legacy_http`, the server the legacy port
-uses, so one set of limits (head cap, time-outs, connection cap, trusted
+Both are served by :class:`proxy.http.server.HttpServer`, the server the
+legacy port uses, so one set of limits (head cap, time-outs, connection cap, trusted
 proxies) guards all three ports.  They need little routing: a handful of
 fixed paths with a ``{name}`` segment or two.
 """
@@ -14,12 +14,12 @@ from urllib.parse import unquote
 
 import structlog
 
-from proxy.legacy_http import Answer, LegacyRequest
+from proxy.http.messages import Answer, Request
 
-log = structlog.get_logger("smsproxy.routes")
+log = structlog.get_logger("smsproxy.http.routes")
 
 Params = Mapping[str, str]
-Handler = Callable[[LegacyRequest, Params], Awaitable[Answer]]
+Handler = Callable[[Request, Params], Awaitable[Answer]]
 
 JSON = b"application/json"
 
@@ -39,7 +39,7 @@ class Routes:
         """``method`` is GET, POST or ``*``; ``pattern`` a path with ``{name}`` segments."""
         self._routes.append((method, pattern.split("/")[1:], handler))
 
-    async def respond(self, request: LegacyRequest) -> Answer:
+    async def respond(self, request: Request) -> Answer:
         if request.oversize:
             return json_answer({"error": "request too large"}, 413)
         segments = request.path.split("/")[1:]

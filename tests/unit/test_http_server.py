@@ -8,7 +8,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from proxy.legacy_http import Answer, LegacyRequest, LegacyServer, Limits
+from proxy.http.limits import Limits
+from proxy.http.messages import Answer, Request
+from proxy.http.server import HttpServer
 
 LIMIT = 1024
 
@@ -17,11 +19,11 @@ class Recorder:
     """A responder that keeps every request and echoes it back."""
 
     def __init__(self) -> None:
-        self.requests: list[LegacyRequest] = []
+        self.requests: list[Request] = []
         self.finished: list[str] = []
         self.delay: dict[str, float] = {}
 
-    async def __call__(self, request: LegacyRequest) -> Answer:
+    async def __call__(self, request: Request) -> Answer:
         self.requests.append(request)
         await asyncio.sleep(self.delay.get(request.path, 0))
         self.finished.append(request.path)
@@ -37,9 +39,9 @@ class Recorder:
 
 
 @pytest.fixture
-async def served() -> AsyncIterator[tuple[LegacyServer, Recorder, int]]:
+async def served() -> AsyncIterator[tuple[HttpServer, Recorder, int]]:
     recorder = Recorder()
-    server = LegacyServer(recorder, max_body_bytes=LIMIT, limits=Limits(keepalive_s=0.3))
+    server = HttpServer(recorder, max_body_bytes=LIMIT, limits=Limits(keepalive_s=0.3))
     port = await server.listen("127.0.0.1", 0)
     yield server, recorder, port
     await server.close(1.0)
@@ -72,7 +74,7 @@ async def closed_by_server(reader: asyncio.StreamReader) -> bool:
 
 
 async def test_an_answer_is_bare_gbk_text_with_its_length(
-    served: tuple[LegacyServer, Recorder, int],
+    served: tuple[HttpServer, Recorder, int],
 ) -> None:
     _, _, port = served
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -87,7 +89,7 @@ async def test_an_answer_is_bare_gbk_text_with_its_length(
 
 
 async def test_keep_alive_serves_many_requests_on_one_connection(
-    served: tuple[LegacyServer, Recorder, int],
+    served: tuple[HttpServer, Recorder, int],
 ) -> None:
     _, recorder, port = served
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -101,7 +103,7 @@ async def test_keep_alive_serves_many_requests_on_one_connection(
 
 
 async def test_pipelined_requests_are_answered_in_order(
-    served: tuple[LegacyServer, Recorder, int],
+    served: tuple[HttpServer, Recorder, int],
 ) -> None:
     _, recorder, port = served
     recorder.delay["/slow"] = 0.2
@@ -111,7 +113,7 @@ async def test_pipelined_requests_are_answered_in_order(
 
 
 async def test_http_1_0_closes_after_its_answer(
-    served: tuple[LegacyServer, Recorder, int],
+    served: tuple[HttpServer, Recorder, int],
 ) -> None:
     _, _, port = served
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -121,7 +123,7 @@ async def test_http_1_0_closes_after_its_answer(
     assert await closed_by_server(reader)
 
 
-async def test_connection_close_is_honoured(served: tuple[LegacyServer, Recorder, int]) -> None:
+async def test_connection_close_is_honoured(served: tuple[HttpServer, Recorder, int]) -> None:
     _, _, port = served
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(b"GET /mt/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -131,7 +133,7 @@ async def test_connection_close_is_honoured(served: tuple[LegacyServer, Recorder
 
 
 async def test_post_bodies_plain_chunked_and_after_100_continue(
-    served: tuple[LegacyServer, Recorder, int],
+    served: tuple[HttpServer, Recorder, int],
 ) -> None:
     _, _, port = served
     plain = b"POST /mt/ HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n\r\nphone=1"
@@ -156,7 +158,7 @@ async def test_post_bodies_plain_chunked_and_after_100_continue(
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 async def test_a_body_beyond_the_limit_is_answered_at_once_and_the_connection_closes(
-    served: tuple[LegacyServer, Recorder, int], chunked: bool
+    served: tuple[HttpServer, Recorder, int], chunked: bool
 ) -> None:
     _, recorder, port = served
     big = b"x" * (LIMIT + 1)
@@ -178,7 +180,7 @@ async def test_a_body_beyond_the_limit_is_answered_at_once_and_the_connection_cl
 
 
 async def test_a_declared_body_beyond_the_limit_is_not_waited_for(
-    served: tuple[LegacyServer, Recorder, int],
+    served: tuple[HttpServer, Recorder, int],
 ) -> None:
     _, _, port = served
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -190,7 +192,7 @@ async def test_a_declared_body_beyond_the_limit_is_not_waited_for(
 
 
 async def test_a_request_line_beyond_the_limit_keeps_its_path_only(
-    served: tuple[LegacyServer, Recorder, int],
+    served: tuple[HttpServer, Recorder, int],
 ) -> None:
     _, _, port = served
     raw = b"GET /mt/?phone=%s HTTP/1.1\r\nHost: x\r\n\r\n" % (b"1" * LIMIT)
@@ -199,7 +201,7 @@ async def test_a_request_line_beyond_the_limit_keeps_its_path_only(
 
 
 async def test_an_absolute_url_is_read_for_its_path_and_query(
-    served: tuple[LegacyServer, Recorder, int],
+    served: tuple[HttpServer, Recorder, int],
 ) -> None:
     _, _, port = served
     raw = b"GET http://sms.example.com/mt/?a=1 HTTP/1.1\r\nHost: sms.example.com\r\n\r\n"
@@ -216,7 +218,7 @@ async def test_an_absolute_url_is_read_for_its_path_and_query(
     ids=["garbage", "bad-length", "connect"],
 )
 async def test_what_is_not_an_esms100_request_gets_400_and_a_close(
-    served: tuple[LegacyServer, Recorder, int], raw: bytes
+    served: tuple[HttpServer, Recorder, int], raw: bytes
 ) -> None:
     _, recorder, port = served
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -229,7 +231,7 @@ async def test_what_is_not_an_esms100_request_gets_400_and_a_close(
 
 
 async def test_an_upgrade_is_ignored_and_the_connection_closes_after_the_answer(
-    served: tuple[LegacyServer, Recorder, int],
+    served: tuple[HttpServer, Recorder, int],
 ) -> None:
     _, _, port = served
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -243,7 +245,7 @@ async def test_an_upgrade_is_ignored_and_the_connection_closes_after_the_answer(
 
 
 async def test_a_good_request_before_a_bad_one_is_answered_first(
-    served: tuple[LegacyServer, Recorder, int],
+    served: tuple[HttpServer, Recorder, int],
 ) -> None:
     _, _, port = served
     raw = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nNOT HTTP\r\n\r\n"
@@ -251,7 +253,7 @@ async def test_a_good_request_before_a_bad_one_is_answered_first(
     assert [status for status, _ in answers] == [b"HTTP/1.1 200 OK", b"HTTP/1.1 400 Bad Request"]
 
 
-async def test_an_idle_connection_is_closed(served: tuple[LegacyServer, Recorder, int]) -> None:
+async def test_an_idle_connection_is_closed(served: tuple[HttpServer, Recorder, int]) -> None:
     server, _, port = served
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(b"GET /mt/ HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -261,7 +263,7 @@ async def test_an_idle_connection_is_closed(served: tuple[LegacyServer, Recorder
 
 
 async def test_a_client_that_hangs_up_does_not_cancel_its_request(
-    served: tuple[LegacyServer, Recorder, int],
+    served: tuple[HttpServer, Recorder, int],
 ) -> None:
     _, recorder, port = served
     recorder.delay["/mt/"] = 0.2
@@ -286,7 +288,7 @@ async def test_close_finishes_requests_in_flight_and_refuses_new_connections() -
     recorder = Recorder()
     recorder.delay["/slow"] = 0.3
     recorder.delay["/stuck"] = 60
-    server = LegacyServer(recorder, max_body_bytes=LIMIT)
+    server = HttpServer(recorder, max_body_bytes=LIMIT)
     port = await server.listen("127.0.0.1", 0)
     idle_reader, idle_writer = await asyncio.open_connection("127.0.0.1", port)
     slow_reader, slow_writer = await asyncio.open_connection("127.0.0.1", port)
