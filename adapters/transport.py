@@ -1,6 +1,6 @@
 """Carry an adapter's requests over HTTP; translate every foreign error here.
 
-Above this module nobody sees :mod:`adapters.http1`'s exceptions or
+Above this module nobody sees :mod:`adapters.http`'s exceptions or
 ``asyncio.TimeoutError``: a failure becomes a :class:`TransportFailure` with
 its outcome.  The line we draw is the request's first byte: if it was
 never written (connection refused, DNS, TLS handshake, connect time-out, no
@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from adapters.http1 import (
+from adapters.http.client import VendorHttp
+from adapters.http.errors import (
     ConnectError,
     ConnectTimeout,
     Disconnected,
@@ -32,7 +33,6 @@ from adapters.http1 import (
     ProxyRefused,
     ResponseTimeout,
     TlsVerifyError,
-    VendorHttp,
 )
 from config.egress import EgressProxy
 from config.vendor import VendorSettings

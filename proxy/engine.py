@@ -19,7 +19,7 @@ import structlog
 from aiolimiter import AsyncLimiter
 
 from adapters.client import VendorClient
-from adapters.http1 import VendorHttp
+from adapters.http.client import VendorHttp
 from config.settings import Settings
 from proxy.admission import AdmissionLimits, FairAdmission
 from proxy.balance import balance_watch

@@ -1,7 +1,7 @@
 """The event loop the daemon runs on: uvloop where it is installed.
 
 With the legacy port and the vendor calls on our own protocols
-(:mod:`proxy.http`, :mod:`adapters.http1`), asyncio's pure-Python
+(:mod:`proxy.http`, :mod:`adapters.http`), asyncio's pure-Python
 transports and callbacks became a fifth of a send's CPU; uvloop's, in C,
 took a tenth off a send (``python -m bench --only saturation``).
 Where uvloop cannot be installed, the standard loop runs the same code.

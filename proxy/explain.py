@@ -8,7 +8,7 @@ ejections.  The plan then differs only where that state says so.)
 
 from __future__ import annotations
 
-from adapters.http1 import VendorHttp
+from adapters.http.client import VendorHttp
 from config.settings import Settings
 from core.send import segments
 from proxy.engine import build_router

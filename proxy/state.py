@@ -18,7 +18,7 @@ from pathlib import Path
 import structlog
 from prometheus_client import CollectorRegistry
 
-from adapters.http1 import VendorHttp
+from adapters.http.client import VendorHttp
 from config.egress import ProxyEnvironment
 from config.settings import Settings
 from proxy.engine import Engine, Live

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from adapters.client import VendorClient
-from adapters.http1 import VendorHttp
+from adapters.http.client import VendorHttp
 from adapters.registry import make_adapter
 from adapters.transport import VendorTransport
 from config.vendor import VendorSettings

@@ -99,7 +99,7 @@ async def start_daemon() -> AsyncIterator[DaemonFactory]:
 BOTH_LOOPS = {
     "tests.unit.test_http_server",
     "tests.unit.test_http_limits",
-    "tests.adapters.test_http1",
+    "tests.adapters.test_vendor_http",
     "tests.adapters.test_egress_proxy",
 }
 

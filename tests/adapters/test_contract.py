@@ -11,7 +11,7 @@ from aiohttp import web
 
 from adapters.base import DeliveryStatus, Reply, Report
 from adapters.client import VendorClient
-from adapters.http1 import VendorHttp
+from adapters.http.client import VendorHttp
 from adapters.http_in import incoming
 from adapters.registry import make_adapter
 from adapters.simulator import Simulator, SimulatorServer

@@ -15,12 +15,18 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from adapters.http1 import VendorHttp
+from adapters.http.client import VendorHttp
 from adapters.transport import TransportFailure, VendorTransport
 from config.egress import EgressProxy, ProxyEnvironment, parse_proxy_url
 from core.outcome import Outcome
 from core.send import HttpRequest, HttpResponse
-from tests.adapters.test_http1 import RawServer, ok, read_request, self_signed_certificate, until
+from tests.adapters.test_vendor_http import (
+    RawServer,
+    ok,
+    read_request,
+    self_signed_certificate,
+    until,
+)
 from tests.tinyproxy import EGRESS_ADDRESS, Tinyproxy, start_tinyproxy
 
 USER, SECRET = "smsproxy", "pr0xy-s3cret"

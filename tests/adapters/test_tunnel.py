@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.tunnel import MAX_HEAD_BYTES, ConnectAnswer, TunnelError, connect_request
+from adapters.http.tunnel import MAX_HEAD_BYTES, ConnectAnswer, TunnelError, connect_request
 
 
 def test_connect_request_without_credentials() -> None:

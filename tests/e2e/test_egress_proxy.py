@@ -18,7 +18,7 @@ from prometheus_client import generate_latest
 from adapters.esms100.simulator import Esms100Simulator
 from adapters.simulator import Simulator, SimulatorServer
 from proxy.logging import configure_logging
-from tests.adapters.test_http1 import self_signed_certificate
+from tests.adapters.test_vendor_http import self_signed_certificate
 from tests.conftest import DaemonFactory, base_config
 from tests.e2e.test_failover import send
 from tests.tinyproxy import Tinyproxy, start_tinyproxy

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from adapters.http1 import VendorHttp
+from adapters.http.client import VendorHttp
 from config.loader import settings_from
 from proxy.admin import describe
 from proxy.engine import Engine

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from adapters.http1 import MAX_RESPONSE_BYTES, VendorHttp
+from adapters.http.client import VendorHttp
+from adapters.http.connection import MAX_RESPONSE_BYTES
 from adapters.transport import TransportFailure, VendorTransport
 from core.outcome import Outcome
 from core.send import HttpRequest, HttpResponse

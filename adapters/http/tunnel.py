@@ -1,6 +1,6 @@
 """The CONNECT handshake that opens a tunnel through an HTTP proxy, as bytes in and out.
 
-No sockets here: :mod:`adapters.http1` writes :func:`connect_request` to
+No sockets here: :mod:`adapters.http.origin` writes :func:`connect_request` to
 the proxy and feeds what comes back to :class:`ConnectAnswer` until it
 has the proxy's final status.  A 2xx makes the connection a tunnel to the
 vendor (with no body, RFC 9110 section 9.3.6); any other status is the
