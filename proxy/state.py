@@ -24,11 +24,12 @@ from config.settings import Settings
 from proxy.engine import Engine, Live
 from proxy.ingest.spool import PollSpool
 from proxy.loops import Loop, cancel_all, start_all
-from proxy.metrics import Metrics, VendorStateCollector
+from proxy.metrics import Metrics
 from proxy.recorder import SendRecorder
 from proxy.reload import Reloader
 from proxy.store.base import Store
 from proxy.store.open import open_store
+from proxy.vendor_metrics import VendorStateCollector
 from proxy.vendor_snapshot import snapshot
 
 log = structlog.get_logger("smsproxy.state")

@@ -13,9 +13,10 @@ from adapters.http.client import VendorHttp
 from config.loader import settings_from
 from proxy.admin import describe
 from proxy.engine import Engine
-from proxy.metrics import Metrics, VendorStateCollector
+from proxy.metrics import Metrics
 from proxy.recorder import SendRecorder
 from proxy.store.sqlite.store import SqliteStore
+from proxy.vendor_metrics import VendorStateCollector
 from proxy.vendor_snapshot import snapshot
 from tests.conftest import base_config
 
