@@ -17,6 +17,7 @@ as it always did.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import weakref
 
@@ -75,6 +76,7 @@ class SharedVendorKnowledge:
         self._versions: dict[str, tuple[int, int]] = {}  # taken: (learned, hold)
         self._holds: dict[str, VendorRecord] = {}  # the newest, for a health a reload makes
         self._attached: weakref.WeakSet[VendorHealth] = weakref.WeakSet()
+        self._writing = asyncio.Lock()  # one write at a time: in the order of changes
         self._sharer = Loop("vendor-states-share", self.share_pending, every_s=RETRY_EVERY_S)
         self.loops = [
             self._sharer,
@@ -111,15 +113,18 @@ class SharedVendorKnowledge:
 
     async def share_pending(self) -> None:
         while self._pending:
-            vendor, parts = self._pending.popitem()
-            await self._share(vendor, parts)
+            async with self._writing:
+                if self._pending:
+                    vendor, parts = self._pending.popitem()
+                    await self._share(vendor, parts)
 
     async def flush(self, vendor: str) -> None:
         """Write ``vendor``'s changes now (an operator's drain or enable): raises when
         the store did not take them (they stay pending and are tried again)."""
-        parts = self._pending.pop(vendor, None)
-        if parts:
-            await self._share(vendor, parts)
+        async with self._writing:  # after a write under way, which may be this one
+            parts = self._pending.pop(vendor, None)
+            if parts:
+                await self._share(vendor, parts)
 
     async def _share(self, vendor: str, parts: set[Part]) -> None:
         router = self._router
