@@ -25,7 +25,7 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter
 
 from adapters.client import VendorClient
-from proxy.loops import Loop
+from proxy.loops import BackOff, Loop
 from proxy.store.vendor_states import VendorRecord, VendorStates
 from routing.health import VendorHealth
 from routing.knowledge import Part
@@ -77,11 +77,17 @@ class SharedVendorKnowledge:
         self._holds: dict[str, VendorRecord] = {}  # the newest, for a health a reload makes
         self._attached: weakref.WeakSet[VendorHealth] = weakref.WeakSet()
         self._writing = asyncio.Lock()  # one write at a time: in the order of changes
-        self._sharer = Loop("vendor-states-share", self.share_pending, every_s=RETRY_EVERY_S)
+        # Short back-offs: once Redis is back, what changed meanwhile is known soon.
+        back_off = BackOff(0.5, CATCH_UP_EVERY_S)
+        self._sharer = Loop(
+            "vendor-states-share", self.share_pending, every_s=RETRY_EVERY_S, back_off=back_off
+        )
         self.loops = [
             self._sharer,
-            Loop("vendor-states-follow", self._follow, every_s=0.5),
-            Loop("vendor-states-catch-up", self.catch_up, every_s=CATCH_UP_EVERY_S),
+            Loop("vendor-states-follow", self._follow, every_s=0.5, back_off=back_off),
+            Loop(
+                "vendor-states-catch-up", self.catch_up, every_s=CATCH_UP_EVERY_S, back_off=back_off
+            ),
         ]
 
     def __repr__(self) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
 from core.outcome import Outcome
@@ -201,3 +202,21 @@ async def test_alone_on_sqlite_a_daemon_shares_nothing(tmp_path: Path) -> None:
         assert store.vendor_states is None
     finally:
         await store.close()
+
+
+async def test_a_follower_whose_connection_drops_follows_again(
+    start: Start, redis_server: RedisServer
+) -> None:
+    one, two = await start("one"), await start("two")
+    one.health.record(Outcome.RATE_LIMITED)
+    await within(lambda: two.health.state is VendorState.BACKED_OFF)
+    raw = aioredis.Redis.from_url(redis_server.url)
+    try:
+        assert await raw.client_kill_filter(_type="pubsub") >= 2
+    finally:
+        await raw.aclose()
+    await asyncio.sleep(0.5)
+    one.health.hold()
+    await within(lambda: two.health.held, WITHIN_S + 2.0)  # announced, or caught up
+    one.health.release()
+    await within(lambda: not two.health.held)  # following again: announced at once
