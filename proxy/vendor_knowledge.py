@@ -107,6 +107,8 @@ class SharedVendorKnowledge:
                 continue
             self._attached.add(health)
             health.listener = self
+            # An old health's change not yet written is not this new one's to tell.
+            self._pending.pop(vendor.name, None)
             record = self._holds.get(vendor.name)
             if record is not None and record.hold is not None:
                 health.observe_hold(record.hold.held, record.hold.seen)

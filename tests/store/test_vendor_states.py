@@ -220,3 +220,21 @@ async def test_a_follower_whose_connection_drops_follows_again(
     await within(lambda: two.health.held, WITHIN_S + 2.0)  # announced, or caught up
     one.health.release()
     await within(lambda: not two.health.held)  # following again: announced at once
+
+
+async def test_a_reload_that_remakes_a_vendors_health_keeps_the_operators_drain(
+    start: Start,
+) -> None:
+    one, two = await start("one"), await start("two")
+    one.health.record(Outcome.AUTH_FAILED)
+    one.health.hold()
+    await within(lambda: two.health.held)
+    # The vendor's settings changed: a new health, which forgets what was learnt...
+    fresh = VendorHealth("a", clock=two.clock)
+    runtime: VendorRuntime[Any] = VendorRuntime("a", None, fresh, None, 0.05)  # type: ignore[arg-type]
+    two.router = Router([runtime])
+    two.knowledge.attach(two.router)
+    assert fresh.held and fresh.state is VendorState.DRAINED  # ... but not the drain
+    assert fresh.listener is two.knowledge
+    one.health.release()
+    await within(lambda: not fresh.held)
