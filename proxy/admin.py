@@ -1,7 +1,10 @@
 """The admin API on the admin port, behind a bearer token (``admin.token``).
 
-``GET  /admin/vendors``                  every vendor: state, why, time left, balance, price
-``POST /admin/vendors/{name}/drain``     stop routing to a vendor until enabled
+``GET  /admin/vendors``                  every vendor: state, why, time left, balance, price;
+                                         with several daemons on one Redis, the cluster's
+                                         view: which daemon saw each state, and when
+``POST /admin/vendors/{name}/drain``     stop routing to a vendor until enabled (on
+                                         every daemon sharing the Redis, across restarts)
 ``POST /admin/vendors/{name}/enable``    route to it again, forgetting what it had learnt
 ``POST /admin/reload``                   re-read the config file (also on SIGHUP)
 ``GET  /admin/unresolved``               recipients a vendor may have but never confirmed
@@ -18,6 +21,7 @@ The port is served by :mod:`proxy.http`, with the legacy port's limits.
 from __future__ import annotations
 
 import hmac
+from datetime import UTC, datetime
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -27,9 +31,11 @@ from proxy.http.routes import Handler, Params, Routes, json_answer
 from proxy.ingest.inspect import unmatched
 from proxy.state import DaemonState
 from proxy.vendor_snapshot import VendorSnapshot, snapshot, vendor_snapshot
+from routing.knowledge import Seen
 from routing.router import VendorRuntime
 
 UNRESOLVED_SHOWN = 100
+RECENT_SHOWN = 10  # a vendor's last shared changes, in the cluster's view
 UNAUTHORIZED = json_answer({"error": "unauthorized"}, 401, b"WWW-Authenticate: Bearer\r\n")
 API_OFF = json_answer({"error": "the admin API is off: set admin.token in the config"}, 404)
 
@@ -48,7 +54,21 @@ def describe(vendor: VendorSnapshot) -> dict[str, object]:
         "price_per_segment": vendor.price_per_segment,
         "consecutive_failures": vendor.consecutive_failures,
         "latency_ms": None if latency is None else round(latency * 1000, 1),
+        "seen": seen(vendor.seen),
+        "held_by": seen(vendor.hold_seen),
     }
+
+
+def seen(what: Seen | None) -> dict[str, str] | None:
+    """Which daemon saw it, and when (UTC)."""
+    if what is None:
+        return None
+    return {"daemon": what.daemon, "at": utc(what.at_ms)}
+
+
+def utc(ms: int) -> str:
+    at = datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+    return at.replace("+00:00", "Z")
 
 
 class AdminPort:
@@ -107,21 +127,56 @@ class AdminPort:
         return self.state.engine.router.vendors.get(name)
 
     async def list_vendors(self, request: Request, params: Params) -> Answer:
-        vendors = snapshot(self.state.engine.router)
-        return json_answer({"vendors": [describe(v) for v in vendors]})
+        vendors = [describe(v) for v in snapshot(self.state.engine.router)]
+        states = self.state.store.vendor_states if self.state.opened else None
+        if states is not None:
+            try:
+                for vendor in vendors:
+                    recent = await states.recent(str(vendor["name"]), RECENT_SHOWN)
+                    for event in recent:
+                        event["at"] = utc(int(str(event.pop("at_ms"))))
+                    vendor["recent"] = recent
+            except Exception as exc:  # the view this daemon has still answers
+                for vendor in vendors:
+                    vendor["recent"] = None
+                return json_answer(
+                    {
+                        "daemon": self.state.daemon_id,
+                        "vendors": vendors,
+                        "error": f"the store did not answer: {type(exc).__name__}",
+                    }
+                )
+        return json_answer({"daemon": self.state.daemon_id, "vendors": vendors})
 
     async def drain(self, request: Request, params: Params) -> Answer:
-        vendor = self._vendor(params["name"])
-        if vendor is None:
-            return json_answer({"error": f"no vendor {params['name']!r}"}, 404)
-        vendor.health.hold()
-        return json_answer(describe(vendor_snapshot(vendor)))
+        return await self._operate(params["name"], hold=True)
 
     async def enable(self, request: Request, params: Params) -> Answer:
-        vendor = self._vendor(params["name"])
+        return await self._operate(params["name"], hold=False)
+
+    async def _operate(self, name: str, hold: bool) -> Answer:
+        vendor = self._vendor(name)
         if vendor is None:
-            return json_answer({"error": f"no vendor {params['name']!r}"}, 404)
-        vendor.health.release()
+            return json_answer({"error": f"no vendor {name!r}"}, 404)
+        if hold:
+            vendor.health.hold()
+        else:
+            vendor.health.release()
+        knowledge = self.state.knowledge
+        if knowledge is not None:
+            try:
+                await knowledge.flush(name)
+            except Exception as exc:
+                # Kept here and tried again; the operator must know the others wait.
+                what = "drained" if hold else "enabled"
+                return json_answer(
+                    {
+                        "error": f"{what} on this daemon only, for now: the store did not"
+                        f" take it ({type(exc).__name__}); it is tried again every second",
+                        **describe(vendor_snapshot(vendor)),
+                    },
+                    503,
+                )
         return json_answer(describe(vendor_snapshot(vendor)))
 
     async def reload(self, request: Request, params: Params) -> Answer:

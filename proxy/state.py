@@ -11,6 +11,7 @@ it, each request taking the live engine once.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -22,6 +23,7 @@ from adapters.http.client import VendorHttp
 from config.egress import ProxyEnvironment
 from config.settings import Settings
 from proxy.engine import Engine, Live
+from proxy.ingest.lease import new_holder
 from proxy.ingest.spool import PollSpool
 from proxy.loops import Loop, cancel_all, start_all
 from proxy.metrics import Metrics
@@ -29,6 +31,7 @@ from proxy.recorder import SendRecorder
 from proxy.reload import Reloader
 from proxy.store.base import Store
 from proxy.store.open import open_store
+from proxy.vendor_knowledge import KnowledgeMetrics, SharedVendorKnowledge
 from proxy.vendor_metrics import VendorStateCollector
 from proxy.vendor_snapshot import snapshot
 
@@ -68,6 +71,8 @@ class _Opened:
         self.recorder = recorder
         self.spool = spool
         self.loops: list[Loop] = []
+        # Where daemons share a store: what each learns of the vendors.
+        self.knowledge: SharedVendorKnowledge | None = None
 
 
 class DaemonState:
@@ -83,6 +88,10 @@ class DaemonState:
             VendorStateCollector(lambda: snapshot(live.engine.router) if live.started else ())
         )
         self.reloader = Reloader(config_path)
+        self.daemon_id = new_holder()  # this process, in what it shares with other daemons
+        self._knowledge_metrics = (
+            KnowledgeMetrics(self.metrics.registry) if settings.state.engine == "redis" else None
+        )
         self._opened: _Opened | None = None
 
     def __repr__(self) -> str:
@@ -103,6 +112,11 @@ class DaemonState:
         if self._opened is None:
             raise RuntimeError("the daemon's state is not open")
         return self._opened.recorder
+
+    @property
+    def knowledge(self) -> SharedVendorKnowledge | None:
+        """Vendor knowledge shared with the other daemons; None alone on SQLite."""
+        return None if self._opened is None else self._opened.knowledge
 
     @property
     def engine(self) -> Engine:
@@ -132,18 +146,36 @@ class DaemonState:
         self._opened = opened
         self.reloader.bind(lambda: self.live.settings, self._apply)
         engine = await self._build(settings, None)
+        states = store.vendor_states
+        if states is not None:
+            metrics = self._knowledge_metrics or KnowledgeMetrics(self.metrics.registry)
+            self._knowledge_metrics = metrics
+            opened.knowledge = SharedVendorKnowledge(states, self.daemon_id, metrics)
+            opened.knowledge.attach(engine.router)
+            # Before the first send: a vendor drained, out of money or ejected
+            # while this daemon was away is not rediscovered with real sends.
+            await opened.knowledge.catch_up()
+            opened.loops += opened.knowledge.loops
         # Before the first poll: what the daemon before us took from vendors and died with.
         await engine.ingest.take_left_over()
         engine.start()
         self.live.swap(engine)
         opened.loops.append(queue_stats(store, self.metrics, self.live))
         start_all(opened.loops)
-        log.info("daemon_ready", vendors=list(engine.router.vendors), clients=len(settings.clients))
+        log.info(
+            "daemon_ready",
+            daemon=self.daemon_id,
+            vendors=list(engine.router.vendors),
+            clients=len(settings.clients),
+        )
 
     async def close(self) -> None:
         opened, self._opened = self._opened, None
         if opened is None:
             return
+        if opened.knowledge is not None:
+            with contextlib.suppress(Exception):  # the others' catch-up covers a failure
+                await opened.knowledge.share_pending()
         await cancel_all(opened.loops)
         old = self.live.swap(None)
         if old is not None:
@@ -161,6 +193,8 @@ class DaemonState:
     async def _apply(self, new: Settings) -> list[str]:
         old = self.live.engine
         engine = await self._build(new, old)
+        if self.knowledge is not None:
+            self.knowledge.attach(engine.router)
         engine.start()
         self.live.swap(engine)
         await old.stop()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from adapters.client import VendorClient
 from routing.health import VendorState
+from routing.knowledge import Seen
 from routing.router import Router, VendorRuntime
 
 
@@ -29,6 +30,10 @@ class VendorSnapshot:
     consecutive_failures: int
     latency_s: float | None  # moving average; None before the first answer
     ejections_by_reason: tuple[tuple[str, int], ...]  # since the health was made
+    # Where daemons share a store: which daemon saw the state it shares now, and
+    # which daemon's operator last drained or enabled it; None: this daemon, alone.
+    seen: Seen | None = None
+    hold_seen: Seen | None = None
 
 
 def vendor_snapshot(vendor: VendorRuntime[VendorClient]) -> VendorSnapshot:
@@ -46,6 +51,8 @@ def vendor_snapshot(vendor: VendorRuntime[VendorClient]) -> VendorSnapshot:
         h.consecutive_failures,
         h.latency_ewma_s,
         tuple(h.ejections_by_reason.items()),
+        h.learned_seen,
+        h.hold_seen,
     )
 
 

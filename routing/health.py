@@ -8,6 +8,11 @@ out of money is *drained* until a balance check shows money again.  A
 vendor that rejects our credentials or IP, or refuses the request itself
 (a wrong URL, a certificate we do not trust), is ejected long: that is a
 configuration fault and will not heal by itself quickly.
+
+Daemons sharing a store share what they learn (:mod:`routing.knowledge`):
+each change of state goes to the health's ``listener``, and what another
+daemon saw comes in through :meth:`VendorHealth.observe_learned` and
+:meth:`VendorHealth.observe_hold`, which tell no listener.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from core.outcome import Outcome, VendorEffect, decide
+from routing.knowledge import HealthListener, Learned, Part, Seen
 
 EJECTION_REASONS = (
     Outcome.BALANCE_EXHAUSTED.value,
@@ -74,6 +80,9 @@ class VendorHealth:
         self.held = False  # drained by an operator: only an operator enables it
         # Zero from the start, so a metric for each reason exists before the first.
         self.ejections_by_reason: dict[str, int] = dict.fromkeys(EJECTION_REASONS, 0)
+        self.listener: HealthListener | None = None  # told of each change, to share it
+        self.learned_seen: Seen | None = None  # which daemon saw the shared state, when
+        self.hold_seen: Seen | None = None  # which daemon's operator drained or enabled it
 
     def __repr__(self) -> str:
         left = max(0.0, self._until - self._clock())
@@ -98,16 +107,61 @@ class VendorHealth:
 
     def hold(self) -> None:
         """An operator drains the vendor until :meth:`release`."""
-        self.held = True
-        self._state, self.reason, self._until = VendorState.DRAINED, "operator", float("inf")
+        self._hold()
         self.ejections_by_reason["operator"] += 1
+        self._tell(Part.HOLD)
 
     def release(self) -> None:
         """An operator makes the vendor routable again, whatever it learnt."""
+        self._release()
+        self._tell(Part.HOLD)
+        self._tell(Part.LEARNED)  # forgotten on every daemon, not only here
+
+    def learned(self) -> Learned:
+        """What this daemon learnt, to share with the others."""
+        state = self.state
+        left = self.seconds_left() if state is not VendorState.ROUTABLE else 0.0
+        return Learned(state.value, self.reason, left, self.balance_segments, self.ejections)
+
+    def observe_learned(self, learned: Learned, seen: Seen) -> None:
+        """Another daemon learnt this: take it as if this daemon had."""
+        self.learned_seen = seen
+        self.ejections = max(self.ejections, learned.ejections)
+        if self.held:
+            return  # the operator's word stands over anything learnt
+        state = VendorState(learned.state)
+        if state is VendorState.ROUTABLE:
+            self.consecutive_failures = 0
+            self._state, self.reason, self._until = VendorState.ROUTABLE, None, 0.0
+            if learned.balance_segments is not None or self.balance_segments == 0:
+                self.balance_segments = learned.balance_segments
+        else:
+            self._state, self.reason = state, learned.reason
+            self._until = self._clock() + max(0.0, learned.left_s)
+            if learned.balance_segments is not None:
+                self.balance_segments = learned.balance_segments
+
+    def observe_hold(self, held: bool, seen: Seen) -> None:
+        """An operator drained or enabled the vendor through another daemon."""
+        self.hold_seen = seen
+        if held and not self.held:
+            self._hold()
+        elif not held and self.held:
+            self._release()
+
+    def _hold(self) -> None:
+        self.held = True
+        self._state, self.reason, self._until = VendorState.DRAINED, "operator", float("inf")
+
+    def _release(self) -> None:
         self.held = False
         self._state, self.reason, self._until = VendorState.ROUTABLE, None, 0.0
         self.consecutive_failures = 0
         self._probing = False
+
+    def _tell(self, part: Part) -> None:
+        if self.listener is not None:
+            self.listener.changed(self.name, part)
 
     def available(self) -> bool:
         """May the router send to this vendor now?  Lets one probe through an expired ejection."""
@@ -134,7 +188,10 @@ class VendorHealth:
                 # A drained vendor's probe went through: it has money again,
                 # how much its next balance check (if it has one) will tell.
                 self.balance_segments = None
+            recovered = self.state is not VendorState.ROUTABLE
             self._state, self.reason = VendorState.ROUTABLE, None
+            if recovered:  # a probe found it healthy: the others may send again
+                self._tell(Part.LEARNED)
             # Decay, not reset: a vendor that flaps keeps its longer ejections.
             self.ejections = max(0, self.ejections - 1)
         elif effect is VendorEffect.DRAIN:
@@ -185,6 +242,7 @@ class VendorHealth:
         self.balance_segments = segments
         if self._state is VendorState.DRAINED and segments and not self.held:
             self._state, self.reason, self._until = VendorState.ROUTABLE, None, 0.0
+            self._tell(Part.LEARNED)
 
     def _ejection_s(self, base: float, cap: float) -> float:
         grown = min(cap, base * 2.0 ** max(0, self.ejections - 1))
@@ -195,3 +253,4 @@ class VendorHealth:
             self.ejections_by_reason[reason] = self.ejections_by_reason.get(reason, 0) + 1
         self._state, self.reason = state, reason
         self._until = self._clock() + seconds
+        self._tell(Part.LEARNED)  # a new state, or a new "until" for the same

@@ -12,7 +12,9 @@ role, each typed by a small protocol of its own module:
 - ``store.passwords``: passwords set through ``/ent/`` (:mod:`proxy.store.passwords`);
 - ``store.quotas``: the segments each client used (:mod:`proxy.store.quotas`);
 - ``store.logins``: failed logins, where daemons share them (:mod:`proxy.store.logins`);
-- ``store.leases``: one poller a vendor account (:mod:`proxy.store.leases`).
+- ``store.leases``: one poller a vendor account (:mod:`proxy.store.leases`);
+- ``store.vendor_states``: what daemons learn of vendors, where daemons share it
+  (:mod:`proxy.store.vendor_states`).
 
 The parts of one store share its connection (SQLite's writer thread,
 :mod:`proxy.store.sqlite`; the Redis client and key prefix,
@@ -34,6 +36,7 @@ from proxy.store.queues import ClientQueues
 from proxy.store.quotas import Quotas
 from proxy.store.sends import SendLog
 from proxy.store.settlement import Settlement
+from proxy.store.vendor_states import VendorStates
 
 
 class StoreUnavailable(RuntimeError):
@@ -70,6 +73,12 @@ class Store(Protocol):
 
     @property
     def leases(self) -> Leases: ...
+
+    @property
+    def vendor_states(self) -> VendorStates | None:
+        """What each daemon learns of the vendors, for the others; None when one daemon
+        uses the store (SQLite), which keeps what it learns in its own memory."""
+        ...
 
     async def ping(self) -> bool: ...
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from core.outcome import Outcome
 from routing.health import HealthPolicy, VendorHealth, VendorState
+from routing.knowledge import Learned, Part, Seen
 
 
 class Clock:
@@ -156,3 +157,51 @@ def test_a_balance_counted_out_drains_the_vendor_until_a_check_shows_money() -> 
     assert h.ejections_by_reason["balance_exhausted"] == 1
     h.record_balance(500)
     assert h.state is VendorState.ROUTABLE
+
+
+class Told:
+    def __init__(self) -> None:
+        self.changes: list[tuple[str, str]] = []
+
+    def changed(self, vendor: str, part: Part) -> None:
+        self.changes.append((vendor, part.value))
+
+
+def test_it_tells_its_listener_of_changes_of_state_only() -> None:
+    clock = Clock()
+    h = health(clock)
+    told = Told()
+    h.listener = told
+    h.record(Outcome.ACCEPTED, 0.1)
+    h.record(Outcome.VENDOR_BUSY)
+    h.record(Outcome.UNREACHABLE)
+    assert told.changes == []  # failures below the threshold are this daemon's own
+    h.record(Outcome.AMBIGUOUS)
+    assert told.changes == [("v", "learned")]
+    assert h.learned() == Learned("ejected", "ambiguous", 10.0, None, 1)
+    clock.now += 10
+    h.begin_attempt()
+    h.record(Outcome.ACCEPTED)  # the probe found it healthy: the others may send
+    h.hold()
+    h.release()
+    assert told.changes == [("v", "learned")] * 2 + [("v", "hold"), ("v", "hold"), ("v", "learned")]
+
+
+def test_what_another_daemon_saw_is_taken_without_telling_anyone() -> None:
+    clock = Clock()
+    h = health(clock)
+    told = Told()
+    h.listener = told
+    seen = Seen("other", 1_700_000_000_000)
+    h.observe_learned(Learned("drained", "balance_exhausted", 60.0, 0, 0), seen)
+    assert (h.state, h.reason, h.balance_segments) == (VendorState.DRAINED, "balance_exhausted", 0)
+    assert not h.available() and h.seconds_left() == 60.0
+    assert h.learned_seen == seen
+    h.observe_hold(True, seen)
+    assert h.held and h.reason == "operator"
+    h.observe_learned(Learned("routable", None, 0.0, None, 0), seen)
+    assert h.held  # the operator's word stands over anything learnt
+    h.observe_hold(False, seen)
+    assert h.state is VendorState.ROUTABLE and h.available()
+    assert told.changes == []
+    assert h.ejections_by_reason["operator"] == 0  # counted where the operator acted

@@ -17,7 +17,8 @@ Every key is under the prefix (``state.redis_prefix``, default
 (``record:``, ``records``, ``to:``, ``unresolved``, ``reported:``),
 :mod:`.claims` (``claim:``), :mod:`.inbox` (``inbox:``), :mod:`.queues`
 (``queue:``), :mod:`.passwords` (``password``), :mod:`.quotas` (``quota``),
-:mod:`.logins` (``login:``), :mod:`.leases` (``lease:``); ``seq`` is a hash
+:mod:`.logins` (``login:``), :mod:`.leases` (``lease:``),
+:mod:`.vendor_states` (``vendor:``, ``vendor-seen:``); ``seq`` is a hash
 of the last id of each kind of row, which they share.  ``<…>`` in a key is
 a value; a key has at most one value that comes from outside, at its end,
 so no two values share a key.
@@ -44,6 +45,7 @@ from proxy.store.redis.queues import RedisQueues
 from proxy.store.redis.quotas import RedisQuotas
 from proxy.store.redis.sends import RedisSendLog
 from proxy.store.redis.settlement import RedisSettlement
+from proxy.store.redis.vendor_states import RedisVendorStates
 
 DEFAULT_PREFIX = "smsproxy:"
 MAX_CONNECTIONS = 100
@@ -66,6 +68,7 @@ class RedisStore:
         self.quotas = RedisQuotas(keys)
         self.logins = RedisLoginCounter(keys)
         self.leases = RedisLeases(keys)
+        self.vendor_states = RedisVendorStates(keys)
 
     def __repr__(self) -> str:
         return f"<RedisStore {self.where} prefix={self.prefix!r} open={not self._closed}>"

@@ -35,6 +35,8 @@ class SqliteStore:
         # One daemon: it counts failed logins in its own memory.
         self.logins = None
         self.leases = SqliteLeases(writer)
+        # One daemon: what it learns of vendors stays in its memory, as before.
+        self.vendor_states = None
 
     def __repr__(self) -> str:
         return f"<SqliteStore {self.path} open={self._writer.is_open}>"

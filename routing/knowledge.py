@@ -1,0 +1,46 @@
+"""What one daemon learns of a vendor that the others sharing its store must know.
+
+Routing knows nothing of Redis: :class:`~routing.health.VendorHealth` tells
+a :class:`HealthListener` which :class:`Part` of its state changed, and the
+daemon shares it; what another daemon saw comes back through
+:meth:`~routing.health.VendorHealth.observe_learned` and
+:meth:`~routing.health.VendorHealth.observe_hold`.  Times travel as seconds
+left, not instants: daemons' monotonic clocks have nothing in common, and
+the store measures "until" on one clock of its own.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class Part(enum.Enum):
+    """The two halves of a vendor's state, shared apart so neither overwrites the other."""
+
+    LEARNED = "learned"  # from outcomes and balance checks: drained, backed off, ejected, routable
+    HOLD = "hold"  # an operator's drain or enable
+
+
+@dataclass(frozen=True, slots=True)
+class Learned:
+    state: str  # a VendorState value
+    reason: str | None
+    left_s: float  # until it is tried again; 0 when routable
+    balance_segments: int | None
+    ejections: int  # ejections so far: the next one lasts longer
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """Which daemon saw it, and when (Unix ms, on the store's clock)."""
+
+    daemon: str
+    at_ms: int
+
+
+class HealthListener(Protocol):
+    def changed(self, vendor: str, part: Part) -> None:
+        """Called as the change happens: must not block (the daemon queues it)."""
+        ...
