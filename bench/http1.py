@@ -1,7 +1,7 @@
 """Just enough HTTP/1.1 framing for the bench's stub vendor and load generator.
 
-Messages are framed by ``Content-Length`` only: aiohttp (the daemon and the
-pass-through) sends a length with every body it builds from bytes, and the
+Messages are framed by ``Content-Length`` only: the daemon, the
+pass-throughs and Kannel send a length with every body they build, and the
 load generator sends one with every POST.  A chunked message is refused
 loudly rather than misread.  Standard library only, so the processes that
 use it start fast.

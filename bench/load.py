@@ -17,6 +17,13 @@ Two modes, both bounded by a number of requests *and* a time cap:
 Every request carries a different phone number (``--first-phone`` + its
 index), so a vendor's books show any recipient that was sent twice.
 ``--recipients N`` puts N numbers in each send, as a POST form.
+``--retry-every N`` makes one request in N a client's retry: the same
+number and text as the send issued ``--concurrency`` sends before it, which
+may be answered already or still in flight (a client that timed out
+retries either way); their answers are counted apart (``retries``,
+``retries_ok``).  ``--api kannel`` sends the same texts to Kannel's
+``/cgi-bin/sendsms`` instead of esms100's ``/mt/`` (``--cpid``/``--cppwd``
+are then its sendsms user and password), and counts its ``0: Accepted``.
 
 Prints one JSON object: counts, answer codes, rates and latency percentiles.
 """
@@ -67,11 +74,18 @@ class LoadSpec:
     cppwd: str = ""
     connect_parallel: int = 64
     same_text: bool = False
+    retry_every: int = 0  # one request in this many repeats an earlier send; 0: none
+    api: str = "esms100"  # or "kannel"
+
+    def is_retry(self, i: int) -> bool:
+        return self.retry_every > 0 and i % self.retry_every == self.retry_every - 1
 
 
 def request_maker(spec: LoadSpec) -> Callable[[int], bytes]:
-    """The i-th request's bytes."""
+    """The bytes of the request carrying send ``i`` (a retry carries an earlier send's)."""
     host = f"Host: {spec.host}:{spec.port}\r\n".encode()
+    if spec.api == "kannel":
+        return kannel_maker(spec, host)
     auth = f"cpid={quote(spec.cpid)}&cppwd={quote(spec.cppwd)}"
     head_q, tail_q = quote(TEXT_HEAD).encode(), quote(TEXT_TAIL).encode()
     campaign = quote(CAMPAIGN).encode()
@@ -105,14 +119,37 @@ def request_maker(spec: LoadSpec) -> Callable[[int], bytes]:
     return fanout
 
 
+def kannel_maker(spec: LoadSpec, host: bytes) -> Callable[[int], bytes]:
+    """Kannel's sendsms: the same numbers and texts, UTF-8 in, sent as UCS-2 as Chinese is."""
+    auth = f"username={quote(spec.cpid)}&password={quote(spec.cppwd)}"
+    prefix = f"GET /cgi-bin/sendsms?{auth}&charset=UTF-8&coding=2&to=".encode()
+    suffix = b" HTTP/1.1\r\n" + host + b"\r\n"
+    head_q, tail_q = quote(TEXT_HEAD).encode(), quote(TEXT_TAIL).encode()
+    first = spec.first_phone
+
+    def single(i: int) -> bytes:
+        code = (i * 7919 + 104729) % 1_000_000
+        return b"%s%d&text=%s%06d%s%s" % (prefix, first + i, head_q, code, tail_q, suffix)
+
+    return single
+
+
+def accepted(spec: LoadSpec, status: int, body: bytes) -> bool:
+    """The target took the send: esms100's ``0``; Kannel's ``0: Accepted for delivery``."""
+    if spec.api == "kannel":
+        return status in (200, 202) and body.startswith(b"0:")
+    return status == 200 and body == b"0"
+
+
 class Conn(asyncio.Protocol):
-    __slots__ = ("gen", "reader", "sent_at", "transport")
+    __slots__ = ("gen", "reader", "retry", "sent_at", "transport")
 
     def __init__(self, gen: Generator) -> None:
         self.gen = gen
         self.reader = MessageReader()
         self.transport: asyncio.Transport | None = None
         self.sent_at: float | None = None  # when the request in flight was due
+        self.retry = False  # the request in flight repeats an earlier send
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -131,8 +168,9 @@ class Conn(asyncio.Protocol):
         self.transport = None
         self.gen.failed_conn(self)
 
-    def send(self, request: bytes, due: float) -> None:
+    def send(self, request: bytes, due: float, retry: bool) -> None:
         self.sent_at = due
+        self.retry = retry
         assert self.transport is not None
         self.transport.write(request)
 
@@ -144,6 +182,9 @@ class Generator:
         self.loop = asyncio.get_running_loop()
         self.scheduled = 0  # requests due so far (rate mode: some may wait in the backlog)
         self.issued = 0  # requests written
+        self.fresh = 0  # sends of their own issued so far (not retries)
+        self.retries = 0
+        self.retries_ok = 0
         self.ok = 0
         self.errors = 0  # connections lost or refused with a request in flight, time-outs
         self.codes: Counter[str] = Counter()
@@ -197,12 +238,19 @@ class Generator:
         return self.scheduled < self.spec.requests and time.monotonic() < self.stop_at
 
     def _issue(self, conn: Conn, due: float) -> None:
-        request = self.make(self.issued)
+        lag = self.spec.concurrency
+        retry = self.spec.is_retry(self.issued) and self.fresh > lag
+        if retry:
+            self.retries += 1
+            request = self.make(self.fresh - lag)
+        else:
+            request = self.make(self.fresh)
+            self.fresh += 1
         self.issued += 1
         self.in_flight += 1
         if self.in_flight > self.max_in_flight:
             self.max_in_flight = self.in_flight
-        conn.send(request, due)
+        conn.send(request, due, retry)
 
     def answered(self, conn: Conn, head: bytes, body: bytes) -> None:
         now = time.monotonic()
@@ -213,9 +261,10 @@ class Generator:
         self.latencies.append(now - due)
         self.last = now
         status = status_of(head)
-        if status == 200 and body == b"0":
+        if accepted(self.spec, status, body):
             self.ok += 1
-        elif status == 200:
+            self.retries_ok += conn.retry
+        elif status in (200, 202):
             self.codes[body[:20].decode("latin-1")] += 1
         else:
             self.codes[f"http_{status}"] += 1
@@ -330,6 +379,9 @@ class Generator:
             "recipients_per_s": round(self.ok * self.spec.recipients / elapsed, 1)
             if elapsed
             else 0.0,
+            "retries": self.retries,
+            "retries_ok": self.retries_ok,
+            "distinct_ok": self.ok - self.retries_ok,
             "max_in_flight": self.max_in_flight,
             "connections": len(self.conns),
             "latency_ms": {
@@ -366,6 +418,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cpid", default="bench")
     p.add_argument("--cppwd", default="")
     p.add_argument("--same-text", action="store_true", help="one text for every send")
+    p.add_argument("--retry-every", type=int, default=0, help="one request in N is a retry")
+    p.add_argument("--api", choices=["esms100", "kannel"], default="esms100")
     args = p.parse_args(argv)
     host, _, port = args.url.removeprefix("http://").rstrip("/").rpartition(":")
     if host not in ("127.0.0.1", "localhost"):
@@ -385,6 +439,8 @@ def main(argv: list[str] | None = None) -> int:
         cpid=args.cpid,
         cppwd=args.cppwd,
         same_text=args.same_text,
+        retry_every=args.retry_every,
+        api=args.api,
     )
     print(json.dumps(asyncio.run(run(spec))), flush=True)
     return 0

@@ -14,8 +14,10 @@ from bench.components import ROOT
 from bench.workloads import Row, Workload
 from proxy import event_loop
 
-HEADER = ("figure", "smsproxy", "baseline", "ratio", "direct", "target", "result")
-WIDTHS = (34, 10, 10, 6, 10, 26, 6)
+# The ratio is smsproxy's over the lean pass-through's; "peer" is shown when a peer ran.
+HEADER = ("figure", "smsproxy", "lean", "ratio", "aiohttp", "direct", "peer", "target", "result")
+WIDTHS = (40, 10, 10, 6, 10, 10, 10, 24, 6)
+RIGHT = 6  # the numeric columns, right-aligned
 
 
 def machine() -> dict[str, str]:
@@ -75,49 +77,57 @@ def verdict(row: Row) -> str:
     return "PASS" if row.passed else "FAIL"
 
 
-def render_row(row: Row) -> str:
+def render_row(row: Row, peer: bool = False) -> str:
     ratio = ""
     if row.ratio and row.proxy is not None and row.baseline:
         ratio = f"{row.proxy / row.baseline:.2f}"
+
+    def opt(value: float | None) -> str:
+        return "" if value is None else fmt(value, row.decimals)
+
     cells = (
         row.label,
         fmt(row.proxy, row.decimals),
         fmt(row.baseline, row.decimals),
         ratio,
-        fmt(row.direct, row.decimals) if row.direct is not None else "",
+        opt(row.aiohttp),
+        opt(row.direct),
+        opt(row.peer),
         row.target,
         verdict(row),
     )
-    return _line(cells)
+    return _line(cells, peer)
 
 
-def _line(cells: Sequence[str]) -> str:
-    first = cells[0].ljust(WIDTHS[0])
-    rest = [
-        c.rjust(w) if i < 4 else c.ljust(w)
-        for i, (c, w) in enumerate(zip(cells[1:], WIDTHS[1:], strict=True))
-    ]
-    return "  ".join([first, *rest]).rstrip()
+def _line(cells: Sequence[str], peer: bool = False) -> str:
+    shown = [(c, w) for i, (c, w) in enumerate(zip(cells, WIDTHS, strict=True)) if peer or i != 6]
+    out = [c.ljust(w) if i == 0 or i >= RIGHT else c.rjust(w) for i, (c, w) in enumerate(shown)]
+    return "  ".join(out).rstrip()
 
 
 def render(workloads: list[Workload], info: dict[str, str], *, quick: bool, command: str) -> str:
+    peer = any(r.peer is not None for w in workloads for r in w.rows)
     out = [
         "smsproxy benchmark" + (" (QUICK MODE: timing targets not checked)" if quick else ""),
         f"  command: {command}",
         f"  machine: {info['cpus']} CPUs, {info['cpu']}; Python {info['python']}, "
         f"aiohttp {info['aiohttp']}, Linux {info['kernel']}; {info['wrk']}",
-        f"  smsproxy at {info['commit']}; daemon and baseline on {info['loop']}",
-        "  baseline: a bare aiohttp pass-through to the same stub vendor; "
-        "direct: load straight to the stub",
+        f"  smsproxy at {info['commit']}; daemon and pass-throughs on {info['loop']}",
+        "  smsproxy: the operator's config (client quota on, the example's dedup window)",
+        "  lean: a pass-through on smsproxy's own httptools server and client, the baseline "
+        "of every ratio",
+        "  aiohttp: a pass-through on aiohttp's server and client; direct: load straight "
+        "to the stub",
+        *(["  peer: Kannel (bearerbox + smsbox), HTTP SMSC to the same stub"] if peer else []),
         "",
-        _line(HEADER),
-        _line(tuple("-" * w for w in WIDTHS)),
+        _line(HEADER, peer),
+        _line(tuple("-" * w for w in WIDTHS), peer),
     ]
     for i, w in enumerate(workloads, 1):
         out.append(f"{i}. {w.title}")
         if w.error:
             out.append(f"   ERROR: {w.error}")
-        out += [render_row(r) for r in w.rows]
+        out += [render_row(r, peer) for r in w.rows]
         out += [f"   note: {n}" for n in w.notes]
         out.append("")
     verdicts = [v for w in workloads for v in w.verdicts()]

@@ -3,6 +3,8 @@
 Tiny loads from the python generator only (no wrk), each run capped at about
 a second, and no timing assertion: the figures are the benchmark's business,
 its correctness checks (nothing failed, nothing sent twice) are this test's.
+Where Debian's Kannel is installed the peer runs too and is checked; the
+test does not need it (the peer is an option of the bench, not a workload).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bench import kannel
 from bench.__main__ import WORKLOADS, main
 
 FIGURES = (
@@ -26,30 +29,58 @@ FIGURES = (
     "sends failed",
     "sends duplicated",
     "reports matched/s beside sends",
+    "matched/s over sends/s at saturation",
     "backlog at end: pending inbox rows",
+    "sends/s with the client quota off",
+    "quota on / off (its cost)",
+    "CPU ms per send",
+    "state bytes per recipient (file + WAL)",
+    "retries answered 0",
+    "sends/s at saturation",
 )
+PEER_FIGURES = ("accepted/s (answered as taken)", "delivered to the vendor/s (at the stub)")
 
 
 def test_quick_bench_prints_every_figure_and_loses_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "bench.json"
-    code = main(["--quick", "--json", str(out)])
+    peer = ["--peer", "kannel"] if kannel.available() else []
+    code = main(["--quick", "--json", str(out), *peer])
     table = capsys.readouterr().out
     assert code == 0, table
-    for figure in FIGURES:
+    for figure in FIGURES + (PEER_FIGURES if peer else ()):
         assert figure in table, f"{figure!r} missing from:\n{table}"
-    assert "QUICK MODE" in table and "baseline" in table
+    assert "QUICK MODE" in table and "lean" in table and "aiohttp" in table
 
     data = json.loads(out.read_text())
     workloads = {w["key"]: w for w in data["workloads"]}
-    assert list(workloads) == list(WORKLOADS)
+    assert list(workloads) == [*WORKLOADS, *(["peer-kannel"] if peer else [])]
     for w in workloads.values():
         assert w["error"] is None, w["error"]
-        if w["key"] == "reports":  # no baseline: a pass-through matches no reports
+        if w["key"] in ("reports", "peer-kannel"):  # checked below
             continue
         assert w["raw"]["smsproxy"]["failed"] == 0, w["key"]
         assert w["raw"]["baseline"]["failed"] == 0, w["key"]
+
+    # The lean pass-through carried the same load: it is the baseline of every ratio.
+    saturation = workloads["saturation"]["raw"]
+    assert saturation["baseline"]["ok"] == saturation["smsproxy"]["ok"] > 0
+    assert saturation["noquota"]["failed"] == 0 and saturation["noquota"]["ok"] > 0
+    assert saturation["aiohttp"]["ok"] == saturation["smsproxy"]["ok"]
+
+    # Every retry answered 0 and no number twice at the vendor; the lean
+    # pass-through resends retries, so the same check finds its duplicates.
+    retries = workloads["retries"]["raw"]
+    assert retries["smsproxy"]["retries"] > 0
+    assert retries["smsproxy"]["retries_ok"] == retries["smsproxy"]["retries"]
+    assert retries["books"] == {**retries["books"], "duplicated": 0, "missing": 0}
+    assert retries["lean_books"]["duplicated"] == retries["baseline"]["retries"] > 0
+
+    fanout = workloads["fanout"]["raw"]
+    assert fanout["recipients_sent"] >= fanout["smsproxy"]["ok"] * 1000
+    assert fanout["state_bytes"] > 0
+    assert workloads["contention"]["raw"]["burner_cpu_s"] > 0.5
 
     failover = workloads["failover"]["raw"]
     assert failover["books"]["duplicated"] == 0
@@ -71,3 +102,11 @@ def test_quick_bench_prints_every_figure_and_loses_nothing(
         assert run["lost"] == 0 and run["drain_s"] is not None, (engine, run["inbox"])
         assert run["inbox"].get("reports.matched") == run["vendor"]["reports_made"], engine
         assert not run["inbox"].get("reports.unmatched"), engine
+
+    if peer:
+        for key, run in workloads["peer-kannel"]["raw"].items():
+            if key == "wall_s":
+                continue
+            assert run["load"]["failed"] == 0, key
+            # Kannel answers on enqueue: what it accepted must still reach the vendor.
+            assert run["delivered"] == run["load"]["ok"] > 0, key
