@@ -1,7 +1,7 @@
 """The baseline: a lean pass-through on smsproxy's own HTTP server and client.
 
-The daemon's legacy port is an httptools server (``LegacyServer``) and its
-vendor calls an httptools client (:class:`adapters.http1.VendorHttp`).  This
+The daemon's legacy port is an httptools server (:class:`proxy.http.server.HttpServer`) and its
+vendor calls an httptools client (:class:`adapters.http.client.VendorHttp`).  This
 pass-through runs the same two, with the daemon's limits (the same request
 line and connection limits, 200 pooled connections to the vendor) on the
 daemon's event loop, and does nothing else: every request goes on to the
@@ -23,11 +23,13 @@ import json
 import signal
 import sys
 
-# The server is imported through its module alone, so a move of the module
-# (to a package of its own) changes this one line.
-from adapters.http1 import ConnectError, HttpError, Origin, VendorHttp
+from adapters.http.client import VendorHttp
+from adapters.http.errors import ConnectError, HttpError
+from adapters.http.origin import Origin
 from proxy import event_loop
-from proxy import legacy_http as server
+from proxy.http.limits import Limits
+from proxy.http.messages import Answer, Request
+from proxy.http.server import HttpServer
 
 MAX_LINE = 256 * 1024  # the daemon's default legacy.max_body_bytes
 CONNECT_TIMEOUT_S = 3.0  # a vendor's default connect_timeout_s
@@ -44,7 +46,7 @@ class Forwarder:
         # A request's head depends on its method, path and content type only.
         self.heads: dict[tuple[str, str, bytes | None], bytes] = {}
 
-    async def __call__(self, request: server.LegacyRequest) -> server.Answer:
+    async def __call__(self, request: Request) -> Answer:
         ctype = request.headers.get(CONTENT_TYPE)
         if request.query:
             target = f"{self.prefix}{request.path}?{request.query.decode('latin-1')}"
@@ -62,9 +64,9 @@ class Forwarder:
         try:
             answer = await self.origin.request(data, CONNECT_TIMEOUT_S, TIMEOUT_S)
         except (ConnectError, HttpError):
-            return server.Answer(502, b"upstream failed")
+            return Answer(502, b"upstream failed")
         ctype_out = answer.content_type.encode("latin-1") if answer.content_type else None
-        return server.Answer(answer.status, answer.body, content_type=ctype_out)
+        return Answer(answer.status, answer.body, content_type=ctype_out)
 
 
 def _text(value: bytes | None) -> str | None:
@@ -74,11 +76,11 @@ def _text(value: bytes | None) -> str | None:
 async def serve(host: str, port: int, upstream: str) -> None:
     async with VendorHttp() as http:
         origin, prefix = http.origin(upstream, use_env_proxy=False)
-        legacy = server.LegacyServer(
+        legacy = HttpServer(
             Forwarder(origin, prefix),
             max_body_bytes=MAX_LINE,
             # As many connections as the bench's daemon takes ([http] max_connections).
-            limits=server.Limits(max_connections=10_000),
+            limits=Limits(max_connections=10_000),
             keep_headers=frozenset({CONTENT_TYPE}),
         )
         bound = await legacy.listen(host, port)
