@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from bench.load import TEXT_HEAD, TEXT_TAIL, quote
+from bench.load_spec import TEXT_HEAD, TEXT_TAIL, quote
 
 INSTALL_HINT = "wrk is not installed: apt-get install wrk (Debian/Ubuntu), brew install wrk (macOS)"
 
