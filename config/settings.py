@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Union
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from config.rules import ClassesSettings, RuleSettings
 from config.secret import Secret
+from config.state import StateSettings as StateSettings
 from config.vendor import VendorSettings
 from config.vendor_kinds import VENDOR_SETTINGS
 from config.zone import CHINA, TimeZone
@@ -32,7 +33,6 @@ else:
     )
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
-REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 HostPort = Annotated[str, Field(pattern=r"^[^\s:]*:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$")]
 
 
@@ -127,31 +127,6 @@ class LoginSettings(BaseModel):
         description="/ent/ refuses shorter new passwords (esms100: 1 to 20; at most 20,"
         " printable ASCII without spaces)",
     )
-
-
-class StateSettings(BaseModel):
-    model_config = _STRICT
-    engine: Literal["sqlite", "redis"] = Field(
-        "sqlite", description="sqlite: one daemon; redis: several daemons sharing the state"
-    )
-    path: Path = Field(Path("smsproxy.sqlite3"), description="SQLite state file")
-    # A secret: the URL may carry the Redis password (redis://:PASSWORD@host:6379/0).
-    redis_url: Secret | None = Field(None, description="the Redis server, when engine is redis")
-    redis_prefix: str = Field(
-        "smsproxy:",
-        min_length=1,
-        max_length=100,
-        pattern=r"^\S+$",
-        description="every key starts with it: daemons sharing state use the same",
-    )
-
-    @field_validator("redis_url")
-    @classmethod
-    def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
-        # The message must not echo the value: it may hold the password.
-        if value is not None and not value.get_secret_value().startswith(REDIS_SCHEMES):
-            raise ValueError(f"must start with {', '.join(REDIS_SCHEMES)}")
-        return value
 
 
 class LegacySettings(BaseModel):
@@ -361,8 +336,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_state(self) -> Settings:
-        if self.state.engine == "redis" and self.state.redis_url is None:
-            raise ValueError('state.redis_url: required when state.engine is "redis"')
+        if self.state.engine == "redis" and self.state.redis_target() is None:
+            raise ValueError(
+                'state.redis_url: required when state.engine is "redis" (or state.redis_sentinels)'
+            )
         return self
 
     @model_validator(mode="after")

@@ -137,11 +137,12 @@ def check_config(path: Path) -> int:
 
 
 def describe_state(state: StateSettings) -> str:
-    if state.engine == "redis" and state.redis_url is not None:
+    target = state.redis_target() if state.engine == "redis" else None
+    if target is not None:
         from proxy.store.redis.store import server_of
 
         # Never the URL itself: it may carry the password.
-        where = server_of(state.redis_url.get_secret_value())
+        where = server_of(target.url) if target.url is not None else target.where()
         return f"in redis at {where}, keys {state.redis_prefix}*"
     return f"file {state.path}"
 

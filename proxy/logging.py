@@ -38,6 +38,8 @@ SECRET_KEYS = frozenset(
         "authorization",
         "push_token",
         "redis_url",
+        "redis_password",
+        "redis_sentinel_password",
         "proxy_url",
     }
 )

@@ -24,6 +24,7 @@ from proxy.ingest.pushes import MAX_PUSH_BYTES, PushPort
 from proxy.legacy import Legacy
 from proxy.open_files import connection_budget
 from proxy.reload import ReloadOutcome
+from proxy.sd_notify import notify
 from proxy.state import DaemonState
 
 log = structlog.get_logger("smsproxy")
@@ -137,11 +138,14 @@ class Daemon:
             # "uvloop" or "asyncio": a tenth of a send's CPU apart.
             loop=type(asyncio.get_running_loop()).__module__.partition(".")[0],
         )
+        # Type=notify: systemd starts what comes after us only now.
+        notify("READY=1")
 
     async def stop(self) -> None:
         if self._stopped:
             return
         self._stopped = True
+        notify("STOPPING=1")
         log.info("stopping", grace_s=self.settings.shutdown.grace_s)
         # First: no push is taken once the store may close.
         await self.push_server.close(PUSH_GRACE_S)

@@ -4,9 +4,9 @@ Every method is one Redis command or one Lua script, so it is as atomic as
 the SQLite engine's transaction: two daemons taking one client's reports
 hand each out once, a quota reservation never passes its limit, an inbox
 key is taken once, an inbox row is settled once.  It needs Redis 6.2 or
-newer (``ZADD GT``, ``ZMSCORE``), one server (with replicas or Sentinel if
-you like), not Redis Cluster: the scripts build their key names from the
-prefix.
+newer (``ZADD GT``, ``ZMSCORE``), one server (alone, or a master with
+replicas and Sentinel: :mod:`.connect`), not Redis Cluster: the scripts
+build their key names from the prefix.
 
 Durability is Redis's: run it with ``appendonly yes`` (and ``appendfsync
 everysec`` or ``always``), or a Redis restart forgets the inbox and queues
@@ -28,14 +28,12 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from proxy.store.base import StoreUnavailable
 from proxy.store.redis.claims import RedisClaims
+from proxy.store.redis.connect import one_server
 from proxy.store.redis.inbox import RedisInbox
 from proxy.store.redis.keyspace import Keyspace
 from proxy.store.redis.leases import RedisLeases
@@ -48,7 +46,6 @@ from proxy.store.redis.settlement import RedisSettlement
 from proxy.store.redis.vendor_states import RedisVendorStates
 
 DEFAULT_PREFIX = "smsproxy:"
-MAX_CONNECTIONS = 100
 MIN_VERSION = (6, 2)
 
 
@@ -75,23 +72,12 @@ class RedisStore:
 
     @classmethod
     async def open(cls, url: str, prefix: str = DEFAULT_PREFIX) -> RedisStore:
-        where = server_of(url)
-        pool = BlockingConnectionPool.from_url(
-            url,
-            # More calls in flight than connections wait for one: redis-py's
-            # default pool fails the call instead (a send answered -110 when
-            # a burst of sends met a busy server).
-            max_connections=MAX_CONNECTIONS,
-            timeout=5.0,
-            decode_responses=True,
-            socket_connect_timeout=3.0,
-            socket_timeout=5.0,
-            # One retry, and only for a connection found dead (a Redis
-            # restart): a timed-out script may have run, and running
-            # reserve_quota or take_reports twice is not harmless.
-            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
-        )
-        client = Redis.from_pool(pool)
+        """The store on one server (``redis://``, ``rediss://``, ``unix://``)."""
+        return await cls.connect(one_server(url), prefix, server_of(url))
+
+    @classmethod
+    async def connect(cls, client: Redis, prefix: str, where: str) -> RedisStore:
+        """The store on ``client`` (:mod:`.connect` makes it), once the server is checked."""
         store = cls(client, prefix, where)
         try:
             await store._check_server()

@@ -1,0 +1,202 @@
+"""The Redis client of the store: one server, or the master Sentinel names, through a failover.
+
+Both pools are bounded and blocking: more calls in flight than connections
+wait for one (redis-py's default pool fails the call instead, and a burst of
+sends met a busy server with ``-110``).
+
+With Sentinel a failover takes a few seconds: the old master stops answering
+(killed) or turns read-only (``SENTINEL FAILOVER``), and the sentinels then
+name a new one.  A call waits that out (``state.redis_failover_wait_s``) only
+when Redis surely did not run it: the connection could not be made, no
+master was known, or the server refused the command as a replica
+(``READONLY``).  A connection lost after the command went out may have run
+it, and a script such as ``take_reports`` must not run twice, so that call
+gets the one retry a plain server gets and then fails: the caller answers it
+as it answers any store failure.
+
+``state.redis_min_replicas_acked`` makes every script (the claims, the send
+records and their settlements, the report hand-outs: what a ``0`` stands on)
+wait for that many replicas with ``WAIT``, in the same round trip.  A write
+the old master acknowledged but had not yet passed on is what an
+asynchronous failover loses; one a replica has acknowledged survives, since
+Sentinel promotes the replica with the most data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import structlog
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConnection
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError, RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from config.redis_target import RedisTarget
+
+log = structlog.get_logger("smsproxy.redis")
+
+MAX_CONNECTIONS = 100
+POOL_TIMEOUT_S = 5.0
+CONNECT_TIMEOUT_S = 3.0
+SOCKET_TIMEOUT_S = 5.0
+SENTINEL_TIMEOUT_S = 1.0  # a sentinel that does not answer in this long is skipped
+FIRST_PAUSE_S = 0.05
+LONGEST_PAUSE_S = 0.5
+# Scripts are what the store's roles write with (proxy.store.redis.keyspace).
+SCRIPT_COMMANDS = frozenset({"EVALSHA", "EVAL"})
+
+
+class NotSent(RedisConnectionError):
+    """The command surely did not run: no connection, no master, or refused by a replica."""
+
+
+class ReplicasBehind(RedisError):
+    """A script ran on the master but too few replicas acknowledged it: a failover
+    may take it back, so what it backs must not be answered as done."""
+
+
+class FailoverConnection(SentinelManagedConnection):
+    """A connection to the master of the moment, telling apart what surely did not run."""
+
+    async def connect(self) -> None:
+        try:
+            await super().connect()  # type: ignore[no-untyped-call]
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            # MasterNotFoundError (no sentinel names one yet) is one of these.
+            raise NotSent(f"no connection to the master: {type(exc).__name__}: {exc}") from exc
+
+    async def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().read_response(*args, **kwargs)
+        except ReadOnlyError:  # the master of a moment ago, now a replica
+            await self.disconnect()
+            raise NotSent("the master turned replica (failover)") from None
+        except ResponseError as exc:
+            # min-replicas-to-write refused it: the master lost its replicas,
+            # often because the sentinels promoted one.
+            if str(exc).startswith("NOREPLICAS"):
+                await self.disconnect()
+                raise NotSent("the master has too few replicas to write") from exc
+            raise
+        except RedisConnectionError as exc:
+            if str(exc) == "The previous master is now a slave":  # redis-py's own translation
+                raise NotSent("the master turned replica (failover)") from exc
+            raise
+
+
+class BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
+    """Sentinel's pool (which asks who the master is) with the blocking pool's bound."""
+
+
+class FailoverRedis(Redis):
+    """A client whose calls wait out a failover when they surely did not run,
+    and whose scripts wait for ``min_replicas`` replicas when asked to."""
+
+    failover_wait_s: float = 0.0
+    min_replicas: int = 0
+    replica_timeout_ms: int = 100
+    unacked: int = 0  # scripts whose replicas did not all acknowledge in time
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        give_up = time.monotonic() + self.failover_wait_s
+        pause = FIRST_PAUSE_S
+        retried_lost = False
+        while True:
+            try:
+                if self.min_replicas and str(args[0]).upper() in SCRIPT_COMMANDS:
+                    return await self._acknowledged(*args, **options)
+                return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+            except NotSent:
+                if time.monotonic() + pause > give_up:
+                    raise
+            except RedisConnectionError:
+                # Lost after it went out: it may have run.  One retry, as for one server.
+                if retried_lost:
+                    raise
+                retried_lost = True
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, LONGEST_PAUSE_S)
+
+    async def _acknowledged(self, *args: Any, **options: Any) -> Any:
+        """The script and a ``WAIT`` on one connection, in one round trip."""
+        async with self.pipeline(transaction=False) as pipe:
+            pipe.execute_command(*args, **options)
+            pipe.execute_command("WAIT", self.min_replicas, self.replica_timeout_ms)
+            answer, acked = await pipe.execute()
+        if int(acked) < self.min_replicas:
+            self.unacked += 1
+            log.warning(
+                "redis_replicas_not_acknowledged",
+                wanted=self.min_replicas,
+                acknowledged=int(acked),
+                timeout_ms=self.replica_timeout_ms,
+            )
+            # A master whose replica left is often one the sentinels have just
+            # replaced: ask them, so the next connection goes to the new one.
+            pool = self.connection_pool
+            if isinstance(pool, SentinelConnectionPool):
+                await pool.get_master_address()  # type: ignore[no-untyped-call]
+            raise ReplicasBehind(
+                f"{int(acked)} of {self.min_replicas} replica(s) acknowledged the write"
+                f" in {self.replica_timeout_ms} ms"
+            )
+        return answer
+
+
+def one_server(url: str) -> Redis:
+    pool = BlockingConnectionPool.from_url(
+        url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=POOL_TIMEOUT_S,
+        decode_responses=True,
+        socket_connect_timeout=CONNECT_TIMEOUT_S,
+        socket_timeout=SOCKET_TIMEOUT_S,
+        # One retry, and only for a connection found dead (a Redis restart):
+        # a timed-out script may have run, and running reserve_quota or
+        # take_reports twice is not harmless.
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+    )
+    return Redis.from_pool(pool)
+
+
+def through_sentinels(
+    target: RedisTarget,
+    sentinel_password: str | None,
+    failover_wait_s: float,
+    min_replicas: int = 0,
+    replica_timeout_ms: int = 100,
+) -> FailoverRedis:
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        list(target.sentinels),
+        sentinel_kwargs={
+            "password": sentinel_password,
+            "socket_connect_timeout": SENTINEL_TIMEOUT_S,
+            "socket_timeout": SENTINEL_TIMEOUT_S,
+        },
+    )
+    pool = BlockingSentinelPool(  # type: ignore[no-untyped-call]
+        target.master,
+        sentinel,
+        connection_class=FailoverConnection,
+        max_connections=MAX_CONNECTIONS,
+        timeout=POOL_TIMEOUT_S,
+        db=target.db,
+        password=target.password,
+        decode_responses=True,
+        socket_connect_timeout=CONNECT_TIMEOUT_S,
+        socket_timeout=SOCKET_TIMEOUT_S,
+        # FailoverRedis does the retrying: it knows what surely did not run.
+        retry=Retry(NoBackoff(), 0),
+    )
+    client = FailoverRedis(connection_pool=pool)
+    client.auto_close_connection_pool = True  # as Redis.from_pool: closing the client closes it
+    client.failover_wait_s = failover_wait_s
+    client.min_replicas = min_replicas
+    client.replica_timeout_ms = replica_timeout_ms
+    return client

@@ -1,0 +1,148 @@
+"""The Redis store through Sentinel, across a real failover (issue 17, item 3).
+
+A private master, replica and three sentinels (:mod:`tests.redis_sentinel`);
+the store is opened from ``[state]`` as the daemon opens it.  A writer
+records sends one at a time, as the send path does, while the master is
+failed over: by ``SENTINEL FAILOVER`` (the old master turns replica and
+refuses writes with ``READONLY``) or by SIGKILL (its connections die, and
+nothing answers until the sentinels agree it is down and promote the
+replica).  Every write must come back (waited out, not failed), and with
+``state.redis_min_replicas_acked = 1`` every write acknowledged before the
+SIGKILL must be on the new master.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from config.state import StateSettings
+from proxy.store.base import Store
+from proxy.store.open import open_store
+from proxy.store.sends import RecordState, SendRecord
+from tests.redis_sentinel import SentinelSet
+
+FAILOVER_TIMEOUT_S = 20.0
+
+
+@pytest.fixture
+def sentinels(tmp_path: Path) -> Iterator[SentinelSet]:
+    cluster = SentinelSet(tmp_path).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@dataclass
+class Writer:
+    store: Store
+    acked: list[str] = field(default_factory=list)  # phones whose write came back
+    errors: list[str] = field(default_factory=list)
+    slowest_s: float = 0.0
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def run(self) -> None:
+        i = 0
+        while not self.stop.is_set():
+            phone = f"138{i:08d}"
+            record = SendRecord(
+                f"send-{i}",
+                "acme",
+                "esms100",
+                phone,
+                RecordState.IN_FLIGHT,
+                "",
+                None,
+                "d",
+                1,
+                int(time.time() * 1000),
+            )
+            started = time.monotonic()
+            try:
+                await self.store.sends.record_sends([record])
+                self.acked.append(phone)
+            except Exception as exc:  # what the send path would answer non-zero for
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+            self.slowest_s = max(self.slowest_s, time.monotonic() - started)
+            i += 1
+            await asyncio.sleep(0.002)
+
+
+@dataclass
+class Carried:
+    writer: Writer
+    lost: list[str]  # acknowledged, not on the new master
+    failed_over_s: float  # from the fault to a new master the sentinels all name
+
+
+async def carry_through(sentinels: SentinelSet, how: str, **state: object) -> Carried:
+    store = await open_store(
+        StateSettings(**sentinels.state_settings(redis_prefix="t:", **state))  # type: ignore[arg-type]
+    )
+    writer = Writer(store)
+    task = asyncio.create_task(writer.run())
+    try:
+        await asyncio.sleep(0.5)
+        began = time.monotonic()
+        old = sentinels.failover() if how == "failover" else sentinels.kill_master()
+        new = await sentinels.wait_new_master(old, FAILOVER_TIMEOUT_S)
+        failed_over_s = time.monotonic() - began
+        if how == "sigkill":
+            await sentinels.restart(old)  # as systemd would; it comes back as a replica
+        await sentinels.wait_replicas_async(2, FAILOVER_TIMEOUT_S, new)
+        await asyncio.sleep(0.3)
+        before, errors = len(writer.acked), len(writer.errors)
+        await asyncio.sleep(1.0)
+        # Writing again, and without failures, once the new master has a replica.
+        assert len(writer.acked) > before, f"no write after the failover to :{new}"
+        assert len(writer.errors) == errors, writer.errors[errors:][:5]
+    finally:
+        writer.stop.set()
+        await task
+    lost = [p for p in writer.acked if await store.sends.last_sender(p, None) is None]
+    await store.close()
+    return Carried(writer, lost, failed_over_s)
+
+
+@pytest.mark.parametrize(("how", "replicas"), [("failover", 2), ("sigkill", 1)])
+async def test_acknowledged_writes_survive_a_failover(
+    sentinels: SentinelSet, how: str, replicas: int
+) -> None:
+    """Nothing a replica acknowledged is lost: after a dead master (SIGKILL) the
+    sentinels promote the replica with the most data, so one acknowledgement
+    is enough; while the old master lives on (``SENTINEL FAILOVER``, or a
+    partition) the replicas still following it acknowledge writes the
+    promotion throws away, so only all of them (2 here) is.  The writes not
+    acknowledged so fail (ReplicasBehind): the send path answers them non-zero."""
+    carried = await carry_through(sentinels, how, redis_min_replicas_acked=replicas)
+    writer = carried.writer
+    print(
+        f"\n{how}, WAIT {replicas}: {len(writer.acked)} acknowledged, {len(carried.lost)} lost, "
+        f"{len(writer.errors)} failed, slowest {writer.slowest_s:.2f} s, "
+        f"new master in {carried.failed_over_s:.1f} s"
+    )
+    assert not carried.lost, f"{len(carried.lost)} of {len(writer.acked)} acknowledged writes lost"
+    assert all("ReplicasBehind" in e or "NotSent" in e for e in writer.errors), writer.errors[:5]
+    assert writer.slowest_s < 12.0
+
+
+@pytest.mark.parametrize("how", ["failover", "sigkill"])
+async def test_without_replica_acks_writes_wait_out_a_failover(
+    sentinels: SentinelSet, how: str
+) -> None:
+    """Asynchronous replication: no write fails, each waits for the new master;
+    what the old master acknowledged and never passed on is lost (printed)."""
+    carried = await carry_through(sentinels, how)
+    writer = carried.writer
+    print(
+        f"\n{how}, no WAIT: {len(writer.acked)} acknowledged, {len(carried.lost)} lost, "
+        f"slowest {writer.slowest_s:.2f} s, new master in {carried.failed_over_s:.1f} s"
+    )
+    assert not writer.errors, writer.errors[:5]
+    assert writer.slowest_s < 12.0
