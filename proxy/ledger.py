@@ -120,6 +120,11 @@ class SendLedger:
             self._settling.append(written)
 
     @property
+    def segments(self) -> int:
+        """Each recipient's segments."""
+        return self._segments
+
+    @property
     def settling(self) -> bool:
         return bool(self._settling)
 

@@ -12,13 +12,16 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 
 from proxy.store.claims import ClaimWindow, Taken
+from proxy.store.quotas import QuotaAsk, QuotaExhausted
 from proxy.store.sends import RecordState
+from proxy.store.sqlite.quotas import SqliteQuotas
 from proxy.store.sqlite.writer import SqliteWriter
 
 
 class SqliteClaims:
-    def __init__(self, writer: SqliteWriter) -> None:
+    def __init__(self, writer: SqliteWriter, quotas: SqliteQuotas) -> None:
         self._writer = writer
+        self._quotas = quotas
 
     def __repr__(self) -> str:
         return f"<SqliteClaims {self._writer.path}>"
@@ -30,6 +33,7 @@ class SqliteClaims:
         send_id: str,
         phones: Sequence[str],
         claim: ClaimWindow,
+        quota: QuotaAsk | None = None,
     ) -> list[Taken]:
         wanted = json.dumps(list(phones))
         since = claim.now_ms - claim.window_ms
@@ -47,7 +51,14 @@ class SqliteClaims:
             )
             return _taken(rows, unresolved_since, claim.resend_unresolved)
 
-        return await self._writer.run(read)
+        taken = await self._writer.run(read)
+        if quota is not None:
+            free = len(set(phones)) - len(taken)
+            if free and not await self._quotas.reserve_quota(
+                cpid, quota.segments * free, quota.limit
+            ):
+                raise QuotaExhausted(cpid)
+        return taken
 
     async def release_claims(
         self, cpid: str, text_digest: str, send_id: str, phones: Sequence[str]

@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from proxy.store.sends import CandidateQuery, SendCandidate, SendRecord, SendSettlement
+from proxy.store.sqlite.quotas import SqliteQuotas
 from proxy.store.sqlite.writer import SqliteWriter
 
 MAX_CANDIDATES = 100
@@ -40,8 +41,9 @@ PURGE = (
 
 
 class SqliteSendLog:
-    def __init__(self, writer: SqliteWriter) -> None:
+    def __init__(self, writer: SqliteWriter, quotas: SqliteQuotas) -> None:
         self._writer = writer
+        self._quotas = quotas
 
     def __repr__(self) -> str:
         return f"<SqliteSendLog {self._writer.path}>"
@@ -49,10 +51,15 @@ class SqliteSendLog:
     async def record_sends(
         self, records: Sequence[SendRecord], settlements: Sequence[SendSettlement] = ()
     ) -> int:
+        # The quota figures reserved so far go in this transaction: a send's
+        # reservation is written with its in-flight records, or before them.
+        quotas = self._quotas.take_unwritten()
+
         def write(db: sqlite3.Connection) -> int:
             first = 0
             with db:
                 db.execute("BEGIN")
+                SqliteQuotas.write(db, quotas)
                 if records:
                     # SendRecord is a tuple in the table's column order.
                     db.executemany(
@@ -83,7 +90,11 @@ class SqliteSendLog:
                         )
             return first
 
-        return await self._writer.run(write)
+        try:
+            return await self._writer.run(write)
+        except BaseException:
+            self._quotas.unwritten_again(quotas)
+            raise
 
     async def unresolved(self, since_ms: int, limit: int) -> tuple[int, list[SendRecord]]:
         def read(db: sqlite3.Connection) -> tuple[int, list[SendRecord]]:
