@@ -111,8 +111,7 @@ class SqliteSendLog:
                 db.execute("BEGIN")
                 SqliteQuotas.write(db, quotas)
                 # Settlements first: theirs are records of earlier writes.
-                for s in settlements:
-                    _settle(db, s)
+                _settle_all(db, settlements)
                 if rows:
                     # One writer, one transaction: keys go on from the newest chunk's.
                     last = db.execute(
@@ -231,20 +230,39 @@ def _chunk(row: tuple[object, ...]) -> SendChunk:
     )
 
 
-def _settle(db: sqlite3.Connection, s: SendSettlement) -> None:
-    last = s.first_key + s.size - 1
-    # Its own chunks: a settlement names one attempt, the chunk it was written as.
-    split_at(db, s.first_key)
-    split_at(db, last + 1)
-    db.execute(
+def _settle_all(db: sqlite3.Connection, settlements: Sequence[SendSettlement]) -> None:
+    """Apply settlements to records still in flight.  Each names one attempt, the
+    chunk it was written as: those are one statement for the batch; a
+    settlement naming part of a chunk (or several) splits them first."""
+    if not settlements:
+        return
+    firsts = json.dumps([s.first_key for s in settlements])
+    sizes = dict(
+        db.execute(
+            "SELECT id, n FROM send_chunks WHERE id IN (SELECT value FROM json_each(?))",
+            (firsts,),
+        ).fetchall()
+    )
+    whole: list[tuple[str, str, int, int]] = []
+    for s in settlements:
+        if sizes.get(s.first_key) != s.size:
+            split_at(db, s.first_key)
+            split_at(db, s.first_key + s.size)
+        whole.append((s.outcome, s.vendor_code, s.first_key, s.first_key + s.size - 1))
+    db.executemany(
         "UPDATE send_chunks SET outcome = ?, vendor_code = ?"
         " WHERE id BETWEEN ? AND ? AND outcome = 'in_flight'",
-        (s.outcome, s.vendor_code, s.first_key, last),
+        whole,
     )
-    if s.message_ids is not None:
-        set_message_ids(
-            db, {s.first_key + i: mid for i, mid in enumerate(s.message_ids) if mid is not None}
-        )
+    ids = {
+        s.first_key + i: mid
+        for s in settlements
+        if s.message_ids is not None
+        for i, mid in enumerate(s.message_ids)
+        if mid is not None
+    }
+    if ids:
+        set_message_ids(db, ids)
 
 
 def _purge_slice(db: sqlite3.Connection, before_ms: int) -> int:
