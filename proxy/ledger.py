@@ -25,7 +25,7 @@ import structlog
 from adapters.client import wall_ms
 from core.outcome import Outcome
 from proxy.recorder import SendRecorder
-from proxy.store.sends import RecordState, SendRecord, SendSettlement
+from proxy.store.sends import RecordState, SendChunk, SendSettlement
 
 log = structlog.get_logger("smsproxy.ledger")
 
@@ -65,30 +65,20 @@ class SendLedger:
     async def before(
         self, vendor: str, phones: tuple[str, ...], message_ids: Mapping[str, str]
     ) -> int:
-        now = wall_ms()
-        send_id, cpid, digest, segments = self._send_id, self._cpid, self._digest, self._segments
-        # _make from a tuple: the generated __new__ costs half again, a
-        # thousand times over for a 1000-number send.
-        make = SendRecord._make
-        get = message_ids.get
+        ids = tuple(map(message_ids.get, phones)) if message_ids else None
         key = await self._recorder.record(
-            [
-                make(
-                    (
-                        send_id,
-                        cpid,
-                        vendor,
-                        phone,
-                        RecordState.IN_FLIGHT,
-                        "",
-                        get(phone),
-                        digest,
-                        segments,
-                        now,
-                    )
-                )
-                for phone in phones
-            ]
+            SendChunk(
+                self._send_id,
+                self._cpid,
+                vendor,
+                phones,
+                RecordState.IN_FLIGHT,
+                "",
+                ids,
+                self._digest,
+                self._segments,
+                wall_ms(),
+            )
         )
         self._intended[key] = message_ids
         return key
@@ -118,6 +108,11 @@ class SendLedger:
             await written
         else:
             self._settling.append(written)
+
+    @property
+    def segments(self) -> int:
+        """Each recipient's segments."""
+        return self._segments
 
     @property
     def settling(self) -> bool:

@@ -34,7 +34,6 @@ during a lock-out and for a new password outside its rules (:meth:`Legacy.ent`).
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 from typing import NamedTuple
@@ -198,7 +197,7 @@ class Legacy:
             raise Refused(-8)
         if not recipients.valid:
             raise Refused(-16)
-        send_id = secrets.token_hex(8)  # a uuid4 costs twice as much for nothing more
+        send_id = engine.sender.new_send_id()
         structlog.contextvars.bind_contextvars(send_id=send_id)
         if recipients.invalid:
             log.info("invalid_numbers_dropped", count=len(recipients.invalid))

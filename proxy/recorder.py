@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import structlog
 
 from proxy.store.base import Store
-from proxy.store.sends import SendRecord, SendSettlement
+from proxy.store.sends import SendChunk, SendRecord, SendSettlement, size
 
 log = structlog.get_logger("smsproxy.recorder")
 
@@ -25,7 +25,8 @@ log = structlog.get_logger("smsproxy.recorder")
 class SendRecorder:
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._pending: list[SendRecord] = []
+        self._pending: list[SendRecord | SendChunk] = []
+        self._keys = 0  # keys the pending entries take
         self._settlements: list[SendSettlement] = []
         # Each waiter with the offset of its first record in the batch.
         self._waiters: list[tuple[asyncio.Future[int], int]] = []
@@ -53,11 +54,11 @@ class SendRecorder:
         await self._task
         self._task = None
 
-    async def record(self, records: Sequence[SendRecord]) -> int:
-        """Write ``records``; the key of the first (the others follow it)."""
+    async def record(self, entry: SendRecord | SendChunk) -> int:
+        """Write ``entry``; the key of its first record (the others follow it)."""
         # Not shielded: a send cancelled here cancels only its waiter, which the
         # flusher then skips; its records are written all the same.
-        return await self._submit(records, ())
+        return await self._submit((entry,), ())
 
     def settle(self, settlement: SendSettlement) -> asyncio.Future[int]:
         """Queue ``settlement`` for the next write; the future resolves once it is written.
@@ -67,13 +68,17 @@ class SendRecorder:
         return self._submit((), (settlement,))
 
     def _submit(
-        self, records: Sequence[SendRecord], settlements: Sequence[SendSettlement]
+        self,
+        records: Sequence[SendRecord | SendChunk],
+        settlements: Sequence[SendSettlement],
     ) -> asyncio.Future[int]:
         if self._task is None:
             raise RuntimeError("recorder is not running")
         waiter: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._waiters.append((waiter, len(self._pending)))
+        self._waiters.append((waiter, self._keys))
         self._pending += records
+        for entry in records:
+            self._keys += size(entry)
         self._settlements += settlements
         self._wake.set()
         return waiter
@@ -88,7 +93,8 @@ class SendRecorder:
         if not self._waiters:
             return
         batch, settlements, waiters = self._pending, self._settlements, self._waiters
-        self._pending, self._settlements, self._waiters = [], [], []
+        keys = self._keys
+        self._pending, self._settlements, self._waiters, self._keys = [], [], [], 0
         try:
             first = await self._store.sends.record_sends(batch, settlements)
         except Exception as exc:
@@ -98,7 +104,7 @@ class SendRecorder:
                     w.set_exception(exc)
             return
         self.flushes += 1
-        self.records += len(batch)
+        self.records += keys
         for w, offset in waiters:
             if not w.done():
                 w.set_result(first + offset)

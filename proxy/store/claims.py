@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple, Protocol
 
+from proxy.store.quotas import QuotaAsk
+
 
 class ClaimWindow(NamedTuple):
     now_ms: int
@@ -40,6 +42,7 @@ class RecipientClaims(Protocol):
         send_id: str,
         phones: Sequence[str],
         claim: ClaimWindow,
+        quota: QuotaAsk | None = None,
     ) -> list[Taken]:
         """Which of ``phones`` this client already sent this text to, within the window.
 
@@ -50,6 +53,12 @@ class RecipientClaims(Protocol):
         retry that reaches another daemon meanwhile see them as unresolved.
         (SQLite serves one daemon, whose :class:`~proxy.retries.SendLocks`
         already keep a retry waiting, and claims nothing.)
+
+        With ``quota``, the recipients not taken are also reserved on the
+        client's quota in the same step (on Redis, the same script: no round
+        trip of its own, and exact for every daemon sharing the quota); when
+        they would pass it, :class:`~proxy.store.quotas.QuotaExhausted` is
+        raised and nothing is claimed or reserved.
         """
         ...
 

@@ -1,5 +1,7 @@
 """The send log: one record per recipient per attempt at a vendor.
 
+The send path writes an attempt's records as one :class:`SendChunk` (what
+they share once, the numbers packed); each recipient still has its own key.
 A record is written ``in_flight`` before its chunk leaves for the vendor
 and settled by the attempt's outcome (:mod:`proxy.ledger`, through the
 group-committing :mod:`proxy.recorder`).  The matcher reads it to tie a
@@ -32,6 +34,48 @@ class SendRecord(NamedTuple):
     text_digest: str
     segments: int
     created_ms: int
+
+
+class SendChunk(NamedTuple):
+    """The records of one attempt: its recipients at one vendor, written as one.
+
+    Recipient ``i`` is the record of key ``first + i``, where ``first`` is the
+    chunk's key.  ``message_ids``: one per phone, or None when none has one.
+    """
+
+    send_id: str
+    cpid: str
+    vendor: str
+    phones: tuple[str, ...]
+    outcome: str
+    vendor_code: str
+    message_ids: tuple[str | None, ...] | None
+    text_digest: str
+    segments: int
+    created_ms: int
+
+    def records(self) -> list[SendRecord]:
+        ids = self.message_ids or (None,) * len(self.phones)
+        return [
+            SendRecord(
+                self.send_id,
+                self.cpid,
+                self.vendor,
+                phone,
+                self.outcome,
+                self.vendor_code,
+                mid,
+                self.text_digest,
+                self.segments,
+                self.created_ms,
+            )
+            for phone, mid in zip(self.phones, ids, strict=True)
+        ]
+
+
+def size(entry: SendRecord | SendChunk) -> int:
+    """How many keys an entry of :meth:`SendLog.record_sends` takes."""
+    return len(entry.phones) if isinstance(entry, SendChunk) else 1
 
 
 class RecordState:
@@ -84,12 +128,15 @@ class CandidateQuery(NamedTuple):
 
 class SendLog(Protocol):
     async def record_sends(
-        self, records: Sequence[SendRecord], settlements: Sequence[SendSettlement] = ()
+        self,
+        records: Sequence[SendRecord | SendChunk],
+        settlements: Sequence[SendSettlement] = (),
     ) -> int:
         """Insert ``records`` and apply ``settlements`` in one write.
 
-        Returns the key of the first record: the records get consecutive keys,
-        in order, which is what a :class:`SendSettlement` names.  A settlement
+        Returns the key of the first record: the records (a chunk's in its
+        phones' order) get consecutive keys, in order, which is what a
+        :class:`SendSettlement` names.  A settlement
         only changes records still ``in_flight`` (a delivery report may have
         resolved one first).  A record's claim (:mod:`proxy.store.claims`)
         follows its outcome in the same write.

@@ -180,8 +180,13 @@ class Rig:
         load: CrashLoad,
         vendors: Mapping[str, tuple[float, float]] = VENDORS,
         simulator: Callable[[str], Simulator] | None = None,
+        state: Mapping[str, object] | None = None,
+        quota: int | None = None,
     ) -> None:
         self.workdir = workdir
+        # The [state] table: a SQLite file in the work directory unless given.
+        self.state = dict(state) if state is not None else {"path": str(workdir / "state.sqlite3")}
+        self.quota = quota  # the client's, when it has one
         self.load = load
         self.vendors = dict(vendors)
         self.make_simulator = simulator or (lambda kind: KINDS[kind].simulator())
@@ -227,7 +232,7 @@ class Rig:
             config,
             {
                 "listen": {name: f"127.0.0.1:{port}" for name, port in ports.items()},
-                "state": {"path": str(self.workdir / "state.sqlite3")},
+                "state": self.state,
                 "routing": routing,
                 "shutdown": {"grace_s": 2},
                 "admin": {"token": ADMIN_TOKEN},
@@ -235,7 +240,14 @@ class Rig:
                 "reports": {"poll_interval_override_s": self.load.poll_interval_s},
             },
             {
-                "clients": [{"cpid": CPID, "password": PASSWORD, "rate_per_s": 100000}],
+                "clients": [
+                    {
+                        "cpid": CPID,
+                        "password": PASSWORD,
+                        "rate_per_s": 100000,
+                        **({} if self.quota is None else {"quota": self.quota}),
+                    }
+                ],
                 "vendors": vendors,
             },
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from proxy.store.base import Store
 from proxy.store.claims import ClaimWindow
 from proxy.store.queues import QueuedReport
-from proxy.store.sends import CandidateQuery, RecordState, SendSettlement
+from proxy.store.sends import CandidateQuery, RecordState, SendChunk, SendSettlement
 from proxy.store.settlement import ReportMatched
 from tests.store.contract import (
     T0,
@@ -164,3 +164,69 @@ async def test_purge_forgets_old_records(store: Store) -> None:
     assert left.created_ms == new
     assert await candidates(store, ["v1"], "13800138000", None) == []
     assert await store.sends.purge(old + 1) == 0
+
+
+def chunk(
+    phones: list[str],
+    *,
+    vendor: str = "v1",
+    outcome: str = RecordState.IN_FLIGHT,
+    message_ids: tuple[str | None, ...] | None = None,
+    created_ms: int = T0,
+    send_id: str = "send1",
+) -> SendChunk:
+    return SendChunk(
+        send_id, "acme", vendor, tuple(phones), outcome, "", message_ids, "d1", 1, created_ms
+    )
+
+
+async def test_a_chunk_is_a_record_a_recipient(store: Store) -> None:
+    """The send path writes an attempt as one chunk: each recipient is its own
+    record to settlements, reports, retries and the unresolved count."""
+    phones = [f"1380013800{i}" for i in range(5)]
+    before = await sent(store, [record("13700137000")])
+    # Claimed first, as the send path does (Redis keeps claims beside the records).
+    window = ClaimWindow(T0, WINDOW_MS, UNRESOLVED_MS)
+    await store.claims.claim_recipients("acme", "d1", "send1", phones, window)
+    first = await store.sends.record_sends(
+        [chunk(phones, message_ids=("m0", None, None, None, None)), chunk(["13900139000"])]
+    )
+    assert first == before + 1
+    assert await store.sends.record_sends([chunk(["13600136000"])]) == first + 6
+    assert (await store.sends.unresolved(T0 - 1, 3))[0] == 7
+    # Part of the chunk settled, ids for some: the rest keeps its own state.
+    await store.sends.record_sends(
+        [],
+        [
+            SendSettlement(first + 1, 2, RecordState.ACCEPTED, "0", ("m1", "m2")),
+            SendSettlement(first + 3, 1, RecordState.AMBIGUOUS, "timeout"),
+        ],
+    )
+    assert await taken(store, phones, now=T0 + 1) == {
+        phones[0]: "unresolved",
+        phones[1]: "accepted",
+        phones[2]: "accepted",
+        phones[3]: "unresolved",
+        phones[4]: "unresolved",
+    }
+    ids = [(await candidates(store, ["v1"], p, None))[0].message_id for p in phones]
+    assert ids == ["m0", "m1", "m2", None, None]
+    keys = [(await candidates(store, ["v1"], p, None))[0].key for p in phones]
+    assert keys == [first + i for i in range(5)]
+    # A report on one recipient of the ambiguous part resolves that one alone.
+    await store.inbox.add_reports([inbox_report("r", phone=phones[3])])
+    (row,) = await store.inbox.pending_reports(T0, 10)
+    queued = QueuedReport(phones[3], 1, at(T0))
+    await store.settlement.settle_reports([ReportMatched(row.id, first + 3, "acme", queued)])
+    assert await taken(store, phones[3:], now=T0 + 1) == {
+        phones[3]: "accepted",
+        phones[4]: "unresolved",
+    }
+    count, listed = await store.sends.unresolved(T0 - 1, 10)
+    assert count == 4  # phones 0 and 4, 13900139000, 13600136000
+    assert sorted(r.phone for r in listed) == sorted(
+        [phones[0], phones[4], "13900139000", "13600136000"]
+    )
+    assert await store.sends.last_sender(phones[2], ["v1"]) == "acme"
+    assert await store.sends.purge(T0 + 1) == 8
+    assert await candidates(store, ["v1"], phones[0], None) == []

@@ -59,14 +59,21 @@ async def new_file(path: Path) -> Path:
     return path
 
 
-async def test_a_new_file_starts_at_the_latest_version_with_the_schema_of_before(
-    tmp_path: Path,
-) -> None:
+async def test_a_new_file_starts_at_the_latest_version(tmp_path: Path) -> None:
     fresh = await new_file(tmp_path / "new.sqlite3")
-    assert user_version(fresh) == LATEST == 1
+    assert user_version(fresh) == LATEST == 2
+    assert "send_chunks" in shape(fresh)
+
+
+async def test_version_1_is_the_schema_of_before_versions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:1])
+    first = await new_file(tmp_path / "v1.sqlite3")
+    assert user_version(first) == 1
     # Version 1 is the schema as the code before versions made it, to the letter.
     before = unversioned_file(tmp_path / "before.sqlite3")
-    assert shape(fresh) == shape(before)
+    assert shape(first) == shape(before)
 
 
 async def test_a_file_from_before_versions_is_adopted_with_every_row(tmp_path: Path) -> None:
@@ -171,3 +178,29 @@ async def test_a_migration_that_fails_leaves_the_file_as_it_was(
     # All of it or none: not even version 1, whose step came first.
     assert user_version(path) == 0
     assert shape(path) == before
+
+
+async def test_a_version_1_file_gets_its_send_records_as_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A state file of the smsproxy before chunks: every record keeps its key (the
+    inbox's matched reports name them), and the send log goes on from it."""
+    path = unversioned_file(tmp_path / "state.sqlite3")
+    with monkeypatch.context() as m:
+        m.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:1])
+        await new_file(path)
+    assert user_version(path) == 1
+    with closing(sqlite3.connect(path)) as db:
+        rows = db.execute("SELECT * FROM send_records ORDER BY id").fetchall()
+    store = await SqliteStore.open(path)
+    try:
+        (found,) = await candidates(store, ["v1"], "13800138000", "m0")
+        assert (found.key, found.reported) == (1, frozenset({1}))
+        assert (await store.sends.unresolved(0, 10))[0] == 1
+        assert await store.sends.record_sends([record("13700137000")]) == 6
+    finally:
+        await store.close()
+    assert user_version(path) == LATEST
+    with closing(sqlite3.connect(path)) as db:
+        # The view an operator queries reads as the table did.
+        assert db.execute("SELECT * FROM send_records WHERE id < 6 ORDER BY id").fetchall() == rows

@@ -19,6 +19,7 @@ import json
 from collections.abc import Sequence
 
 from proxy.store.claims import ClaimWindow, Taken
+from proxy.store.quotas import QuotaAsk, QuotaExhausted
 from proxy.store.redis.keyspace import PRELUDE, Keyspace
 
 # Lua functions of the scripts that read or move claims (after PRELUDE).
@@ -53,13 +54,17 @@ CLAIM_RECIPIENTS = (
     + """
 -- ARGV[2] cpid, ARGV[3] digest, ARGV[4] send id, ARGV[5] now, ARGV[6] window,
 -- ARGV[7] unresolved expiry (ms), ARGV[8] [[phone, '1' to resend when unresolved], ...],
--- ARGV[9] how old a claim that never reached a vendor must be to be stale (ms)
+-- ARGV[9] how old a claim that never reached a vendor must be to be stale (ms),
+-- ARGV[10] segments a recipient to reserve on the client's quota ('' for none),
+-- ARGV[11] the quota
 -- Checked and claimed in one script: of two daemons racing one retry, one
--- claims and the other sees the claim.
+-- claims and the other sees the claim.  The quota is reserved in the same
+-- script, for the recipients claimed: exact across daemons, no round trip
+-- of its own.  A quota it would pass: 'quota', nothing claimed or reserved.
 local cpid, digest, send = ARGV[2], ARGV[3], ARGV[4]
 local now, window, expire = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local stale = tonumber(ARGV[9])
-local taken = {}
+local taken, claim, untaken = {}, {}, 0
 for _, e in ipairs(cjson.decode(ARGV[8])) do
   local key = claim_key(cpid, digest, e[1])
   local state, ms, owner = parse_claim(redis.call('GET', key))
@@ -73,9 +78,17 @@ for _, e in ipairs(cjson.decode(ARGV[8])) do
     taken[#taken + 1] = {e[1], 'u'}
   else
     free = true
+    untaken = untaken + 1
   end
-  if free then redis.call('SET', key, 'c|' .. now .. '|' .. send, 'PX', window) end
+  if free then claim[#claim + 1] = key end
 end
+if ARGV[10] ~= '' and untaken > 0 then
+  local quota, segments = p .. 'quota', tonumber(ARGV[10]) * untaken
+  local used = tonumber(redis.call('HGET', quota, cpid) or '0')
+  if used + segments > tonumber(ARGV[11]) then return 'quota' end
+  redis.call('HINCRBY', quota, cpid, segments)
+end
+for _, key in ipairs(claim) do redis.call('SET', key, 'c|' .. now .. '|' .. send, 'PX', window) end
 return taken
 """
 )
@@ -112,6 +125,7 @@ class RedisClaims:
         send_id: str,
         phones: Sequence[str],
         claim: ClaimWindow,
+        quota: QuotaAsk | None = None,
     ) -> list[Taken]:
         unique = list(dict.fromkeys(phones))
         if not unique:
@@ -128,8 +142,12 @@ class RedisClaims:
             str(claim.unresolved_ms),
             json.dumps(entries),
             str(claim.stale_claim_ms),
+            "" if quota is None else str(quota.segments),
+            "" if quota is None else str(quota.limit),
         ]
         taken = await self._claim_recipients(args=args)
+        if taken == "quota":
+            raise QuotaExhausted(cpid)
         return [Taken(phone, state == "a") for phone, state in taken]
 
     async def release_claims(

@@ -28,7 +28,13 @@ from proxy.store.redis.keyspace import (
     json_list,
     purge_in_slices,
 )
-from proxy.store.sends import CandidateQuery, SendCandidate, SendRecord, SendSettlement
+from proxy.store.sends import (
+    CandidateQuery,
+    SendCandidate,
+    SendChunk,
+    SendRecord,
+    SendSettlement,
+)
 
 MAX_CANDIDATES = 100
 
@@ -204,7 +210,9 @@ class RedisSendLog:
         return f"<RedisSendLog prefix={self._keys.prefix!r}>"
 
     async def record_sends(
-        self, records: Sequence[SendRecord], settlements: Sequence[SendSettlement] = ()
+        self,
+        records: Sequence[SendRecord | SendChunk],
+        settlements: Sequence[SendSettlement] = (),
     ) -> int:
         if not records and not settlements:
             return 0
@@ -221,7 +229,8 @@ class RedisSendLog:
                 str(r.segments),
                 str(r.created_ms),
             ]
-            for r in records
+            for entry in records
+            for r in (entry.records() if isinstance(entry, SendChunk) else (entry,))
         ]
         settled = [
             [str(s.first_key), str(s.size), s.outcome, s.vendor_code, s.message_ids]

@@ -2,7 +2,7 @@
 
 One daemon uses a SQLite file, and its :class:`~proxy.retries.SendLocks`
 keep a retry waiting while a send of the same text to the same number is
-still out; so what a retry finds is what ``send_records`` says.
+still out; so what a retry finds is what the send log says.
 """
 
 from __future__ import annotations
@@ -12,13 +12,16 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 
 from proxy.store.claims import ClaimWindow, Taken
+from proxy.store.quotas import QuotaAsk, QuotaExhausted
 from proxy.store.sends import RecordState
+from proxy.store.sqlite.quotas import SqliteQuotas
 from proxy.store.sqlite.writer import SqliteWriter
 
 
 class SqliteClaims:
-    def __init__(self, writer: SqliteWriter) -> None:
+    def __init__(self, writer: SqliteWriter, quotas: SqliteQuotas) -> None:
         self._writer = writer
+        self._quotas = quotas
 
     def __repr__(self) -> str:
         return f"<SqliteClaims {self._writer.path}>"
@@ -30,6 +33,7 @@ class SqliteClaims:
         send_id: str,
         phones: Sequence[str],
         claim: ClaimWindow,
+        quota: QuotaAsk | None = None,
     ) -> list[Taken]:
         wanted = json.dumps(list(phones))
         since = claim.now_ms - claim.window_ms
@@ -37,17 +41,26 @@ class SqliteClaims:
 
         def read(db: sqlite3.Connection) -> list[Taken]:
             # One index probe per number of this send, however many others
-            # the client sent the same text to.
+            # the client sent the same text to, then a seek to its chunk.
             # (A join on json_each would make SQLite scan instead of probe.)
             rows = db.execute(
-                "SELECT phone, outcome, created_ms FROM send_records"
-                " WHERE phone IN (SELECT value FROM json_each(?)) AND created_ms >= ?"
-                " AND cpid = ? AND text_digest = ? AND outcome != 'not_sent'",
+                "SELECT t.phone, c.outcome, c.created_ms FROM send_to AS t"
+                " JOIN send_chunks AS c"
+                " ON c.id = (SELECT max(id) FROM send_chunks WHERE id <= t.key)"
+                " WHERE t.phone IN (SELECT value FROM json_each(?)) AND c.created_ms >= ?"
+                " AND c.cpid = ? AND c.text_digest = ? AND c.outcome != 'not_sent'",
                 (wanted, since, cpid, text_digest),
             )
             return _taken(rows, unresolved_since, claim.resend_unresolved)
 
-        return await self._writer.run(read)
+        taken = await self._writer.run(read)
+        if quota is not None:
+            free = len(set(phones)) - len(taken)
+            if free and not await self._quotas.reserve_quota(
+                cpid, quota.segments * free, quota.limit
+            ):
+                raise QuotaExhausted(cpid)
+        return taken
 
     async def release_claims(
         self, cpid: str, text_digest: str, send_id: str, phones: Sequence[str]
@@ -60,7 +73,7 @@ class SqliteClaims:
             # window's records are read, with no index on the time.
             found: set[tuple[str, str]] = set()
             rows = db.execute(
-                "SELECT cpid, text_digest, created_ms FROM send_records ORDER BY id DESC"
+                "SELECT cpid, text_digest, created_ms FROM send_chunks ORDER BY id DESC"
             )
             for cpid, digest, created_ms in rows:
                 if created_ms < since_ms:

@@ -148,8 +148,58 @@ def _adopt_unversioned(db: sqlite3.Connection) -> None:
             db.execute(f"ALTER TABLE {table} ADD COLUMN held_until INTEGER")
 
 
+# The send log as chunks (issue 16): a row per attempt, its numbers packed,
+# instead of a row per recipient with everything the attempt's recipients
+# share repeated (126 bytes of state a recipient, a B-tree insert each into
+# the table and the phone index).  A recipient is its chunk's key plus its
+# place in the chunk: the keys report_inbox.record_id holds stay valid.
+SCHEMA_2 = """
+CREATE TABLE send_chunks (
+    id INTEGER PRIMARY KEY,  -- the first recipient's key; the others follow it
+    n INTEGER NOT NULL,  -- recipients
+    send_id TEXT NOT NULL,
+    cpid TEXT NOT NULL,
+    vendor TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    vendor_code TEXT NOT NULL,
+    text_digest TEXT NOT NULL,
+    segments INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL,
+    phones TEXT NOT NULL,  -- a JSON array, in key order
+    message_ids TEXT  -- a JSON array beside phones (null where none), or NULL for none
+);
+-- Reports, retries and last senders find records by number; nothing else
+-- needs a per-recipient index.  WITHOUT ROWID: the key is the row.
+CREATE TABLE send_to (
+    phone NOT NULL,
+    key INTEGER NOT NULL,
+    PRIMARY KEY (phone, key)
+) WITHOUT ROWID;
+CREATE INDEX send_chunks_unresolved ON send_chunks (created_ms)
+    WHERE outcome IN ('in_flight', 'ambiguous');
+INSERT INTO send_chunks
+    SELECT id, 1, send_id, cpid, vendor, outcome, vendor_code, text_digest, segments,
+        created_ms, json_array(phone),
+        CASE WHEN message_id IS NULL THEN NULL ELSE json_array(message_id) END
+    FROM send_records ORDER BY id;
+INSERT INTO send_to SELECT phone, id FROM send_records ORDER BY phone, id;
+DROP TABLE send_records;
+-- What the send log was, row by row: for an operator's sqlite3, and the tests.
+CREATE VIEW send_records AS
+    SELECT c.id + j.key AS id, c.send_id, c.cpid, c.vendor, j.value AS phone, c.outcome,
+        c.vendor_code, json_extract(c.message_ids, '$[' || j.key || ']') AS message_id,
+        c.text_digest, c.segments, c.created_ms
+    FROM send_chunks AS c, json_each(c.phones) AS j;
+"""
+
+
+def _version_2(db: sqlite3.Connection) -> None:
+    for statement in _statements(SCHEMA_2):
+        db.execute(statement)
+
+
 # MIGRATIONS[n] takes a file from version n to n + 1.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_version_1,)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_version_1, _version_2)
 
 
 def migrate(db: sqlite3.Connection, path: Path) -> None:

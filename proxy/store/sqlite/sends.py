@@ -1,4 +1,13 @@
-"""The send log in SQLite: the ``send_records`` table."""
+"""The send log in SQLite: ``send_chunks`` (a row an attempt) and ``send_to`` (by number).
+
+A chunk holds what its recipients share once and their numbers packed, so
+a 1000-number attempt is one row and one statement that indexes its numbers,
+not a thousand rows of repeated columns.  Recipient ``i`` of the chunk of key
+``k`` is the record of key ``k + i``; the chunk of a record key is the one
+with the largest key not above it (a seek on the table's own B-tree).  A
+chunk's recipients share one outcome: a settlement or a report that gives
+some of them another splits it first (:mod:`proxy.store.sqlite.chunks`).
+"""
 
 from __future__ import annotations
 
@@ -6,100 +15,131 @@ import json
 import sqlite3
 from collections.abc import Sequence
 
-from proxy.store.sends import CandidateQuery, SendCandidate, SendRecord, SendSettlement
+from proxy.store.sends import (
+    CandidateQuery,
+    SendCandidate,
+    SendChunk,
+    SendRecord,
+    SendSettlement,
+    size,
+)
+from proxy.store.sqlite.chunks import set_message_ids, split_at
+from proxy.store.sqlite.quotas import SqliteQuotas
 from proxy.store.sqlite.writer import SqliteWriter
 
 MAX_CANDIDATES = 100
+# A chunk row: (key, recipients, send_id, cpid, vendor, outcome, vendor_code,
+# text_digest, segments, created_ms, phones (JSON), message ids (JSON) or None).
+INSERT_CHUNK = "INSERT INTO send_chunks VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+# Every number of the chunks just written, from their JSON, in C: no Python
+# row a recipient.  ?1 and ?2: the batch's first and last key.
+INDEX_NUMBERS = (
+    "INSERT INTO send_to (phone, key)"
+    " SELECT j.value, c.id + j.key FROM send_chunks AS c, json_each(c.phones) AS j"
+    " WHERE c.id BETWEEN ?1 AND ?2"
+)
 # The matcher's statements take and give a whole batch as one JSON value, so
 # a batch is a few statements and one row each, not a statement or a row per
 # report: the connection's thread takes the GIL back after every step, and
 # with the event loop busy sending each of those waits its turn.
 #
 # ?1: [[phone, [vendor, ...], message id or null], ...].  One row: per query,
-# [its index, [[id, cpid, vendor, message id, created_ms, [reported status,
+# [its index, [[key, cpid, vendor, message id, created_ms, [reported status,
 # ...]], ...]], at most ?2 records a query.  With an id, a record without one
-# is a candidate too: an ambiguous attempt never learnt its id.
+# is a candidate too: an ambiguous attempt never learnt its id.  A record's
+# chunk is the one of the largest key not above the record's.
 CANDIDATES_MANY = """
 SELECT json_group_array(json_array(q.key, json((
-  SELECT json_group_array(json_array(s.id, s.cpid, s.vendor, s.message_id, s.created_ms,
-    json((SELECT json_group_array(i.status) FROM report_inbox AS i WHERE i.record_id = s.id))))
+  SELECT json_group_array(json_array(s.key, s.cpid, s.vendor, s.mid, s.created_ms,
+    json((SELECT json_group_array(i.status) FROM report_inbox AS i WHERE i.record_id = s.key))))
   FROM (
-    SELECT id, cpid, vendor, message_id, created_ms FROM send_records
-    WHERE phone = json_extract(q.value, '$[0]')
-      AND vendor IN (SELECT value FROM json_each(q.value, '$[1]'))
-      AND outcome != 'not_sent'
-      AND (json_extract(q.value, '$[2]') IS NULL OR message_id IS NULL
-           OR message_id = json_extract(q.value, '$[2]'))
-    ORDER BY created_ms DESC, id DESC LIMIT ?2) AS s))))
+    SELECT t.key, c.cpid, c.vendor, c.created_ms,
+      json_extract(c.message_ids, '$[' || (t.key - c.id) || ']') AS mid
+    FROM send_to AS t
+    JOIN send_chunks AS c ON c.id = (SELECT max(id) FROM send_chunks WHERE id <= t.key)
+    WHERE t.phone = json_extract(q.value, '$[0]')
+      AND c.vendor IN (SELECT value FROM json_each(q.value, '$[1]'))
+      AND c.outcome != 'not_sent'
+      AND (json_extract(q.value, '$[2]') IS NULL OR mid IS NULL
+           OR mid = json_extract(q.value, '$[2]'))
+    ORDER BY c.created_ms DESC, t.key DESC LIMIT ?2) AS s))))
 FROM json_each(?1) AS q
 """
-PURGE = (
-    "DELETE FROM send_records WHERE id IN (SELECT id FROM send_records"
-    " WHERE created_ms < ? ORDER BY id LIMIT ?)",
+LAST_SENDER = """
+SELECT c.cpid FROM send_to AS t
+JOIN send_chunks AS c ON c.id = (SELECT max(id) FROM send_chunks WHERE id <= t.key)
+WHERE t.phone = ?1 AND c.outcome != 'not_sent'
+  AND (?2 IS NULL OR c.vendor IN (SELECT value FROM json_each(?2)))
+ORDER BY c.created_ms DESC, t.key DESC LIMIT 1
+"""
+UNRESOLVED_COUNT = (
+    "SELECT coalesce(sum(n), 0) FROM send_chunks"
+    " WHERE outcome IN ('in_flight', 'ambiguous') AND created_ms >= ?"
 )
+UNRESOLVED_CHUNKS = (
+    "SELECT send_id, cpid, vendor, phones, outcome, vendor_code, message_ids,"
+    " text_digest, segments, created_ms FROM send_chunks"
+    " WHERE outcome IN ('in_flight', 'ambiguous') AND created_ms >= ?"
+    " ORDER BY created_ms DESC, id DESC"
+)
+# Retention deletes a slice of chunks (about this many recipients) a transaction.
+PURGE_RECIPIENTS = 5000
 
 
 class SqliteSendLog:
-    def __init__(self, writer: SqliteWriter) -> None:
+    def __init__(self, writer: SqliteWriter, quotas: SqliteQuotas) -> None:
         self._writer = writer
+        self._quotas = quotas
 
     def __repr__(self) -> str:
         return f"<SqliteSendLog {self._writer.path}>"
 
     async def record_sends(
-        self, records: Sequence[SendRecord], settlements: Sequence[SendSettlement] = ()
+        self,
+        records: Sequence[SendRecord | SendChunk],
+        settlements: Sequence[SendSettlement] = (),
     ) -> int:
+        rows = [_chunk_row(r) for r in records]
+        sizes = [size(r) for r in records]
+        # The quota figures reserved so far go in this transaction: a send's
+        # reservation is written with its in-flight records, or before them.
+        quotas = self._quotas.take_unwritten()
+
         def write(db: sqlite3.Connection) -> int:
             first = 0
             with db:
                 db.execute("BEGIN")
-                if records:
-                    # SendRecord is a tuple in the table's column order.
-                    db.executemany(
-                        "INSERT INTO send_records (send_id, cpid, vendor, phone, outcome,"
-                        " vendor_code, message_id, text_digest, segments, created_ms)"
-                        " VALUES (?,?,?,?,?,?,?,?,?,?)",
-                        records,
-                    )
-                    # One writer, one transaction: the rows took consecutive
-                    # rowids, one past the largest (SQLite's rowid rule).
-                    (last,) = db.execute("SELECT last_insert_rowid()").fetchone()
-                    first = int(last) - len(records) + 1
-                for s in settlements:
-                    last_key = s.first_key + s.size - 1
-                    db.execute(
-                        "UPDATE send_records SET outcome = ?, vendor_code = ?"
-                        " WHERE id BETWEEN ? AND ? AND outcome = 'in_flight'",
-                        (s.outcome, s.vendor_code, s.first_key, last_key),
-                    )
-                    if s.message_ids is not None:
-                        db.executemany(
-                            "UPDATE send_records SET message_id = ? WHERE id = ?",
-                            [
-                                (mid, s.first_key + i)
-                                for i, mid in enumerate(s.message_ids)
-                                if mid is not None
-                            ],
-                        )
+                SqliteQuotas.write(db, quotas)
+                # Settlements first: theirs are records of earlier writes.
+                _settle_all(db, settlements)
+                if rows:
+                    # One writer, one transaction: keys go on from the newest chunk's.
+                    last = db.execute(
+                        "SELECT id + n FROM send_chunks ORDER BY id DESC LIMIT 1"
+                    ).fetchone()
+                    first = key = 1 if last is None else int(last[0])
+                    for row, n in zip(rows, sizes, strict=True):
+                        row[0] = key
+                        key += n
+                    db.executemany(INSERT_CHUNK, rows)
+                    db.execute(INDEX_NUMBERS, (first, key - 1))
             return first
 
-        return await self._writer.run(write)
+        try:
+            return await self._writer.run(write)
+        except BaseException:
+            self._quotas.unwritten_again(quotas)
+            raise
 
     async def unresolved(self, since_ms: int, limit: int) -> tuple[int, list[SendRecord]]:
         def read(db: sqlite3.Connection) -> tuple[int, list[SendRecord]]:
-            (count,) = db.execute(
-                "SELECT COUNT(*) FROM send_records"
-                " WHERE outcome IN ('in_flight', 'ambiguous') AND created_ms >= ?",
-                (since_ms,),
-            ).fetchone()
-            rows = db.execute(
-                "SELECT send_id, cpid, vendor, phone, outcome, vendor_code, message_id,"
-                " text_digest, segments, created_ms FROM send_records"
-                " WHERE outcome IN ('in_flight', 'ambiguous') AND created_ms >= ?"
-                " ORDER BY created_ms DESC LIMIT ?",
-                (since_ms, limit),
-            )
-            return int(count), [SendRecord._make(r) for r in rows]
+            (count,) = db.execute(UNRESOLVED_COUNT, (since_ms,)).fetchone()
+            records: list[SendRecord] = []
+            for row in db.execute(UNRESOLVED_CHUNKS, (since_ms,)):
+                if len(records) >= limit:
+                    break
+                records += _chunk(row).records()[::-1]
+            return int(count), records[:limit]
 
         return await self._writer.run(read)
 
@@ -133,15 +173,121 @@ class SqliteSendLog:
         names = None if vendors is None else json.dumps(list(dict.fromkeys(vendors)))
 
         def read(db: sqlite3.Connection) -> str | None:
-            row = db.execute(
-                "SELECT cpid FROM send_records WHERE phone = ? AND outcome != 'not_sent'"
-                " AND (? IS NULL OR vendor IN (SELECT value FROM json_each(?)))"
-                " ORDER BY created_ms DESC, id DESC LIMIT 1",
-                (phone, names, names),
-            ).fetchone()
+            row = db.execute(LAST_SENDER, (phone, names)).fetchone()
             return None if row is None else str(row[0])
 
         return await self._writer.run(read)
 
     async def purge(self, before_ms: int) -> int:
-        return await self._writer.purge(PURGE, before_ms)
+        removed = 0
+        while True:
+            n = await self._writer.run(lambda db: _purge_slice(db, before_ms))
+            removed += n
+            if not n:
+                return removed
+
+
+def _chunk_row(entry: SendRecord | SendChunk) -> list[object]:
+    """The ``send_chunks`` row of an entry, its key to be filled in."""
+    if isinstance(entry, SendChunk):
+        phones = json.dumps(entry.phones)
+        ids = entry.message_ids
+        mids = None if ids is None or not any(ids) else json.dumps(ids)
+        n = len(entry.phones)
+    else:
+        phones = json.dumps((entry.phone,))
+        mids = None if entry.message_id is None else json.dumps((entry.message_id,))
+        n = 1
+    return [
+        0,
+        n,
+        entry.send_id,
+        entry.cpid,
+        entry.vendor,
+        entry.outcome,
+        entry.vendor_code,
+        entry.text_digest,
+        entry.segments,
+        entry.created_ms,
+        phones,
+        mids,
+    ]
+
+
+def _chunk(row: tuple[object, ...]) -> SendChunk:
+    send_id, cpid, vendor, phones, outcome, code, mids, digest, segments, created = row
+    return SendChunk(
+        str(send_id),
+        str(cpid),
+        str(vendor),
+        tuple(json.loads(str(phones))),
+        str(outcome),
+        str(code),
+        None if mids is None else tuple(json.loads(str(mids))),
+        str(digest),
+        int(segments),  # type: ignore[call-overload]
+        int(created),  # type: ignore[call-overload]
+    )
+
+
+def _settle_all(db: sqlite3.Connection, settlements: Sequence[SendSettlement]) -> None:
+    """Apply settlements to records still in flight.  Each names one attempt, the
+    chunk it was written as: those are one statement for the batch; a
+    settlement naming part of a chunk (or several) splits them first."""
+    if not settlements:
+        return
+    firsts = json.dumps([s.first_key for s in settlements])
+    sizes = dict(
+        db.execute(
+            "SELECT id, n FROM send_chunks WHERE id IN (SELECT value FROM json_each(?))",
+            (firsts,),
+        ).fetchall()
+    )
+    whole: list[tuple[str, str, int, int]] = []
+    for s in settlements:
+        if sizes.get(s.first_key) != s.size:
+            split_at(db, s.first_key)
+            split_at(db, s.first_key + s.size)
+        whole.append((s.outcome, s.vendor_code, s.first_key, s.first_key + s.size - 1))
+    db.executemany(
+        "UPDATE send_chunks SET outcome = ?, vendor_code = ?"
+        " WHERE id BETWEEN ? AND ? AND outcome = 'in_flight'",
+        whole,
+    )
+    ids = {
+        s.first_key + i: mid
+        for s in settlements
+        if s.message_ids is not None
+        for i, mid in enumerate(s.message_ids)
+        if mid is not None
+    }
+    if ids:
+        set_message_ids(db, ids)
+
+
+def _purge_slice(db: sqlite3.Connection, before_ms: int) -> int:
+    """Forget the oldest chunks created before ``before_ms``, about
+    :data:`PURGE_RECIPIENTS` recipients; how many recipients."""
+    with db:
+        db.execute("BEGIN IMMEDIATE")
+        # Oldest first, stopping at the first chunk inside the retention: the
+        # keys follow time, so this reads only what it deletes.
+        rows = db.execute("SELECT id, n, created_ms FROM send_chunks ORDER BY id")
+        chosen: list[int] = []
+        recipients = 0
+        for key, n, created_ms in rows:
+            if created_ms >= before_ms or (chosen and recipients + n > PURGE_RECIPIENTS):
+                break
+            chosen.append(key)
+            recipients += n
+        if not chosen:
+            return 0
+        ids = json.dumps(chosen)
+        db.execute(
+            "DELETE FROM send_to WHERE (phone, key) IN (SELECT j.value, c.id + j.key"
+            " FROM send_chunks AS c, json_each(c.phones) AS j"
+            " WHERE c.id IN (SELECT value FROM json_each(?)))",
+            (ids,),
+        )
+        db.execute("DELETE FROM send_chunks WHERE id IN (SELECT value FROM json_each(?))", (ids,))
+        return recipients

@@ -15,6 +15,7 @@ from proxy.store.settlement import (
     ReportSettlement,
     Settled,
 )
+from proxy.store.sqlite.chunks import resolve_accepted
 from proxy.store.sqlite.writer import SqliteWriter
 
 # A batch goes in as one JSON value, as the send log's candidates do: a few
@@ -39,11 +40,6 @@ QUEUE_MATCHED = (
     " json_extract(b.value, '$[4]'), json_extract(b.value, '$[5]')"
     " FROM json_each(?) AS b JOIN report_inbox AS r ON r.id = json_extract(b.value, '$[0]')"
     " WHERE r.state = 'matched' ORDER BY b.key"
-)
-RESOLVE_MATCHED = (
-    "UPDATE send_records SET outcome = 'accepted'"
-    " WHERE id IN (SELECT json_extract(value, '$[1]') FROM json_each(?))"
-    " AND outcome IN ('in_flight', 'ambiguous')"
 )
 # ?: [[inbox id, next_try_ms], ...]
 RETRY_REPORTS = (
@@ -87,7 +83,7 @@ class SqliteSettlement:
                     s.inbox_id for s in mine if not isinstance(s, ReportMatched | ReportRetry)
                 ]
                 # The vendor reports on them: it had the messages.
-                db.execute(RESOLVE_MATCHED, (matched,))
+                resolve_accepted(db, [s.record_key for s in mine if isinstance(s, ReportMatched)])
                 db.execute(MATCH_REPORTS, (matched,))
                 duplicates = db.execute(DUPLICATE_REPORTS, (matched,)).rowcount
                 queued = db.execute(QUEUE_MATCHED, (matched,)).rowcount

@@ -25,13 +25,13 @@ from proxy.store.sqlite.writer import SqliteWriter
 class SqliteStore:
     def __init__(self, writer: SqliteWriter) -> None:
         self._writer = writer
-        self.sends = SqliteSendLog(writer)
-        self.claims = SqliteClaims(writer)
+        self.quotas = SqliteQuotas(writer)
+        self.sends = SqliteSendLog(writer, self.quotas)
+        self.claims = SqliteClaims(writer, self.quotas)
         self.inbox = SqliteInbox(writer)
         self.settlement = SqliteSettlement(writer)
         self.queues = SqliteQueues(writer)
         self.passwords = SqlitePasswords(writer)
-        self.quotas = SqliteQuotas(writer)
         # One daemon: it counts failed logins in its own memory.
         self.logins = None
         self.leases = SqliteLeases(writer)
@@ -55,4 +55,8 @@ class SqliteStore:
         return await self._writer.ping()
 
     async def close(self) -> None:
-        await self._writer.close()
+        try:
+            if self._writer.is_open:
+                await self.quotas.flush()  # releases no send-log write carried
+        finally:
+            await self._writer.close()
