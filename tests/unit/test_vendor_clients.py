@@ -78,6 +78,9 @@ async def test_the_admin_api_and_the_metrics_read_the_same_snapshot(engine: Engi
         "price_per_segment": 0.07,
         "consecutive_failures": 0,
         "latency_ms": None,
+        # Alone (no shared vendor states) no other daemon saw or held anything.
+        "seen": None,
+        "held_by": None,
     }
     assert shown["esms-cheap"]["state"] == "routable"
 
