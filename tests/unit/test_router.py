@@ -6,7 +6,6 @@ import asyncio
 import time
 
 import pytest
-from aiolimiter import AsyncLimiter
 
 from adapters.client import VendorClient
 from adapters.esms100.adapter import Esms100Adapter
@@ -15,6 +14,7 @@ from core.outcome import Outcome
 from core.send import HttpRequest, HttpResponse
 from routing import router as router_module
 from routing.health import VendorHealth
+from routing.limits import Rate, SlidingWindow
 from routing.router import Router, VendorRuntime
 
 PHONE = "13800138000"
@@ -52,7 +52,7 @@ def runtime(
         name,
         VendorClient(name, Esms100Adapter(settings), vendor),  # type: ignore[arg-type]
         VendorHealth(name),
-        AsyncLimiter(100, 1.0),
+        SlidingWindow(Rate.per_second(100)),
         0.05,
         settings=settings if timeouts is not None else None,
     )
