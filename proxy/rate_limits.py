@@ -51,7 +51,8 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local window = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 -- Grants "after" now come from before the server's clock was set back.
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
+-- (Formatted: Lua's own number-to-string keeps only 14 digits.)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], string.format('(%.0f', now), '+inf')
 if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
   redis.call('ZADD', KEYS[1], now, ARGV[3])
   redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1000)
