@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -40,6 +40,7 @@ from proxy.store.redis.keyspace import Keyspace
 from proxy.store.redis.leases import RedisLeases
 from proxy.store.redis.logins import RedisLoginCounter
 from proxy.store.redis.passwords import RedisPasswords
+from proxy.store.redis.pool import WaitingPool
 from proxy.store.redis.queues import RedisQueues
 from proxy.store.redis.quotas import RedisQuotas
 from proxy.store.redis.sends import RedisSendLog
@@ -47,6 +48,8 @@ from proxy.store.redis.settlement import RedisSettlement
 
 DEFAULT_PREFIX = "smsproxy:"
 MAX_CONNECTIONS = 100
+# How long a call waits for one of them; then StoreBusy (answered -15).
+POOL_WAIT_S = 5.0
 MIN_VERSION = (6, 2)
 
 
@@ -74,13 +77,13 @@ class RedisStore:
     @classmethod
     async def open(cls, url: str, prefix: str = DEFAULT_PREFIX) -> RedisStore:
         where = server_of(url)
-        pool = BlockingConnectionPool.from_url(
+        pool = WaitingPool.from_url(
             url,
             # More calls in flight than connections wait for one: redis-py's
             # default pool fails the call instead (a send answered -110 when
             # a burst of sends met a busy server).
             max_connections=MAX_CONNECTIONS,
-            timeout=5.0,
+            timeout=POOL_WAIT_S,
             decode_responses=True,
             socket_connect_timeout=3.0,
             socket_timeout=5.0,
