@@ -179,6 +179,7 @@ class Legacy:
             raise Refused(-1)
         structlog.contextvars.bind_contextvars(client=client.cpid)
         if not await client.take_request():
+            self.state.metrics.client_over_rate.labels(client.cpid).inc()
             raise Refused(-15)
         return client
 
