@@ -23,6 +23,7 @@ import asyncio
 import dataclasses
 import random
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -49,6 +50,9 @@ class Faults:
     http_500: bool = False
     http_status: int | None = None  # answer every vendor request with this HTTP status
     garbage: bool = False
+    # Sends in any one second (sliding, as esms100.txt counts: "1秒内最多提交10次");
+    # one more is answered the vendor's "too fast".  Balance queries and report
+    # polls do not count: the documents limit sends.
     rate_limit_per_s: float | None = None
     allowed_ips: list[str] | None = None  # None: any address
     report_delay_s: float = 0.2
@@ -96,8 +100,10 @@ class Simulator:
         self.sends = 0
         self.reports: list[PendingReport] = []
         self.replies: list[InjectedReply] = []
-        self._window_start = 0.0
-        self._window_count = 0
+        self._recent_sends: deque[float] = deque()  # monotonic times, for rate_limit_per_s
+        self.too_fast = 0  # sends answered "too fast" under rate_limit_per_s
+        # Why refusal() refused the last send (None: a forced_code, or not refused).
+        self.last_refusal: Outcome | None = None
         self._seq = 0
         self._release = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -159,14 +165,23 @@ class Simulator:
         Counts the send, and charges the balance when it goes through.
         """
         self.sends += 1
+        self.last_refusal = self._refusal_of(phones, text)
         if self.faults.forced_code is not None:
             return self.faults.forced_code
+        return None if self.last_refusal is None else self.code_for(self.last_refusal)
+
+    def _refusal_of(self, phones: int, text: str) -> Outcome | None:
+        if self.faults.forced_code is not None:
+            return None
+        if self._too_fast():
+            self.too_fast += 1
+            return Outcome.RATE_LIMITED
         if self.faults.forced_outcome is not None:
-            return self.code_for(self.faults.forced_outcome)
+            return self.faults.forced_outcome
         cost = segments(text) * phones
         if self.faults.balance is not None:
             if self.faults.balance < cost:
-                return self.code_for(Outcome.BALANCE_EXHAUSTED)
+                return Outcome.BALANCE_EXHAUSTED
             self.faults.balance -= cost
         return None
 
@@ -228,15 +243,20 @@ class Simulator:
                 wait = min(r.due for r in self.reports) - time.monotonic()
                 await asyncio.sleep(max(0.01, wait))
 
-    def _rate_exceeded(self) -> bool:
+    def _too_fast(self) -> bool:
+        """Whether the second before this send already holds the limit (a refused
+        send is not counted: it was not submitted)."""
         limit = self.faults.rate_limit_per_s
         if limit is None:
             return False
         now = time.monotonic()
-        if now - self._window_start >= 1.0:
-            self._window_start, self._window_count = now, 0
-        self._window_count += 1
-        return self._window_count > limit
+        recent = self._recent_sends
+        while recent and recent[0] <= now - 1.0:
+            recent.popleft()
+        if len(recent) >= limit:
+            return True
+        recent.append(now)
+        return False
 
     @web.middleware
     async def _faults_middleware(
@@ -259,8 +279,6 @@ class Simulator:
             return web.Response(body=random.randbytes(37) + b"<html>\xff\xfe")  # noqa: S311
         if f.allowed_ips is not None and request.remote not in f.allowed_ips:
             return self.answer_code(request, self.code_for(Outcome.IP_REJECTED))
-        if self._rate_exceeded():
-            return self.answer_code(request, self.code_for(Outcome.RATE_LIMITED))
         return await handler(request)
 
     async def _shutdown(self, app: web.Application) -> None:
@@ -279,6 +297,7 @@ class Simulator:
                 "accepted": len(self.accepted),
                 "requests": self.requests,
                 "pending_reports": len(self.reports),
+                "too_fast": self.too_fast,
             }
         )
 

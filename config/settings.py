@@ -234,7 +234,12 @@ class ClientSettings(BaseModel):
     allowed_ips: list[IPv4Network | IPv6Network] = Field(
         default_factory=list, description="addresses allowed to call; empty: any"
     )
-    rate_per_s: float = Field(10.0, gt=0, description="requests per second, like esms100")
+    rate_per_s: float = Field(
+        10.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="requests in any one-second window (all daemons, in Redis mode); more: -15",
+    )
     quota: int | None = Field(None, ge=0, description="segments it may send; none: unlimited")
 
     @field_validator("allowed_ips", mode="before")

@@ -23,7 +23,12 @@ class VendorSettings(BaseModel):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$", description="unique vendor name")
     base_url: HttpUrl
     price_per_segment: float = Field(ge=0, description="money per segment, in yuan")
-    rate_per_s: float = Field(default=10.0, gt=0, description="requests per second we allow")
+    rate_per_s: float = Field(
+        default=10.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="requests in any one-second window (all daemons, in Redis mode)",
+    )
     connect_timeout_s: float = Field(
         default=3.0, gt=0, description="connecting, within timeout_s: never adds to it"
     )

@@ -18,14 +18,15 @@ from dataclasses import dataclass
 from ipaddress import ip_address
 
 import structlog
-from aiolimiter import AsyncLimiter
 
 from adapters.esms100.wire import password_digest
 from config.settings import ClientSettings, Settings
 from proxy.login_throttle import LoginObserver, LoginThrottle
 from proxy.loops import Loop
 from proxy.passwords import PasswordCheck, is_plain
+from proxy.rate_limits import RateLimits
 from proxy.store.base import Store
+from routing.limits import RateLimiter
 
 log = structlog.get_logger("smsproxy.clients")
 
@@ -37,7 +38,7 @@ class Client:
     settings: ClientSettings
     configured: PasswordCheck  # the password in the config
     check: PasswordCheck  # the one that works now
-    limiter: AsyncLimiter
+    limiter: RateLimiter  # its requests in any one-second window
     stored: str | None = None  # the store's /ent/ password ``check`` comes from; None: configured
 
     @property
@@ -60,11 +61,7 @@ class Client:
 
     async def take_request(self) -> bool:
         """Count one request against the client's rate; False, at once, when it is over."""
-        if not self.limiter.has_capacity():
-            return False
-        # With capacity there, acquire() returns without suspending: no race.
-        await self.limiter.acquire()
-        return True
+        return await self.limiter.try_acquire() == 0.0
 
 
 class ClientBook:
@@ -82,27 +79,38 @@ class ClientBook:
         store: Store,
         observer: LoginObserver,
         previous: ClientBook | None = None,
+        limits: RateLimits | None = None,
     ) -> ClientBook:
         """The accounts of ``settings``, with the passwords changed in the store.
 
         A reload hands over the previous book's throttle: failures counted and
-        lock-outs started stay.
+        lock-outs started stay, and so does a client's rate limiter (with the
+        requests of its last second) while its rate is unchanged.
         """
         if previous is not None:
             throttle = previous.throttle
             throttle.configure(settings.login)
         else:
             throttle = LoginThrottle(settings.login, observer, store.logins)
+        limits = limits if limits is not None else RateLimits()
         clients = []
         for s in settings.clients:
             configured = PasswordCheck.of_digest(password_digest(s.password.get_secret_value()))
-            clients.append(Client(s, configured, configured, AsyncLimiter(s.rate_per_s, 1.0)))
+            old = previous.client(s.cpid) if previous is not None else None
+            if old is not None and old.settings.rate_per_s == s.rate_per_s:
+                limiter = old.limiter
+            else:
+                limiter = limits.client(s.cpid, s.rate_per_s)
+            clients.append(Client(s, configured, configured, limiter))
         book = cls(clients, store, throttle)
         await book.refresh()
         return book
 
     def __repr__(self) -> str:
         return f"<ClientBook {sorted(self._clients)} {self.throttle!r}>"
+
+    def client(self, cpid: str) -> Client | None:
+        return self._clients.get(cpid)
 
     def authenticate(self, cpid: str, cppwd: str, remote: str | None) -> Client | None:
         """The password check alone: no lock-outs, no second look in the store."""

@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass, field
 
 import structlog
-from aiolimiter import AsyncLimiter
 
 from adapters.client import VendorClient
 from adapters.http.client import VendorHttp
@@ -28,6 +27,7 @@ from proxy.ingest.service import Ingest
 from proxy.ingest.spool import PollSpool
 from proxy.loops import Loop, cancel_all, start_all
 from proxy.metrics import Metrics
+from proxy.rate_limits import RateLimits
 from proxy.recorder import SendRecorder
 from proxy.retries import RecentTexts
 from proxy.sending import SendService
@@ -45,19 +45,25 @@ def build_router(
     clients: VendorClients,
     observer: RouteObserver | None = None,
     previous: Router[VendorClient] | None = None,
+    limits: RateLimits | None = None,
 ) -> Router[VendorClient]:
+    limits = limits if limits is not None else RateLimits()
     vendors = []
     for vs in settings.vendors:
         if not vs.enabled:
             continue
         old = previous.vendors.get(vs.name) if previous else None
         unchanged = old is not None and old.settings == vs
+        # Kept, a limiter keeps its log of the last second: a reload lets no burst through.
+        limiter = (
+            old.limiter if old is not None and unchanged else limits.vendor(vs.name, vs.rate_per_s)
+        )
         vendors.append(
             VendorRuntime(
                 vs.name,
                 clients[vs.name],
                 old.health if old is not None and unchanged else VendorHealth(vs.name),
-                old.limiter if old is not None and unchanged else AsyncLimiter(vs.rate_per_s, 1.0),
+                limiter,
                 vs.price_per_segment,
                 max_numbers=vs.max_numbers,
                 signature=vs.signature,
@@ -103,6 +109,7 @@ class Engine:
     ingest: Ingest
     # Kept across reloads like the send locks: waiting sends keep their place.
     admission: FairAdmission
+    limits: RateLimits
     _loops: list[Loop] = field(default_factory=list)
 
     def __repr__(self) -> str:
@@ -123,8 +130,9 @@ class Engine:
             [v.name for v in settings.vendors if v.enabled], [c.cpid for c in settings.clients]
         )
         clients = vendor_clients(settings.vendors, http)
+        limits = previous.limits if previous is not None else RateLimits.of(store)
         router = build_router(
-            settings, clients, metrics, previous.router if previous is not None else None
+            settings, clients, metrics, previous.router if previous is not None else None, limits
         )
         before = previous.sender if previous is not None else None
         recent = await recent_texts(settings, store, before.recent if before else None)
@@ -132,8 +140,13 @@ class Engine:
             settings=settings,
             router=router,
             clients=await ClientBook.load(
-                settings, store, metrics, previous.clients if previous is not None else None
+                settings,
+                store,
+                metrics,
+                previous.clients if previous is not None else None,
+                limits,
             ),
+            limits=limits,
             admission=previous.admission
             if previous is not None
             else FairAdmission(AdmissionLimits.of(settings.legacy), metrics),

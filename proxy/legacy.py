@@ -23,7 +23,9 @@ Codes (from ``esms100.txt``) and when we answer them:
         and, at once and unsent, a send while the daemon is busy: the client
         has ``legacy.max_sends_in_flight_per_client`` sends under way or
         waiting, or ``legacy.max_sends_waiting`` (all clients) wait for a turn
-        (see :mod:`proxy.admission`)
+        (see :mod:`proxy.admission`); and, unsent, any request whose store
+        call waited out the store's connection pool (:class:`~proxy.store.base.StoreBusy`:
+        a burst of retries while Redis is slow)
 ``-16`` no valid number
 ``-17`` no vendor answered in time
 ``-110`` anything unexpected (logged with a traceback, never shown)
@@ -51,6 +53,7 @@ from proxy.login_throttle import LockedOut
 from proxy.numbers import normalise
 from proxy.passwords import new_password_problem
 from proxy.state import DaemonState
+from proxy.store.base import StoreBusy
 from proxy.store.queues import HoldReceipt, QueueKind
 
 log = structlog.get_logger("smsproxy.legacy")
@@ -134,6 +137,11 @@ class Legacy:
                 body, settle = body
         except Refused as refused:
             body = code(refused.code)
+        except StoreBusy as exc:
+            # Before anything was sent (a store call failing after a vendor's
+            # answer is logged and the answer stands): the client tries again.
+            log.warning("store_busy", path=request.path, error=str(exc))
+            body = code(-1 if name == "ent" else -15)  # /ent/ answers only 0 or -1
         except Exception:
             log.exception("unexpected_error", path=request.path)
             body = code(-110)
@@ -168,6 +176,7 @@ class Legacy:
             raise Refused(-1)
         structlog.contextvars.bind_contextvars(client=client.cpid)
         if not await client.take_request():
+            self.state.metrics.client_over_rate.labels(client.cpid).inc()
             raise Refused(-15)
         return client
 

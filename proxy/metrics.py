@@ -91,6 +91,13 @@ class Metrics:
             ["client", "reason"],
             registry=r,
         )
+        self.client_over_rate = Counter(
+            "smsproxy_client_over_rate",
+            "Legacy requests answered -15 because the client had made rate_per_s in the"
+            " second before (any one-second window; across the daemons sharing Redis).",
+            ["client"],
+            registry=r,
+        )
         self.login_failures = Counter(
             "smsproxy_login_failures",
             "Failed logins: a wrong cppwd or /ent/ oldpwd, an unknown cpid, or an address"
@@ -288,6 +295,7 @@ class Metrics:
         for client in clients:
             self.retries_deduplicated.labels(client)
             self.retries_unresolved.labels(client)
+            self.client_over_rate.labels(client)
             for reason in BUSY_REASONS:
                 self.sends_refused_busy.labels(client, reason)
         for vendor in vendors:

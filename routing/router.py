@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 from typing import Generic, NamedTuple, TypeVar
 
 import structlog
-from aiolimiter import AsyncLimiter
 
 from config.vendor import VendorSettings
 from core.outcome import Outcome, decide
 from core.send import NO_IDS, Chunk, SendClient, SendResult, segments, split_chunks
 from routing.health import VendorHealth, VendorState
 from routing.ledger import NO_LEDGER, AttemptLedger
+from routing.limits import RateLimiter, Slot
 from routing.observer import NoObserver, RouteObserver
 from routing.plan import Plan, VendorView, make_plan
 from routing.signature import text_for_vendor
@@ -47,7 +47,7 @@ class VendorRuntime(Generic[C]):
     name: str
     client: C
     health: VendorHealth
-    limiter: AsyncLimiter
+    limiter: RateLimiter  # its requests in any one-second window
     price_per_segment: float
     max_numbers: int | None = None  # the operator's cap, below the vendor's own
     signature: str = "as_is"
@@ -221,21 +221,6 @@ class Router(Generic[C]):
         deadline: float,
         ledger: AttemptLedger,
     ) -> Attempt:
-        limiter = vendor.limiter
-        if not limiter.has_capacity():
-            started = time.monotonic()
-            wait = min(self.rate_wait_s, deadline - started)
-            try:
-                async with asyncio.timeout(max(0.0, wait)):
-                    await limiter.acquire()
-            except TimeoutError:
-                # Our own limit: the vendor never saw it, so its health is untouched.
-                self.observer.rate_wait(vendor.name, time.monotonic() - started, gave_up=True)
-                self.observer.attempt(vendor.name, Outcome.RATE_LIMITED, len(phones), 0, -1.0, 0.0)
-                return Attempt(vendor.name, phones, Outcome.RATE_LIMITED, "local_rate_limit", 0.0)
-            self.observer.rate_wait(vendor.name, time.monotonic() - started, gave_up=False)
-        else:
-            await limiter.acquire()  # has capacity: returns at once
         chunk = Chunk(phones, text, next(self._attempt_ids) % 2_000_000_000)
         prepared = vendor.client.prepare(chunk)
         if isinstance(prepared, SendResult):  # could not be built: nothing leaves
@@ -247,6 +232,21 @@ class Router(Generic[C]):
             # Unrecorded, a send could be repeated after a crash: better not sent.
             log.error("attempt_not_recorded", vendor=vendor.name, error=repr(exc))
             return Attempt(vendor.name, phones, Outcome.REQUEST_INVALID, "store_error", 0.0)
+        # The slot last, once nothing but the request is left to do: the vendor
+        # counts the request when it arrives, and a slot taken before the
+        # store's write (a group commit, at times 100 ms and more) let it
+        # arrive that much later than the slot says, closer to the next ones.
+        started = time.monotonic()
+        slot = await vendor.limiter.acquire(min(started + self.rate_wait_s, deadline))
+        if slot is not Slot.FREE:
+            waited = time.monotonic() - started
+            self.observer.rate_wait(vendor.name, waited, gave_up=slot is Slot.MISSED)
+            if slot is Slot.MISSED:
+                # Our own limit: the vendor never saw it, so its health is untouched.
+                self.observer.attempt(vendor.name, Outcome.RATE_LIMITED, len(phones), 0, -1.0, 0.0)
+                mine = Attempt(vendor.name, phones, Outcome.RATE_LIMITED, "local_rate_limit", 0.0)
+                await self._settle(ledger, key, mine)
+                return mine
         health = vendor.health
         health.begin_attempt()
         sent = time.monotonic()
@@ -279,12 +279,20 @@ class Router(Generic[C]):
                 code=answer.raw_code,
                 recipients=recipients,
             )
+        ids = answer.message_ids
+        attempt = Attempt(vendor.name, phones, outcome, answer.raw_code, latency, ids)
+        await self._settle(ledger, key, attempt)
+        return attempt
+
+    @staticmethod
+    async def _settle(ledger: AttemptLedger, key: int, attempt: Attempt) -> None:
         try:
-            await ledger.after(key, phones, outcome, answer.raw_code, answer.message_ids)
+            await ledger.after(
+                key, attempt.phones, attempt.outcome, attempt.raw_code, attempt.message_ids
+            )
         except Exception as exc:
             # The answer stands: the vendor's word is what the client must hear.
-            log.error("attempt_outcome_not_recorded", vendor=vendor.name, error=repr(exc))
-        return Attempt(vendor.name, phones, outcome, answer.raw_code, latency, answer.message_ids)
+            log.error("attempt_outcome_not_recorded", vendor=attempt.vendor, error=repr(exc))
 
 
 def _why_none(plan: Plan) -> Outcome:

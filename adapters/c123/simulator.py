@@ -15,8 +15,9 @@ Decisions where the document is silent:
 * A scheduled send (``t``) must be ``yyyyMMddHHmmss`` at least a minute
   ahead, or -4; it is then taken at once, as the simulator keeps no clock.
 * getSendState hands out every due report, once; getReply every reply, once.
-* The IP and rate-limit knobs answer before the body is read, so their
-  answer names the action from the query, or else the path's main action.
+* The IP knob answers before the body is read, so its answer names the
+  action from the query, or else the path's main action.  The rate limit
+  counts sends (sendOnce) and answers them -1 (速度过快).
 """
 
 from __future__ import annotations

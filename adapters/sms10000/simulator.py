@@ -6,7 +6,7 @@ query.  Checks, in order: ``cmd=send`` and every field present (else ``-1``),
 minutes of our clock (``-2``), key (``-3``), msgId an int below 2**31, at
 most 500 characters and 1000 numbers (``-1``).  Numbers that are not
 11-digit mainland mobiles are dropped; a send with none left is ``-1``.
-Answers that come before the body is read (IP, rate limit) are JSON unless
+Answers that come before the body is read (IP) are JSON unless
 the query asks for ``format=2``.
 
 The document has no codes for balance, rate limit or a bad recipient: an
@@ -188,11 +188,7 @@ class Sms10000Simulator(Simulator):
         return (None, valid) if valid else ("-1", [])
 
     def _refusal_tips(self, code: str) -> str:
-        f = self.faults
-        out_of_money = f.forced_code is None and f.forced_outcome in (
-            None,
-            Outcome.BALANCE_EXHAUSTED,
-        )
+        out_of_money = self.last_refusal is Outcome.BALANCE_EXHAUSTED
         return "余额不足" if code == "0" and out_of_money else _tips(code)
 
 

@@ -113,6 +113,36 @@ async def test_each_outcome_class(rig: Rig, forced: Outcome) -> None:
     assert rig.sim.accepted == []
 
 
+async def test_the_rate_limit_counts_sends_in_any_one_second(rig: Rig) -> None:
+    # A vendor's "1秒内最多提交10次" is any second, not seconds on a grid: 3
+    # sends late in one grid second and 3 early in the next are 6 in a second.
+    rig.sim.faults.rate_limit_per_s = 5
+    sent = 0
+
+    async def send(n: int) -> list[Outcome]:
+        nonlocal sent
+        outcomes = []
+        for _ in range(n):
+            outcomes.append((await rig.client.send(chunk(1, start=sent))).outcome)
+            sent += 1
+        return outcomes
+
+    outcomes = await send(1)
+    await asyncio.sleep(0.9)
+    outcomes += await send(3)
+    await asyncio.sleep(0.25)  # the first left the window; the three did not
+    outcomes += await send(3)
+    too_fast = rig.case.aliases.get(Outcome.RATE_LIMITED, Outcome.RATE_LIMITED)
+    assert outcomes == [Outcome.ACCEPTED] * 6 + [too_fast]
+    assert rig.sim.too_fast == 1
+    assert len(rig.sim.accepted) == 6
+    # A balance query is no send: the limit leaves it alone.
+    balance = await rig.client.balance()
+    assert balance is None or balance.outcome is Outcome.ACCEPTED, balance
+    await asyncio.sleep(1.0)
+    assert await send(1) == [Outcome.ACCEPTED]
+
+
 async def test_balance_runs_out(rig: Rig) -> None:
     rig.sim.faults.balance = 3
     assert (await rig.client.send(chunk(3))).outcome is Outcome.ACCEPTED

@@ -193,6 +193,8 @@ async def test_client_rate_limit(
     ]
     assert [a[1] for a in answers] == [b"0", b"0", b"-15", b"-15"]
     assert len(esms100.simulator.accepted) == 2
+    registry = daemon.state.metrics.registry
+    assert registry.get_sample_value("smsproxy_client_over_rate_total", {"client": CPID}) == 2
 
 
 async def test_allowed_ips(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 
 import pytest
-from aiolimiter import AsyncLimiter
 
 from adapters.client import VendorClient
 from adapters.esms100.adapter import Esms100Adapter
@@ -15,7 +15,8 @@ from core.outcome import Outcome
 from core.send import HttpRequest, HttpResponse
 from routing import router as router_module
 from routing.health import VendorHealth
-from routing.router import Router, VendorRuntime
+from routing.limits import Rate, SlidingWindow
+from routing.router import RoutePolicy, Router, VendorRuntime
 
 PHONE = "13800138000"
 
@@ -52,7 +53,7 @@ def runtime(
         name,
         VendorClient(name, Esms100Adapter(settings), vendor),  # type: ignore[arg-type]
         VendorHealth(name),
-        AsyncLimiter(100, 1.0),
+        SlidingWindow(Rate.per_second(100)),
         0.05,
         settings=settings if timeouts is not None else None,
     )
@@ -106,3 +107,65 @@ async def test_recipients_left_after_failing_over_keep_the_last_vendors_reason()
     assert [a.vendor for a in result.attempts] == ["a", "b"]
     assert result.failed == {PHONE: Outcome.RATE_LIMITED}
     assert (first.requests, second.requests) == (1, 1)
+
+
+class Books:
+    """An attempt ledger that keeps what it is told, in order."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, ...]] = []
+
+    async def before(
+        self, vendor: str, phones: tuple[str, ...], message_ids: Mapping[str, str]
+    ) -> int:
+        self.lines.append(("before", vendor))
+        return len(self.lines)
+
+    async def after(
+        self,
+        key: int,
+        phones: tuple[str, ...],
+        outcome: Outcome,
+        raw_code: str,
+        message_ids: Mapping[str, str],
+    ) -> None:
+        self.lines.append(("after", self.lines[key - 1][1], outcome.value, raw_code))
+
+
+async def test_a_vendor_at_its_limit_fails_over_at_once_and_its_attempt_is_settled_unsent() -> None:
+    busy, spare = Vendor(), Vendor()
+    a, b = runtime(busy, "a"), runtime(spare, "b")
+    a.limiter = SlidingWindow(Rate(1, 10.0))  # its one slot is taken; the next in 10 s
+    assert a.limiter.take() == 0.0
+    router = Router([a, b], rate_wait_s=2.0)
+    books = Books()
+    started = time.monotonic()
+    result = await router.route(
+        [PHONE], "hi", time.monotonic() + 5, RoutePolicy(("a", "b"), "priority"), books
+    )
+    # The slot frees after rate_wait_s: no point waiting for it.
+    assert time.monotonic() - started < 0.5
+    assert [(x.vendor, x.outcome) for x in result.attempts] == [
+        ("a", Outcome.RATE_LIMITED),
+        ("b", Outcome.ACCEPTED),
+    ]
+    assert (busy.requests, spare.requests) == (0, 1)
+    assert books.lines == [
+        ("before", "a"),
+        ("after", "a", "rate_limited", "local_rate_limit"),
+        ("before", "b"),
+        ("after", "b", "accepted", "0"),
+    ]
+    assert a.health.state.value == "routable"  # it never saw the request
+
+
+async def test_a_chunk_waits_for_the_next_slot_within_rate_wait_s() -> None:
+    vendor = Vendor()
+    a = runtime(vendor, "a")
+    a.limiter = SlidingWindow(Rate(1, 0.3))
+    router = Router([a], rate_wait_s=2.0)
+    first = await router.route([PHONE], "hi", time.monotonic() + 5, router.all_vendors())
+    started = time.monotonic()
+    second = await router.route(["13900139000"], "hi", time.monotonic() + 5, router.all_vendors())
+    assert 0.2 < time.monotonic() - started < 1.0
+    assert [x.outcome for x in first.attempts + second.attempts] == [Outcome.ACCEPTED] * 2

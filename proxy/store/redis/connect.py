@@ -2,7 +2,9 @@
 
 Both pools are bounded and blocking: more calls in flight than connections
 wait for one (redis-py's default pool fails the call instead, and a burst of
-sends met a busy server with ``-110``).
+sends met a busy server with ``-110``), and a wait that runs out raises
+:class:`~proxy.store.redis.pool.PoolExhausted`, which the legacy port answers
+``-15``.
 
 With Sentinel a failover takes a few seconds: the old master stops answering
 (killed) or turns read-only (``SENTINEL FAILOVER``), and the sentinels then
@@ -29,7 +31,7 @@ import time
 from typing import Any
 
 import structlog
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConnection
 from redis.backoff import NoBackoff
@@ -38,11 +40,12 @@ from redis.exceptions import ReadOnlyError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from config.redis_target import RedisTarget
+from proxy.store.redis.pool import WaitingPool
 
 log = structlog.get_logger("smsproxy.redis")
 
 MAX_CONNECTIONS = 100
-POOL_TIMEOUT_S = 5.0
+POOL_WAIT_S = 5.0  # then PoolExhausted, a StoreBusy: answered -15
 CONNECT_TIMEOUT_S = 3.0
 SOCKET_TIMEOUT_S = 5.0
 SENTINEL_TIMEOUT_S = 1.0  # a sentinel that does not answer in this long is skipped
@@ -90,7 +93,7 @@ class FailoverConnection(SentinelManagedConnection):
             raise
 
 
-class BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
+class BlockingSentinelPool(SentinelConnectionPool, WaitingPool):
     """Sentinel's pool (which asks who the master is) with the blocking pool's bound."""
 
 
@@ -150,10 +153,10 @@ class FailoverRedis(Redis):
 
 
 def one_server(url: str) -> Redis:
-    pool = BlockingConnectionPool.from_url(
+    pool = WaitingPool.from_url(
         url,
         max_connections=MAX_CONNECTIONS,
-        timeout=POOL_TIMEOUT_S,
+        timeout=POOL_WAIT_S,
         decode_responses=True,
         socket_connect_timeout=CONNECT_TIMEOUT_S,
         socket_timeout=SOCKET_TIMEOUT_S,
@@ -185,7 +188,7 @@ def through_sentinels(
         sentinel,
         connection_class=FailoverConnection,
         max_connections=MAX_CONNECTIONS,
-        timeout=POOL_TIMEOUT_S,
+        timeout=POOL_WAIT_S,
         db=target.db,
         password=target.password,
         decode_responses=True,

@@ -56,6 +56,7 @@ class RedisStore:
         self._redis = client
         self._closed = False
         keys = Keyspace(client, prefix)
+        self.keys = keys  # for what shares the client beside the store (proxy.rate_limits)
         self.sends = RedisSendLog(keys)
         self.claims = RedisClaims(keys)
         self.inbox = RedisInbox(keys)

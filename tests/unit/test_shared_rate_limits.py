@@ -1,0 +1,100 @@
+"""Rate limits shared through Redis: daemons together keep to one vendor's rate.
+
+Each "daemon" here is its own Redis store (its own connection pool and
+holder id) on the tests' private redis-server, as two processes have.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from proxy.rate_limits import RateLimits, SharedWindow
+from proxy.store.redis.keyspace import Keyspace
+from proxy.store.redis.store import RedisStore
+from routing.limits import WINDOW_SLACK_S, Slot
+from tests.redis_server import RedisServer
+from tests.unit.test_rate_limits import most_in_any_window
+
+
+@pytest.fixture
+async def two_daemons(redis_server: RedisServer) -> AsyncIterator[tuple[RateLimits, RateLimits]]:
+    prefix = f"limits-{uuid.uuid4().hex[:8]}:"
+    a = await RedisStore.open(redis_server.url, prefix=prefix)
+    b = await RedisStore.open(redis_server.url, prefix=prefix)
+    try:
+        yield RateLimits.of(a), RateLimits.of(b)
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_two_daemons_keep_together_to_one_vendor_rate(
+    two_daemons: tuple[RateLimits, RateLimits],
+) -> None:
+    a, b = two_daemons
+    assert a.shared and b.shared
+    limiters = [a.vendor("esms100", 8), b.vendor("esms100", 8)]
+    grants: list[float] = []
+    stop = time.monotonic() + 3.0
+
+    async def sender(i: int) -> None:
+        limiter = limiters[i % 2]
+        while time.monotonic() < stop:
+            slot = await limiter.acquire(time.monotonic() + 2.0)
+            if slot is not Slot.MISSED:
+                grants.append(time.monotonic())
+
+    # Ten senders on each daemon, each sending as fast as it is let: 20x the rate.
+    await asyncio.gather(*(sender(i) for i in range(20)))
+    assert most_in_any_window(grants) <= 8
+    # Together, not each: a daemon alone would have let 8 a second through.
+    assert 8 * 2.5 <= len(grants) <= 8 * 3 + 8
+
+
+async def test_a_vendor_and_a_client_of_one_name_are_counted_apart(
+    two_daemons: tuple[RateLimits, RateLimits],
+) -> None:
+    a, _ = two_daemons
+    vendor, client = a.vendor("acme", 1), a.client("acme", 1)
+    assert await vendor.try_acquire() == 0.0
+    assert await client.try_acquire() == 0.0
+    assert await vendor.try_acquire() > 0.0
+
+
+async def test_a_refusal_says_when_the_shared_slot_frees(
+    two_daemons: tuple[RateLimits, RateLimits],
+) -> None:
+    a, b = two_daemons
+    # 0.5/s: one send in any two seconds, whichever daemon sends it.
+    assert await a.client("slow", 0.5).try_acquire() == 0.0
+    wait = await b.client("slow", 0.5).try_acquire()
+    assert wait == pytest.approx(2.0 + WINDOW_SLACK_S, abs=0.1)
+    started = time.monotonic()
+    assert await b.client("slow", 0.5).acquire(started + 0.5) is Slot.MISSED
+    assert time.monotonic() - started < 0.2  # the slot frees after the deadline: no wait
+
+
+async def test_without_redis_each_daemon_keeps_to_the_rate_alone() -> None:
+    # Redis gone (a port nobody listens on): the daemon's own log answers,
+    # at once, and no send fails for want of a limiter.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    client = Redis.from_url(f"redis://127.0.0.1:{port}/0", socket_connect_timeout=0.2)
+    try:
+        limiter = RateLimits(Keyspace(client, "gone:")).vendor("esms100", 3)
+        assert isinstance(limiter, SharedWindow)
+        started = time.monotonic()
+        answers = [await limiter.try_acquire() for _ in range(5)]
+        assert answers[:3] == [0.0, 0.0, 0.0]
+        assert all(w > 0.9 for w in answers[3:])
+        assert time.monotonic() - started < 3.0
+    finally:
+        await client.aclose()
