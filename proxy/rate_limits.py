@@ -12,10 +12,12 @@ send a vendor no more than its ``rate_per_s`` in any window:
 
 A check is one script (EVALSHA, loaded again after a Redis restart), timed
 by the server's ``TIME``: daemons whose clocks disagree still agree on the
-window.  Every grant is also counted in the daemon's own log, which
-answers while Redis does not (down, or every pooled connection busy for
-longer than :data:`CHECK_S`): then each daemon keeps to the rate on its
-own, the log says so, and no send fails for want of a limiter.
+window.  While Redis does not answer (down, failing over, or every pooled
+connection busy for longer than :data:`CHECK_S`) no slot is granted: the
+send waits and asks again until its deadline, then fails over or is
+answered as not sent.  A daemon counting on its own would let N daemons
+send N times the rate, exactly when a failover makes vendors' answers
+matter most; and a send cannot be recorded without Redis anyway.
 """
 
 from __future__ import annotations
@@ -37,9 +39,10 @@ from routing.limits import Rate, RateLimiter, SlidingWindow
 log = structlog.get_logger("smsproxy.rate_limits")
 
 # How long one check may take, waiting for a pooled connection included,
-# before the daemon's own log answers it: a limiter must not hold a send
-# longer than a vendor's answer would.
+# before it counts as unanswered and is asked again.
 CHECK_S = 0.5
+# How soon a check that Redis did not answer is asked again.
+RETRY_S = 0.1
 
 TAKE_SLOT = """
 -- KEYS[1] the log: grants by the server's time in µs.  ARGV: limit, window
@@ -73,7 +76,6 @@ class SharedWindow(RateLimiter):
         self._holder = holder
         self._grants = itertools.count(1)
         self._args = (str(rate.limit), str(round(rate.window_s * 1_000_000)))
-        self._own = SlidingWindow(rate)  # this daemon's grants: the answer while Redis is away
         self._shared = True
 
     def __repr__(self) -> str:
@@ -87,13 +89,12 @@ class SharedWindow(RateLimiter):
         except (RedisError, OSError, TimeoutError) as exc:
             if self._shared:
                 self._shared = False
-                log.warning("rate_limit_local", key=self.key, error=type(exc).__name__)
-            return self._own.take()
+                log.warning("rate_limit_unanswered", key=self.key, error=type(exc).__name__)
+            return RETRY_S
         if not self._shared:
             self._shared = True
-            log.info("rate_limit_shared", key=self.key)
+            log.info("rate_limit_answered", key=self.key)
         if int(wait_us) == 0:
-            self._own.record()
             return 0.0
         return int(wait_us) / 1_000_000
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,6 @@ class ClusterRig:
         self.load = load
         self.state = state
         self.sims: dict[str, Simulator] = {}
-        self.too_fast: Counter[str] = Counter()
         self.servers: list[SimulatorServer] = []
         self.daemons: list[DaemonProcess] = []
         self.haproxy: Child | None = None
@@ -56,7 +54,6 @@ class ClusterRig:
             sim.faults.latency_s = self.load.latency_s
             sim.faults.report_delay_s = self.load.report_delay_s
             sim.faults.rate_limit_per_s = VENDOR_RATE_PER_S
-            self._count_refusals(kind, sim)
             server = SimulatorServer(sim)
             await server.start()
             self.sims[kind], self.servers = sim, [*self.servers, server]
@@ -106,16 +103,10 @@ class ClusterRig:
         await asyncio.gather(*(d.start() for d in self.daemons))
         self.url = await self._start_haproxy([(legacy, admin) for legacy, admin, _ in ports])
 
-    def _count_refusals(self, kind: str, sim: Simulator) -> None:
-        exceeded = sim._rate_exceeded
-
-        def counting() -> bool:
-            refused = exceeded()
-            if refused:
-                self.too_fast[kind] += 1
-            return refused
-
-        sim._rate_exceeded = counting  # type: ignore[method-assign]
+    @property
+    def too_fast(self) -> dict[str, int]:
+        """Sends each vendor refused as too fast (its simulator counts them)."""
+        return {kind: sim.too_fast for kind, sim in self.sims.items()}
 
     async def _start_haproxy(self, ports: list[tuple[int, int]]) -> str:
         # /usr/sbin is not on every PATH.
