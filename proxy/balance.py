@@ -17,8 +17,9 @@ from routing.router import VendorRuntime
 log = structlog.get_logger("smsproxy.balance")
 
 
-def balance_watch(vendor: VendorRuntime[VendorClient]) -> Loop | None:
-    """The loop that checks ``vendor``'s balance; None when it has no balance query."""
+def balance_watch(vendor: VendorRuntime[VendorClient], every_s: float | None = None) -> Loop | None:
+    """The loop that checks ``vendor``'s balance (every ``every_s``, for simulators;
+    else at the vendor's own interval); None when it has no balance query."""
     client = vendor.client
     if client.adapter.build_balance(0) is None:
         return None
@@ -40,6 +41,6 @@ def balance_watch(vendor: VendorRuntime[VendorClient]) -> Loop | None:
     return Loop(
         f"balance-{vendor.name}",
         check,
-        every_s=client.adapter.limits.balance_interval_s,
+        every_s=every_s or client.adapter.limits.balance_interval_s,
         vendor=vendor.name,
     )

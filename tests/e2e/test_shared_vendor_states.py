@@ -12,117 +12,23 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 import pytest
 
-from adapters.esms100.simulator import Esms100Simulator
-from adapters.simulator import SimulatorServer
 from core.outcome import Outcome
-from tests.conftest import ADMIN_HEADERS, ADMIN_TOKEN
-from tests.e2e.daemon_process import DaemonProcess, write_config
-from tests.e2e.legacy_client import LegacyClient
+from tests.e2e.vendor_cluster import Cluster, vendor_cluster
 from tests.redis_server import RedisServer
 
-CPID, PASSWORD = "acme", "acme-pass"
-TEXT = "【ACME】您的验证码是 {}"
 WITHIN_S = 1.0  # what the issue asks: every daemon knows within a second
-
-
-class Cluster:
-    def __init__(self, a: SimulatorServer, b: SimulatorServer, daemons: list[DaemonProcess]):
-        self.a, self.b = a.simulator, b.simulator
-        self.daemons = daemons
-        self._n = 0
-
-    async def send(self, daemon: int) -> bytes:
-        """A send of a text of its own through daemon 1 or 2: the answer code."""
-        self._n += 1
-        text = TEXT.format(100000 + self._n)
-        d = self.daemons[daemon - 1]
-        return await LegacyClient(d.listening["legacy"], CPID, PASSWORD).send("13800138000", text)
-
-    async def admin(self, daemon: int, method: str, path: str) -> tuple[int, dict[str, Any]]:
-        url = self.daemons[daemon - 1].listening["admin"] + path
-        async with (
-            aiohttp.ClientSession(headers=ADMIN_HEADERS) as session,
-            session.request(method, url) as resp,
-        ):
-            return resp.status, await resp.json()
-
-    async def vendor(self, daemon: int, name: str) -> dict[str, Any]:
-        status, body = await self.admin(daemon, "GET", "/admin/vendors")
-        assert status == 200, body
-        [vendor] = [v for v in body["vendors"] if v["name"] == name]
-        return {"daemon": body.get("daemon"), **vendor}
-
-    async def daemon_id(self, daemon: int) -> str:
-        return str((await self.admin(daemon, "GET", "/admin/vendors"))[1]["daemon"])
 
 
 @pytest.fixture
 async def cluster(tmp_path: Path, redis_server: RedisServer) -> AsyncIterator[Cluster]:
-    async with (
-        SimulatorServer(Esms100Simulator(cpid="acct-a", password="pw-a")) as a,
-        SimulatorServer(Esms100Simulator(cpid="acct-b", password="pw-b")) as b,
-    ):
-        prefix = f"vs-{uuid.uuid4().hex[:8]}:"
-        daemons = []
-        for name in ("d1", "d2"):
-            home = tmp_path / name
-            home.mkdir()
-            config = home / "smsproxy.toml"
-            write_config(
-                config,
-                {
-                    "listen": {
-                        "legacy": "127.0.0.1:0",
-                        "admin": "127.0.0.1:0",
-                        "push": "127.0.0.1:0",
-                    },
-                    "state": {
-                        "engine": "redis",
-                        "redis_url": redis_server.url,
-                        "redis_prefix": prefix,
-                    },
-                    "routing": {"send_deadline_s": 5.0},
-                    "admin": {"token": ADMIN_TOKEN},
-                },
-                {
-                    "clients": [{"cpid": CPID, "password": PASSWORD, "rate_per_s": 100}],
-                    "vendors": [
-                        {
-                            "kind": "esms100",
-                            "name": name_,
-                            "base_url": server.url,
-                            "price_per_segment": price,
-                            "timeout_s": 2.0,
-                            **server.simulator.credentials(),
-                        }
-                        for name_, server, price in (("a", a, 0.03), ("b", b, 0.05))
-                    ],
-                },
-            )
-            daemons.append(DaemonProcess(config, home))
-        try:
-            for d in daemons:
-                await d.start()
-            c = Cluster(a, b, daemons)
-            # Each daemon's first balance check of ``a`` is in: from here on only
-            # a send would tell a daemon that ``a`` has no money.
-            for daemon in (1, 2):
-                for _ in range(100):
-                    if (await c.vendor(daemon, "a"))["balance_segments"] is not None:
-                        break
-                    await asyncio.sleep(0.05)
-            yield c
-        finally:
-            for d in daemons:
-                await d.stop()
+    async with vendor_cluster(tmp_path, redis_server.url) as c:
+        await c.balances_known()
+        yield c
 
 
 async def test_a_vendor_out_of_balance_on_one_daemon_is_not_tried_by_the_other(
