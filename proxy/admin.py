@@ -2,7 +2,8 @@
 
 ``GET  /admin/vendors``                  every vendor: state, why, time left, balance, price;
                                          with several daemons on one Redis, the cluster's
-                                         view: which daemon saw each state, and when
+                                         view: which daemon saw each state, and when, and
+                                         which checked the balance
 ``POST /admin/vendors/{name}/drain``     stop routing to a vendor until enabled (on
                                          every daemon sharing the Redis, across restarts)
 ``POST /admin/vendors/{name}/enable``    route to it again, forgetting what it had learnt
@@ -56,6 +57,7 @@ def describe(vendor: VendorSnapshot) -> dict[str, object]:
         "latency_ms": None if latency is None else round(latency * 1000, 1),
         "seen": seen(vendor.seen),
         "held_by": seen(vendor.hold_seen),
+        "balance_checked_by": seen(vendor.balance_seen),
     }
 
 

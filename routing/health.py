@@ -10,9 +10,10 @@ vendor that rejects our credentials or IP, or refuses the request itself
 configuration fault and will not heal by itself quickly.
 
 Daemons sharing a store share what they learn (:mod:`routing.knowledge`):
-each change of state goes to the health's ``listener``, and what another
-daemon saw comes in through :meth:`VendorHealth.observe_learned` and
-:meth:`VendorHealth.observe_hold`, which tell no listener.
+each change of state and each balance figure goes to the health's
+``listener``, and what another daemon saw comes in through
+:meth:`VendorHealth.observe_learned`, :meth:`VendorHealth.observe_hold` and
+:meth:`VendorHealth.observe_balance`, which tell no listener.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class VendorHealth:
         self.listener: HealthListener | None = None  # told of each change, to share it
         self.learned_seen: Seen | None = None  # which daemon saw the shared state, when
         self.hold_seen: Seen | None = None  # which daemon's operator drained or enabled it
+        self.balance_seen: Seen | None = None  # which daemon checked the balance, when
 
     def __repr__(self) -> str:
         left = max(0.0, self._until - self._clock())
@@ -140,6 +142,11 @@ class VendorHealth:
             self._until = self._clock() + max(0.0, learned.left_s)
             if learned.balance_segments is not None:
                 self.balance_segments = learned.balance_segments
+
+    def observe_balance(self, segments: int, seen: Seen) -> None:
+        """Another daemon checked the vendor's balance: as if this one had."""
+        self.balance_seen = seen
+        self._balance(segments)
 
     def observe_hold(self, held: bool, seen: Seen) -> None:
         """An operator drained or enabled the vendor through another daemon."""
@@ -239,10 +246,19 @@ class VendorHealth:
                 )
 
     def record_balance(self, segments: int | None) -> None:
+        """This daemon checked the vendor's balance; the figure goes to the others too."""
+        if self._balance(segments):
+            self._tell(Part.LEARNED)
+        if segments is not None:
+            self._tell(Part.BALANCE)
+
+    def _balance(self, segments: int | None) -> bool:
+        """True when the money brings a drained vendor back."""
         self.balance_segments = segments
         if self._state is VendorState.DRAINED and segments and not self.held:
             self._state, self.reason, self._until = VendorState.ROUTABLE, None, 0.0
-            self._tell(Part.LEARNED)
+            return True
+        return False
 
     def _ejection_s(self, base: float, cap: float) -> float:
         grown = min(cap, base * 2.0 ** max(0, self.ejections - 1))

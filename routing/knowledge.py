@@ -3,8 +3,9 @@
 Routing knows nothing of Redis: :class:`~routing.health.VendorHealth` tells
 a :class:`HealthListener` which :class:`Part` of its state changed, and the
 daemon shares it; what another daemon saw comes back through
-:meth:`~routing.health.VendorHealth.observe_learned` and
-:meth:`~routing.health.VendorHealth.observe_hold`.  Times travel as seconds
+:meth:`~routing.health.VendorHealth.observe_learned`,
+:meth:`~routing.health.VendorHealth.observe_hold` and
+:meth:`~routing.health.VendorHealth.observe_balance`.  Times travel as seconds
 left, not instants: daemons' monotonic clocks have nothing in common, and
 the store measures "until" on one clock of its own.
 """
@@ -17,10 +18,13 @@ from typing import Protocol
 
 
 class Part(enum.Enum):
-    """The two halves of a vendor's state, shared apart so neither overwrites the other."""
+    """The parts of a vendor's state, shared apart so none overwrites another."""
 
     LEARNED = "learned"  # from outcomes and balance checks: drained, backed off, ejected, routable
     HOLD = "hold"  # an operator's drain or enable
+    # The figure of the last balance check, which one daemon makes for all: the
+    # vendor counts its balance queries per account, not per daemon.
+    BALANCE = "balance"
 
 
 @dataclass(frozen=True, slots=True)

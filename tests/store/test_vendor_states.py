@@ -238,3 +238,31 @@ async def test_a_reload_that_remakes_a_vendors_health_keeps_the_operators_drain(
     assert fresh.listener is two.knowledge
     one.health.release()
     await within(lambda: not fresh.held)
+
+
+async def test_a_balance_check_reaches_every_daemon_and_a_later_drain_stands(
+    start: Start,
+) -> None:
+    one, two = await start("one"), await start("two")
+    one.health.record(Outcome.BALANCE_EXHAUSTED)
+    await within(lambda: two.health.state is VendorState.DRAINED)
+    one.health.record_balance(500)  # one daemon checks for all: money again
+    await within(lambda: two.health.balance_segments == 500)
+    assert two.health.state is VendorState.ROUTABLE
+    assert two.health.balance_seen is not None and two.health.balance_seen.daemon == "one"
+    assert one.health.balance_seen is not None and one.health.balance_seen.daemon == "one"
+    assert two.count("smsproxy_vendor_states_taken_total", vendor="a", part="balance") == 1
+    one.health.record_balance(480)  # the same state, a new figure: shared all the same
+    await within(lambda: two.health.balance_segments == 480)
+
+    # A send that found it out of money after the check: newer, so it stands, also
+    # for a daemon that reads both parts at once.
+    two.health.record(Outcome.BALANCE_EXHAUSTED)
+    await within(lambda: one.health.state is VendorState.DRAINED)
+    late = await start("late")
+    assert late.health.state is VendorState.DRAINED
+    assert late.health.balance_segments == 0
+    states = one.store.vendor_states
+    assert states is not None
+    recent = await states.recent("a", 10)
+    assert [e.get("state") for e in recent] == ["drained", "routable", "drained"]
