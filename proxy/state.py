@@ -150,7 +150,7 @@ class DaemonState:
         if states is not None:
             metrics = self._knowledge_metrics or KnowledgeMetrics(self.metrics.registry)
             self._knowledge_metrics = metrics
-            opened.knowledge = SharedVendorKnowledge(states, self.daemon_id, metrics)
+            opened.knowledge = SharedVendorKnowledge(states, self.daemon_id, metrics, store.leases)
             opened.knowledge.attach(engine.router)
             # Before the first send: a vendor drained, out of money or ejected
             # while this daemon was away is not rediscovered with real sends.

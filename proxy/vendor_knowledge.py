@@ -26,6 +26,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from adapters.client import VendorClient
 from proxy.loops import BackOff, Loop
+from proxy.store.leases import Leases
 from proxy.store.vendor_states import VendorRecord, VendorStates
 from routing.health import VendorHealth
 from routing.knowledge import Part
@@ -67,9 +68,16 @@ class KnowledgeMetrics:
 class SharedVendorKnowledge:
     """The :class:`~routing.knowledge.HealthListener` of every vendor's health."""
 
-    def __init__(self, states: VendorStates, daemon: str, metrics: KnowledgeMetrics) -> None:
+    def __init__(
+        self,
+        states: VendorStates,
+        daemon: str,
+        metrics: KnowledgeMetrics,
+        leases: Leases | None = None,
+    ) -> None:
         self.daemon = daemon  # this process's name in the records
         self._states = states
+        self._leases = leases  # for the probe turns; None: each daemon probes alone
         self._metrics = metrics
         self._router: Router[VendorClient] | None = None
         self._pending: dict[str, set[Part]] = {}  # changed here, not yet written
@@ -107,6 +115,8 @@ class SharedVendorKnowledge:
                 continue
             self._attached.add(health)
             health.listener = self
+            if self._leases is not None:
+                health.probe_turns = self
             # An old health's change not yet written is not this new one's to tell.
             self._pending.pop(vendor.name, None)
             record = self._holds.get(vendor.name)
@@ -165,6 +175,23 @@ class SharedVendorKnowledge:
                 held=held,
             )
         self.take(record)
+
+    async def take_probe_turn(self, vendor: str, ttl_s: float) -> bool:
+        """The :class:`~routing.knowledge.ProbeTurns` of every vendor: a lease
+        ``probe:<vendor>`` for ``ttl_s``, which its holder may take again (its
+        probe's outcome changed nothing, and it is due another)."""
+        if self._leases is None:
+            return True
+        ttl_ms = max(1, int(ttl_s * 1000))
+        try:
+            won = await self._leases.acquire_lease(f"probe:{vendor}", self.daemon, ttl_ms)
+        except Exception as exc:
+            # The store is down: nothing is shared either, so probe as if alone.
+            log.warning("probe_turn_unknown", vendor=vendor, error=repr(exc))
+            return True
+        if not won:
+            log.info("vendor_probed_elsewhere", vendor=vendor, for_s=ttl_s)
+        return won
 
     # --- the others' -----------------------------------------------------------------
 

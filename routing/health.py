@@ -2,8 +2,9 @@
 
 The models are Envoy's outlier detection and Linkerd's failure accrual:
 consecutive failures eject a vendor for a time that grows with each
-ejection (with jitter, so several daemons do not probe in step); when it
-expires a single probe is let through, and its outcome decides.  A vendor
+ejection (with jitter); when it expires a single probe is let through, and
+its outcome decides -- one probe for all the daemons sharing a store, whose
+:class:`~routing.knowledge.ProbeTurns` say which daemon sends it.  A vendor
 out of money is *drained* until a balance check shows money again.  A
 vendor that rejects our credentials or IP, or refuses the request itself
 (a wrong URL, a certificate we do not trust), is ejected long: that is a
@@ -25,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from core.outcome import Outcome, VendorEffect, decide
-from routing.knowledge import HealthListener, Learned, Part, Seen
+from routing.knowledge import HealthListener, Learned, Part, ProbeTurns, Seen
 
 EJECTION_REASONS = (
     Outcome.BALANCE_EXHAUSTED.value,
@@ -85,6 +86,7 @@ class VendorHealth:
         self.learned_seen: Seen | None = None  # which daemon saw the shared state, when
         self.hold_seen: Seen | None = None  # which daemon's operator drained or enabled it
         self.balance_seen: Seen | None = None  # which daemon checked the balance, when
+        self.probe_turns: ProbeTurns | None = None  # None: this daemon probes alone
 
     def __repr__(self) -> str:
         left = max(0.0, self._until - self._clock())
@@ -175,6 +177,22 @@ class VendorHealth:
         if self.state is VendorState.ROUTABLE:
             return True
         return self._clock() >= self._until and not self._probing
+
+    def probe_due(self) -> bool:
+        """Would an attempt now be a probe (the vendor let through after its time out)?"""
+        return self.state is not VendorState.ROUTABLE
+
+    async def take_probe_turn(self, ttl_s: float) -> bool:
+        """May this daemon's probe go?  Alone, yes.  Sharing a store, when it got the
+        turn; if not, the vendor stays out here for ``ttl_s``, or until the prober's
+        outcome comes (:meth:`observe_learned`)."""
+        turns = self.probe_turns
+        if turns is None or await turns.take_probe_turn(self.name, ttl_s):
+            return True
+        if self.state is VendorState.ROUTABLE:
+            return True  # the prober's outcome came meanwhile: recovered
+        self._until = max(self._until, self._clock() + ttl_s)
+        return False
 
     def begin_attempt(self) -> None:
         if self._state is not VendorState.ROUTABLE:

@@ -49,7 +49,7 @@ class Daemon:
         self.router: Router[Any] = Router([runtime])
         assert store.vendor_states is not None
         self.knowledge = SharedVendorKnowledge(
-            store.vendor_states, name, KnowledgeMetrics(self.registry)
+            store.vendor_states, name, KnowledgeMetrics(self.registry), store.leases
         )
         self.knowledge.attach(self.router)
 
@@ -266,3 +266,35 @@ async def test_a_balance_check_reaches_every_daemon_and_a_later_drain_stands(
     assert states is not None
     recent = await states.recent("a", 10)
     assert [e.get("state") for e in recent] == ["drained", "routable", "drained"]
+
+
+async def test_one_daemon_probes_and_the_others_wait_for_its_outcome(start: Start) -> None:
+    one, two = await start("one"), await start("two")
+    for _ in range(5):
+        one.health.record(Outcome.UNREACHABLE)
+    await within(lambda: two.health.state is VendorState.EJECTED)
+    one.clock.now += 10.5
+    two.clock.now += 10.5
+    assert one.health.probe_due() and two.health.probe_due()
+    assert await one.health.take_probe_turn(3.0)
+    assert not await two.health.take_probe_turn(3.0)
+    assert not two.health.available()  # out here while one probes
+    two.clock.now += 1.0
+    assert not two.health.available()
+    one.health.begin_attempt()
+    one.health.record(Outcome.ACCEPTED)  # the probe went through: back, everywhere
+    await within(lambda: two.health.state is VendorState.ROUTABLE)
+    assert two.health.available()
+
+    # A prober whose outcome never comes (it died): its turn ends, another probes.
+    for _ in range(5):
+        one.health.record(Outcome.UNREACHABLE)
+    await within(lambda: two.health.state is VendorState.EJECTED)
+    one.clock.now += 30
+    two.clock.now += 30
+    assert await one.health.take_probe_turn(0.3)
+    assert not await two.health.take_probe_turn(0.3)
+    await asyncio.sleep(0.35)  # the lease expires on the server's clock
+    two.clock.now += 0.35
+    assert two.health.available()
+    assert await two.health.take_probe_turn(0.3)
