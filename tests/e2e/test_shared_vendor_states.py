@@ -19,7 +19,7 @@ import pytest
 
 from core.outcome import Outcome
 from tests.e2e.vendor_cluster import Cluster, vendor_cluster
-from tests.redis_server import RedisServer
+from tests.redis_server import RedisServer, start_redis_server
 
 WITHIN_S = 1.0  # what the issue asks: every daemon knows within a second
 
@@ -110,3 +110,34 @@ async def test_an_operator_drain_holds_on_every_daemon_and_across_a_restart(
     assert operator[:3] == ["drain", "enable", "drain"]  # newest first
     on_1 = await c.vendor(1, "a")
     assert on_1["held_by"] == after["held_by"]  # one view, from either daemon
+
+
+async def test_a_drain_while_redis_is_down_is_answered_503_and_reaches_the_others_after(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "redis-data"
+    data.mkdir()
+    redis = start_redis_server(data)
+    try:
+        async with vendor_cluster(tmp_path, redis.url) as c:
+            await c.balances_known()
+            redis.stop()
+            status, body = await c.admin(1, "POST", "/admin/vendors/a/drain")
+            assert status == 503, body
+            assert body["error"].startswith(
+                "drained on this daemon only, for now: the store did not take it"
+                " (ConnectionError); it is tried again every second"
+            ), body["error"]
+            assert (body["state"], body["held_by_operator"]) == ("drained", True)
+
+            redis = start_redis_server(data, redis.port)  # empty: the drain is written anew
+            back = time.monotonic()
+            while not (await c.vendor(2, "a"))["held_by_operator"]:
+                assert time.monotonic() - back < 5.0, "the drain never reached daemon 2"
+                await asyncio.sleep(0.1)
+            assert await c.send(2) == b"0"
+            assert c.a.sends == 0, "daemon 2 sent to a vendor drained through daemon 1"
+            seen = await c.vendor(2, "a")
+            assert seen["held_by"]["daemon"] == await c.daemon_id(1)
+    finally:
+        redis.stop()
