@@ -30,6 +30,7 @@ from adapters.client import VendorClient, wall_ms
 from proxy.http.messages import Answer, Request
 from proxy.http.routes import Handler, Params, Routes, json_answer
 from proxy.ingest.inspect import unmatched
+from proxy.ingest.lease import name_of
 from proxy.state import DaemonState
 from proxy.vendor_snapshot import VendorSnapshot, snapshot, vendor_snapshot
 from routing.knowledge import Seen
@@ -62,10 +63,11 @@ def describe(vendor: VendorSnapshot) -> dict[str, object]:
 
 
 def seen(what: Seen | None) -> dict[str, str] | None:
-    """Which daemon saw it, and when (UTC)."""
+    """Which daemon saw it (the process, and its name, which outlives restarts), and
+    when (UTC)."""
     if what is None:
         return None
-    return {"daemon": what.daemon, "at": utc(what.at_ms)}
+    return {"daemon": what.daemon, "name": name_of(what.daemon), "at": utc(what.at_ms)}
 
 
 def utc(ms: int) -> str:
@@ -144,11 +146,13 @@ class AdminPort:
                 return json_answer(
                     {
                         "daemon": self.state.daemon_id,
+                        "daemon_name": name_of(self.state.daemon_id),
                         "vendors": vendors,
                         "error": f"the store did not answer: {type(exc).__name__}",
                     }
                 )
-        return json_answer({"daemon": self.state.daemon_id, "vendors": vendors})
+        daemon = self.state.daemon_id
+        return json_answer({"daemon": daemon, "daemon_name": name_of(daemon), "vendors": vendors})
 
     async def drain(self, request: Request, params: Params) -> Answer:
         return await self._operate(params["name"], hold=True)

@@ -88,7 +88,8 @@ class DaemonState:
             VendorStateCollector(lambda: snapshot(live.engine.router) if live.started else ())
         )
         self.reloader = Reloader(config_path)
-        self.daemon_id = new_holder()  # this process, in what it shares with other daemons
+        # This process, in what it shares with other daemons: its name and a part of its own.
+        self.daemon_id = new_holder(settings.state.daemon_name)
         self._knowledge_metrics = (
             KnowledgeMetrics(self.metrics.registry) if settings.state.engine == "redis" else None
         )

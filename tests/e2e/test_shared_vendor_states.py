@@ -141,3 +141,26 @@ async def test_a_drain_while_redis_is_down_is_answered_503_and_reaches_the_other
             assert seen["held_by"]["daemon"] == await c.daemon_id(1)
     finally:
         redis.stop()
+
+
+async def test_a_daemon_named_in_its_config_keeps_its_name_across_a_restart(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    async with vendor_cluster(tmp_path, redis_server.url, named=True) as c:
+        status, body = await c.admin(1, "POST", "/admin/vendors/a/drain")
+        assert status == 200, body
+        before = await c.daemon_id(1)
+        d1 = c.daemons[0]
+        await d1.stop()
+        await d1.start()
+        status, body = await c.admin(1, "GET", "/admin/vendors")
+        assert status == 200, body
+        assert body["daemon_name"] == "d1" and body["daemon"] != before  # a new process
+        [on_1] = [v for v in body["vendors"] if v["name"] == "a"]
+        # Its earlier self's drain: taken, not mistaken for a write of its own.
+        assert (on_1["state"], on_1["held_by_operator"]) == ("drained", True)
+        on_2 = await c.vendor(2, "a")
+        assert on_2["held_by"]["daemon"] == before
+        assert on_2["held_by"]["name"] == on_1["held_by"]["name"] == "d1"
+        assert await c.send(1) == b"0"
+        assert c.a.sends == 0

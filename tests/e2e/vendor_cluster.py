@@ -75,9 +75,10 @@ async def vendor_cluster(
     sections: dict[str, dict[str, Any]] | None = None,
     timeout_s: float = 2.0,
     names: tuple[str, ...] = ("d1", "d2"),
+    named: bool = False,
 ) -> AsyncIterator[Cluster]:
-    """A daemon a name in ``names`` (its directory), started; ``sections`` add to
-    the config's sections."""
+    """A daemon a name in ``names`` (its directory; ``named``: its
+    ``state.daemon_name`` too), started; ``sections`` add to the config's sections."""
     async with (
         SimulatorServer(Esms100Simulator(cpid="acct-a", password="pw-a")) as a,
         SimulatorServer(Esms100Simulator(cpid="acct-b", password="pw-b")) as b,
@@ -98,6 +99,8 @@ async def vendor_cluster(
                 "routing": {"send_deadline_s": 5.0},
                 "admin": {"token": ADMIN_TOKEN},
             }
+            if named:
+                base["state"]["daemon_name"] = name
             for section, values in (sections or {}).items():
                 base[section] = {**base.get(section, {}), **values}
             write_config(
