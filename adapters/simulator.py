@@ -98,6 +98,8 @@ class Simulator:
         self.requests = 0
         # Sends only: requests also counts balance queries and report polls.
         self.sends = 0
+        # Balance queries that reached the vendor's handler: a vendor allows so many.
+        self.balance_queries = 0
         self.reports: list[PendingReport] = []
         self.replies: list[InjectedReply] = []
         self._recent_sends: deque[float] = deque()  # monotonic times, for rate_limit_per_s
@@ -296,6 +298,7 @@ class Simulator:
                 "faults": knobs,
                 "accepted": len(self.accepted),
                 "requests": self.requests,
+                "balance_queries": self.balance_queries,
                 "pending_reports": len(self.reports),
                 "too_fast": self.too_fast,
             }

@@ -43,16 +43,17 @@ class RedisServer:
         self.child.stop(grace_s=5.0)
 
 
-def start_redis_server(workdir: Path) -> RedisServer:
+def start_redis_server(workdir: Path, port: int | None = None) -> RedisServer:
+    """On a free port, or on ``port`` (a stopped server's, to start it again)."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RedisServerMissing("redis-server is not installed (apt-get install redis-server)")
     failure = ChildFailed("redis-server was never started")
-    for _ in range(ATTEMPTS):
-        port = _free_port()
+    for _ in range(ATTEMPTS if port is None else 1):
+        at = port or _free_port()
         # No RDB, no AOF, loopback only: a throwaway server its starter owns.
         options = {
-            "port": str(port),
+            "port": str(at),
             "bind": "127.0.0.1",
             "save": "",
             "appendonly": "no",
@@ -62,10 +63,10 @@ def start_redis_server(workdir: Path) -> RedisServer:
         }
         argv = [binary] + [arg for name, value in options.items() for arg in (f"--{name}", value)]
         child = Child.start("redis-server", argv, log=workdir / "redis-server.log")
-        client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=1.0)
+        client = redis.Redis(host="127.0.0.1", port=at, socket_timeout=1.0)
         try:
             child.wait_ready(functools.partial(_pong, client), START_TIMEOUT_S, interval_s=0.05)
-            return RedisServer(child, port)
+            return RedisServer(child, at)
         except ChildFailed as exc:
             failure = exc  # e.g. the port was taken in the meantime
         finally:

@@ -176,6 +176,9 @@ class RoutingSettings(BaseModel):
         " sending) and that got no delivery report within this counts as not sent",
     )
     timezone: TimeZone = Field(CHINA, description="for rules' hours")
+    balance_interval_override_s: float | None = Field(
+        None, gt=0, description="simulators only: check every vendor's balance this often"
+    )
 
     @model_validator(mode="after")
     def _expiry_outlasts_a_send(self) -> RoutingSettings:

@@ -34,6 +34,14 @@ class StateSettings(BaseModel):
         pattern=r"^\S+$",
         description="every key starts with it: daemons sharing state use the same",
     )
+    daemon_name: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^\S+$",
+        description="this daemon's name in what daemons share (/admin/vendors), kept across"
+        " restarts; none: host:pid",
+    )
 
     # Redis with Sentinel: the sentinels to ask which server is the master now.
     redis_sentinels: list[str] = Field(

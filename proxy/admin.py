@@ -2,7 +2,8 @@
 
 ``GET  /admin/vendors``                  every vendor: state, why, time left, balance, price;
                                          with several daemons on one Redis, the cluster's
-                                         view: which daemon saw each state, and when
+                                         view: which daemon saw each state, and when, and
+                                         which checked the balance
 ``POST /admin/vendors/{name}/drain``     stop routing to a vendor until enabled (on
                                          every daemon sharing the Redis, across restarts)
 ``POST /admin/vendors/{name}/enable``    route to it again, forgetting what it had learnt
@@ -29,6 +30,7 @@ from adapters.client import VendorClient, wall_ms
 from proxy.http.messages import Answer, Request
 from proxy.http.routes import Handler, Params, Routes, json_answer
 from proxy.ingest.inspect import unmatched
+from proxy.ingest.lease import name_of
 from proxy.state import DaemonState
 from proxy.vendor_snapshot import VendorSnapshot, snapshot, vendor_snapshot
 from routing.knowledge import Seen
@@ -56,14 +58,16 @@ def describe(vendor: VendorSnapshot) -> dict[str, object]:
         "latency_ms": None if latency is None else round(latency * 1000, 1),
         "seen": seen(vendor.seen),
         "held_by": seen(vendor.hold_seen),
+        "balance_checked_by": seen(vendor.balance_seen),
     }
 
 
 def seen(what: Seen | None) -> dict[str, str] | None:
-    """Which daemon saw it, and when (UTC)."""
+    """Which daemon saw it (the process, and its name, which outlives restarts), and
+    when (UTC)."""
     if what is None:
         return None
-    return {"daemon": what.daemon, "at": utc(what.at_ms)}
+    return {"daemon": what.daemon, "name": name_of(what.daemon), "at": utc(what.at_ms)}
 
 
 def utc(ms: int) -> str:
@@ -142,11 +146,13 @@ class AdminPort:
                 return json_answer(
                     {
                         "daemon": self.state.daemon_id,
+                        "daemon_name": name_of(self.state.daemon_id),
                         "vendors": vendors,
                         "error": f"the store did not answer: {type(exc).__name__}",
                     }
                 )
-        return json_answer({"daemon": self.state.daemon_id, "vendors": vendors})
+        daemon = self.state.daemon_id
+        return json_answer({"daemon": daemon, "daemon_name": name_of(daemon), "vendors": vendors})
 
     async def drain(self, request: Request, params: Params) -> Answer:
         return await self._operate(params["name"], hold=True)

@@ -172,7 +172,9 @@ class Engine:
     def start(self) -> None:
         # Here, not in build(): a reload that fails to build changes no limit.
         self.admission.configure(AdmissionLimits.of(self.settings.legacy))
-        watches = (balance_watch(v) for v in self.router.vendors.values())
+        every_s = self.settings.routing.balance_interval_override_s
+        store, holder = self.ingest.store, self.ingest.holder  # one lease holder a process
+        watches = (balance_watch(v, every_s, store, holder) for v in self.router.vendors.values())
         self._loops = [w for w in watches if w is not None]
         self._loops.append(self.clients.refresher())
         start_all(self._loops)

@@ -88,7 +88,8 @@ class DaemonState:
             VendorStateCollector(lambda: snapshot(live.engine.router) if live.started else ())
         )
         self.reloader = Reloader(config_path)
-        self.daemon_id = new_holder()  # this process, in what it shares with other daemons
+        # This process, in what it shares with other daemons: its name and a part of its own.
+        self.daemon_id = new_holder(settings.state.daemon_name)
         self._knowledge_metrics = (
             KnowledgeMetrics(self.metrics.registry) if settings.state.engine == "redis" else None
         )
@@ -150,7 +151,7 @@ class DaemonState:
         if states is not None:
             metrics = self._knowledge_metrics or KnowledgeMetrics(self.metrics.registry)
             self._knowledge_metrics = metrics
-            opened.knowledge = SharedVendorKnowledge(states, self.daemon_id, metrics)
+            opened.knowledge = SharedVendorKnowledge(states, self.daemon_id, metrics, store.leases)
             opened.knowledge.attach(engine.router)
             # Before the first send: a vendor drained, out of money or ejected
             # while this daemon was away is not rediscovered with real sends.

@@ -26,6 +26,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from adapters.client import VendorClient
 from proxy.loops import BackOff, Loop
+from proxy.store.leases import Leases
 from proxy.store.vendor_states import VendorRecord, VendorStates
 from routing.health import VendorHealth
 from routing.knowledge import Part
@@ -67,13 +68,20 @@ class KnowledgeMetrics:
 class SharedVendorKnowledge:
     """The :class:`~routing.knowledge.HealthListener` of every vendor's health."""
 
-    def __init__(self, states: VendorStates, daemon: str, metrics: KnowledgeMetrics) -> None:
+    def __init__(
+        self,
+        states: VendorStates,
+        daemon: str,
+        metrics: KnowledgeMetrics,
+        leases: Leases | None = None,
+    ) -> None:
         self.daemon = daemon  # this process's name in the records
         self._states = states
+        self._leases = leases  # for the probe turns; None: each daemon probes alone
         self._metrics = metrics
         self._router: Router[VendorClient] | None = None
         self._pending: dict[str, set[Part]] = {}  # changed here, not yet written
-        self._versions: dict[str, tuple[int, int]] = {}  # taken: (learned, hold)
+        self._versions: dict[str, dict[Part, int]] = {}  # the versions taken, a part each
         self._holds: dict[str, VendorRecord] = {}  # the newest, for a health a reload makes
         self._attached: weakref.WeakSet[VendorHealth] = weakref.WeakSet()
         self._writing = asyncio.Lock()  # one write at a time: in the order of changes
@@ -107,6 +115,8 @@ class SharedVendorKnowledge:
                 continue
             self._attached.add(health)
             health.listener = self
+            if self._leases is not None:
+                health.probe_turns = self
             # An old health's change not yet written is not this new one's to tell.
             self._pending.pop(vendor.name, None)
             record = self._holds.get(vendor.name)
@@ -143,25 +153,45 @@ class SharedVendorKnowledge:
         # While an operator holds it nothing is learnt; the enable shares anew.
         learned = health.learned() if Part.LEARNED in parts and not health.held else None
         held = health.held if Part.HOLD in parts else None
-        if learned is None and held is None:
+        # What it is now: the check's figure, less what was sent since.
+        balance = health.balance_segments if Part.BALANCE in parts else None
+        if learned is None and held is None and balance is None:
             return
         try:
-            record = await self._states.share(vendor, self.daemon, learned, held)
+            record = await self._states.share(vendor, self.daemon, learned, held, balance)
         except BaseException:
             self._pending.setdefault(vendor, set()).update(parts)
             self._metrics.share_failures.inc()
             raise
-        for part, given in ((Part.LEARNED, learned), (Part.HOLD, held)):
+        for part, given in ((Part.LEARNED, learned), (Part.HOLD, held), (Part.BALANCE, balance)):
             if given is not None:
                 self._metrics.shared.labels(vendor, part.value).inc()
-        log.info(
-            "vendor_state_shared",
-            vendor=vendor,
-            state=None if learned is None else learned.state,
-            reason=None if learned is None else learned.reason,
-            held=held,
-        )
+        if learned is not None or held is not None:  # a balance figure comes every check
+            log.info(
+                "vendor_state_shared",
+                vendor=vendor,
+                state=None if learned is None else learned.state,
+                reason=None if learned is None else learned.reason,
+                held=held,
+            )
         self.take(record)
+
+    async def take_probe_turn(self, vendor: str, ttl_s: float) -> bool:
+        """The :class:`~routing.knowledge.ProbeTurns` of every vendor: a lease
+        ``probe:<vendor>`` for ``ttl_s``, which its holder may take again (its
+        probe's outcome changed nothing, and it is due another)."""
+        if self._leases is None:
+            return True
+        ttl_ms = max(1, int(ttl_s * 1000))
+        try:
+            won = await self._leases.acquire_lease(f"probe:{vendor}", self.daemon, ttl_ms)
+        except Exception as exc:
+            # The store is down: nothing is shared either, so probe as if alone.
+            log.warning("probe_turn_unknown", vendor=vendor, error=repr(exc))
+            return True
+        if not won:
+            log.info("vendor_probed_elsewhere", vendor=vendor, for_s=ttl_s)
+        return won
 
     # --- the others' -----------------------------------------------------------------
 
@@ -182,38 +212,51 @@ class SharedVendorKnowledge:
                     self.take(record)
 
     def take(self, record: VendorRecord) -> None:
-        """Take each part of ``record`` newer than this daemon has; this daemon's own
-        writes only say who saw it, when (its health knows it already, or newer)."""
+        """Take each part of ``record`` newer than this daemon has, the older first (a
+        send that found the vendor out of money after a balance check stands); this
+        daemon's own writes only say who saw it, when (its health knows it already,
+        or newer)."""
         name = record.vendor
         router = self._router
         runtime = router.vendors.get(name) if router is not None else None
         if runtime is None:
             return  # not a vendor of this daemon's config
         health = runtime.health
-        learned_v, hold_v = self._versions.get(name, (0, 0))
-        shared, hold = record.learned, record.hold
+        known = self._versions.get(name, {})
         pending = self._pending.get(name, set())
-        if shared is not None and shared.version > learned_v:
-            learned_v = shared.version
-            if shared.seen.daemon == self.daemon or Part.LEARNED in pending:
-                health.learned_seen = shared.seen  # ours is newer: written next
-            else:
-                health.observe_learned(shared.learned, shared.seen)
-                self._metrics.taken.labels(name, Part.LEARNED.value).inc()
+        shared, hold, balance = record.learned, record.hold, record.balance
+        if hold is not None and hold.version > known.get(Part.HOLD, 0):
+            self._holds[name] = record
+        parts = [
+            (part.version, kind, part.seen)
+            for kind, part in ((Part.LEARNED, shared), (Part.HOLD, hold), (Part.BALANCE, balance))
+            if part is not None and part.version > known.get(kind, 0)
+        ]
+        for version, kind, seen in sorted(parts, key=lambda p: p[0]):
+            known[kind] = version
+            ours = seen.daemon == self.daemon or kind in pending  # ours is newer: written next
+            if kind is Part.LEARNED and shared is not None:
+                if ours:
+                    health.learned_seen = seen
+                    continue
+                health.observe_learned(shared.learned, seen)
                 log.info(
                     "vendor_state_taken",
                     vendor=name,
                     state=shared.learned.state,
                     reason=shared.learned.reason,
-                    seen_by=shared.seen.daemon,
+                    seen_by=seen.daemon,
                 )
-        if hold is not None and hold.version > hold_v:
-            hold_v = hold.version
-            self._holds[name] = record
-            if hold.seen.daemon == self.daemon or Part.HOLD in pending:
-                health.hold_seen = hold.seen
-            else:
-                health.observe_hold(hold.held, hold.seen)
-                self._metrics.taken.labels(name, Part.HOLD.value).inc()
-                log.info("vendor_hold_taken", vendor=name, held=hold.held, by=hold.seen.daemon)
-        self._versions[name] = (learned_v, hold_v)
+            elif kind is Part.HOLD and hold is not None:
+                if ours:
+                    health.hold_seen = seen
+                    continue
+                health.observe_hold(hold.held, seen)
+                log.info("vendor_hold_taken", vendor=name, held=hold.held, by=seen.daemon)
+            elif kind is Part.BALANCE and balance is not None:
+                if ours:
+                    health.balance_seen = seen
+                    continue
+                health.observe_balance(balance.segments, seen)
+            self._metrics.taken.labels(name, kind.value).inc()
+        self._versions[name] = known

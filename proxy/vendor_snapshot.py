@@ -34,6 +34,7 @@ class VendorSnapshot:
     # which daemon's operator last drained or enabled it; None: this daemon, alone.
     seen: Seen | None = None
     hold_seen: Seen | None = None
+    balance_seen: Seen | None = None  # which daemon's check found the balance
 
 
 def vendor_snapshot(vendor: VendorRuntime[VendorClient]) -> VendorSnapshot:
@@ -53,6 +54,7 @@ def vendor_snapshot(vendor: VendorRuntime[VendorClient]) -> VendorSnapshot:
         tuple(h.ejections_by_reason.items()),
         h.learned_seen,
         h.hold_seen,
+        h.balance_seen,
     )
 
 

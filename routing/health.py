@@ -2,17 +2,19 @@
 
 The models are Envoy's outlier detection and Linkerd's failure accrual:
 consecutive failures eject a vendor for a time that grows with each
-ejection (with jitter, so several daemons do not probe in step); when it
-expires a single probe is let through, and its outcome decides.  A vendor
+ejection (with jitter); when it expires a single probe is let through, and
+its outcome decides -- one probe for all the daemons sharing a store, whose
+:class:`~routing.knowledge.ProbeTurns` say which daemon sends it.  A vendor
 out of money is *drained* until a balance check shows money again.  A
 vendor that rejects our credentials or IP, or refuses the request itself
 (a wrong URL, a certificate we do not trust), is ejected long: that is a
 configuration fault and will not heal by itself quickly.
 
 Daemons sharing a store share what they learn (:mod:`routing.knowledge`):
-each change of state goes to the health's ``listener``, and what another
-daemon saw comes in through :meth:`VendorHealth.observe_learned` and
-:meth:`VendorHealth.observe_hold`, which tell no listener.
+each change of state and each balance figure goes to the health's
+``listener``, and what another daemon saw comes in through
+:meth:`VendorHealth.observe_learned`, :meth:`VendorHealth.observe_hold` and
+:meth:`VendorHealth.observe_balance`, which tell no listener.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from core.outcome import Outcome, VendorEffect, decide
-from routing.knowledge import HealthListener, Learned, Part, Seen
+from routing.knowledge import HealthListener, Learned, Part, ProbeTurns, Seen
 
 EJECTION_REASONS = (
     Outcome.BALANCE_EXHAUSTED.value,
@@ -83,6 +85,8 @@ class VendorHealth:
         self.listener: HealthListener | None = None  # told of each change, to share it
         self.learned_seen: Seen | None = None  # which daemon saw the shared state, when
         self.hold_seen: Seen | None = None  # which daemon's operator drained or enabled it
+        self.balance_seen: Seen | None = None  # which daemon checked the balance, when
+        self.probe_turns: ProbeTurns | None = None  # None: this daemon probes alone
 
     def __repr__(self) -> str:
         left = max(0.0, self._until - self._clock())
@@ -141,6 +145,11 @@ class VendorHealth:
             if learned.balance_segments is not None:
                 self.balance_segments = learned.balance_segments
 
+    def observe_balance(self, segments: int, seen: Seen) -> None:
+        """Another daemon checked the vendor's balance: as if this one had."""
+        self.balance_seen = seen
+        self._balance(segments)
+
     def observe_hold(self, held: bool, seen: Seen) -> None:
         """An operator drained or enabled the vendor through another daemon."""
         self.hold_seen = seen
@@ -168,6 +177,22 @@ class VendorHealth:
         if self.state is VendorState.ROUTABLE:
             return True
         return self._clock() >= self._until and not self._probing
+
+    def probe_due(self) -> bool:
+        """Would an attempt now be a probe (the vendor let through after its time out)?"""
+        return self.state is not VendorState.ROUTABLE
+
+    async def take_probe_turn(self, ttl_s: float) -> bool:
+        """May this daemon's probe go?  Alone, yes.  Sharing a store, when it got the
+        turn; if not, the vendor stays out here for ``ttl_s``, or until the prober's
+        outcome comes (:meth:`observe_learned`)."""
+        turns = self.probe_turns
+        if turns is None or await turns.take_probe_turn(self.name, ttl_s):
+            return True
+        if self.state is VendorState.ROUTABLE:
+            return True  # the prober's outcome came meanwhile: recovered
+        self._until = max(self._until, self._clock() + ttl_s)
+        return False
 
     def begin_attempt(self) -> None:
         if self._state is not VendorState.ROUTABLE:
@@ -239,10 +264,19 @@ class VendorHealth:
                 )
 
     def record_balance(self, segments: int | None) -> None:
+        """This daemon checked the vendor's balance; the figure goes to the others too."""
+        if self._balance(segments):
+            self._tell(Part.LEARNED)
+        if segments is not None:
+            self._tell(Part.BALANCE)
+
+    def _balance(self, segments: int | None) -> bool:
+        """True when the money brings a drained vendor back."""
         self.balance_segments = segments
         if self._state is VendorState.DRAINED and segments and not self.held:
             self._state, self.reason, self._until = VendorState.ROUTABLE, None, 0.0
-            self._tell(Part.LEARNED)
+            return True
+        return False
 
     def _ejection_s(self, base: float, cap: float) -> float:
         grown = min(cap, base * 2.0 ** max(0, self.ejections - 1))

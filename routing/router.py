@@ -40,6 +40,9 @@ C = TypeVar("C", bound=SendClient)  # the vendor client the daemon gives the rou
 # plus answer) end every exchange sooner otherwise, so a timer would never
 # fire and only cost its scheduling; this much slack covers a late event loop.
 TIMER_SLACK_S = 1.0
+# A probe's turn lasts its longest exchange and this much more, for its
+# outcome to reach the other daemons (a write and an announcement).
+PROBE_SHARE_S = 1.0
 
 
 @dataclass
@@ -226,6 +229,12 @@ class Router(Generic[C]):
         if isinstance(prepared, SendResult):  # could not be built: nothing leaves
             self.observer.attempt(vendor.name, prepared.outcome, len(phones), 0, -1.0, 0.0)
             return Attempt(vendor.name, phones, prepared.outcome, prepared.raw_code, 0.0)
+        health = vendor.health
+        if health.probe_due():
+            turn_s = vendor.answers_within_s or max(0.0, deadline - time.monotonic())
+            if not await health.take_probe_turn(turn_s + PROBE_SHARE_S):
+                # Another daemon probes it now, and its outcome decides for this one.
+                return Attempt(vendor.name, phones, Outcome.UNREACHABLE, "probe_elsewhere", 0.0)
         try:
             key = await ledger.before(vendor.name, phones, prepared.message_ids)
         except Exception as exc:
@@ -247,7 +256,6 @@ class Router(Generic[C]):
                 mine = Attempt(vendor.name, phones, Outcome.RATE_LIMITED, "local_rate_limit", 0.0)
                 await self._settle(ledger, key, mine)
                 return mine
-        health = vendor.health
         health.begin_attempt()
         sent = time.monotonic()
         within = vendor.answers_within_s

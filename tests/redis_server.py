@@ -17,9 +17,9 @@ from bench.redis_server import RedisServer
 __all__ = ["RedisServer", "start_redis_server"]
 
 
-def start_redis_server(workdir: Path) -> RedisServer:
+def start_redis_server(workdir: Path, port: int | None = None) -> RedisServer:
     try:
-        return redis_server.start_redis_server(workdir)
+        return redis_server.start_redis_server(workdir, port)
     except redis_server.RedisServerMissing:
         pytest.fail(
             "redis-server is not installed: run ./dev test, which installs Debian's "

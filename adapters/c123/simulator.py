@@ -150,6 +150,7 @@ class C123Simulator(Simulator):
         return wire.encode_answer("sendOnce", 1, [item])
 
     def _get_balance(self, params: Params) -> bytes:
+        self.balance_queries += 1
         item = {"cid": self.cid, "sid": self.sid, "remain": self._remain()}
         return wire.encode_answer("getBalance", 1, [item])
 

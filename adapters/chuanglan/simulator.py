@@ -147,6 +147,7 @@ class ChuanglanSimulator(Simulator):
         return _text(wire.encode_answer(self.now(), self.zone, "0", [msgid]))
 
     async def _balance(self, request: web.Request) -> web.Response:
+        self.balance_queries += 1
         code = self._auth_code(await self._fields(request))
         if code is not None:
             return self.answer_code(request, code)

@@ -104,6 +104,7 @@ class Esms100Simulator(Simulator):
         return _text(b"0")
 
     async def _qamount(self, request: web.Request) -> web.Response:
+        self.balance_queries += 1
         code = self._auth_code(await self._params(request))
         if code is not None:
             return _text(wire.encode_code(code))

@@ -178,6 +178,7 @@ class SmscnSimulator(Simulator):
             return _answer(code)
         if params.get("cmd") == "send":
             return _answer(100, remain=str(sum(m.segments for m in self.accepted)))
+        self.balance_queries += 1
         balance = self.faults.balance
         return _answer(100, remain=str(UNLIMITED if balance is None else balance))
 

@@ -20,9 +20,22 @@ from dataclasses import dataclass
 from proxy.store.base import Store
 
 
-def new_holder() -> str:
-    """This process's name on its leases: readable in the store, and unique."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+def new_holder(name: str | None = None) -> str:
+    """This process's name on its leases: readable in the store, and unique.
+
+    ``name`` (``state.daemon_name``; default host:pid) then a colon and 8 hex
+    digits of its own: two processes never share one, even with one name.
+    """
+    return f"{name or default_name()}:{uuid.uuid4().hex[:8]}"
+
+
+def default_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def name_of(holder: str) -> str:
+    """The daemon's name in a holder :func:`new_holder` made."""
+    return holder.rpartition(":")[0] or holder
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,7 +43,7 @@ class Ingest:
         self.store = store
         self.spool = spool
         # Kept across reloads (see Engine.build): a new name would wait out its own lease.
-        self.holder = holder or new_holder()
+        self.holder = holder or new_holder(settings.state.daemon_name)
         self.accounts = AccountBook(settings.vendors)
         self.matcher = Matcher(store, self.accounts, settings.reports, observer=observer)
         # Every configured vendor may push, enabled or not: reports of what it

@@ -1,4 +1,5 @@
-"""Five simulators, the daemon as a process, a real Prometheus scraping it, and traffic.
+"""Five simulators, the daemon as a process on a private Redis, a real Prometheus
+scraping it, and traffic.
 
 :func:`observe` runs the whole scenario in a bounded time and returns what a
 dashboard would have shown: the result of every panel query, asked of
@@ -27,8 +28,10 @@ from adapters.simulators import VENDOR_KINDS
 from adapters.sms10000 import wire as sms10000_wire
 from bench.procs import Child
 from core.outcome import Outcome
+from proxy.store.redis.store import RedisStore
 from tests.e2e.daemon_process import DaemonProcess, toml_value
 from tests.observability.panels import ALERTS, promql, queries
+from tests.redis_server import start_redis_server
 
 CPID, PASSWORD = "acme", "acme-pass"
 CPPWD = hashlib.md5(PASSWORD.encode()).hexdigest().upper()
@@ -54,6 +57,10 @@ GUESSER = "127.0.0.2"  # the password guesser's address: loopback, but not the c
 MAX_SENDS_PER_CLIENT = 8  # the rate-limit burst (8 sends at once) just fits
 FLOOD = 12  # batch's sends at once: MAX_SENDS_PER_CLIENT go, the rest are answered -15
 FLOOD_LATENCY_S = 0.5  # vendors answer slowly meanwhile, so the admitted sends stay in flight
+# The daemon keeps its state in Redis, as daemons behind a load balancer do, so
+# what they share of vendors shows; another daemon's write is made by hand.
+PREFIX = "observability:"
+OTHER_DAEMON = "another-daemon:1:0"
 
 
 @dataclass
@@ -92,14 +99,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def write_config(tmp: Path, sims: dict[str, SimulatorServer]) -> Path:
+def write_config(tmp: Path, sims: dict[str, SimulatorServer], redis_url: str) -> Path:
     lines = [
         "[listen]",
         'legacy = "127.0.0.1:0"',
         'admin = "127.0.0.1:0"',
         'push = "127.0.0.1:0"',
         "[state]",
-        f"path = {toml_value(tmp / 'state.sqlite3')}",
+        f"path = {toml_value(tmp / 'state.sqlite3')}",  # beside it, the poll spool
+        'engine = "redis"',
+        f"redis_url = {toml_value(redis_url)}",
+        f"redis_prefix = {toml_value(PREFIX)}",
         "[routing]",
         "send_deadline_s = 3.0",
         "rate_wait_s = 1.0",
@@ -423,6 +433,17 @@ async def fill_the_connection_cap(url: str) -> None:
             writer.close()
 
 
+async def another_daemons_balance_check(redis_url: str) -> None:
+    """What another daemon on the same Redis writes when it checks c123's balance:
+    the daemon takes it (smsproxy_vendor_states_taken_total)."""
+    store = await RedisStore.open(redis_url, prefix=PREFIX)
+    try:
+        assert store.vendor_states is not None
+        await store.vendor_states.share("c123", OTHER_DAEMON, None, None, balance=1_000_000)
+    finally:
+        await store.close()
+
+
 # ------------------------------------------------------------------------ scenario
 
 
@@ -434,7 +455,10 @@ async def observe(tmp: Path, prometheus: str) -> Observed:
         for vk in VENDOR_KINDS:
             sims[vk.kind] = await stack.enter_async_context(SimulatorServer(vk.simulator()))
         sims["chuanglan"].simulator.faults.balance = CHUANGLAN_SEGMENTS
-        config = write_config(tmp, sims)
+        (tmp / "redis").mkdir()
+        redis = start_redis_server(tmp / "redis")
+        stack.callback(redis.stop)
+        config = write_config(tmp, sims, redis.url)
         daemon = DaemonProcess(config, tmp)
         stack.push_async_callback(daemon.stop)
         await daemon.start()
@@ -450,6 +474,7 @@ async def observe(tmp: Path, prometheus: str) -> Observed:
         await drive_traffic(
             Legacy(http, listening["legacy"], seen.answers), sims, listening["push"]
         )
+        await another_daemons_balance_check(redis.url)
         # Reports and replies of the last sends stay queued for the client a while.
         await asyncio.sleep(3)
         async with http.get(f"{admin}/metrics") as resp:

@@ -93,6 +93,10 @@ def test_the_dashboard_covers_what_the_issue_asks_for() -> None:
         "smsproxy_login_lockouts_total",
         "smsproxy_logins_refused_total",
         "smsproxy_sends_refused_busy_total",
+        # issue #17: what several daemons share of vendors through Redis
+        "smsproxy_vendor_states_shared_total",
+        "smsproxy_vendor_states_taken_total",
+        "smsproxy_vendor_state_share_failures_total",
     ):
         assert needed in exprs, needed
 

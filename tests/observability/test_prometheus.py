@@ -1,17 +1,18 @@
 """The dashboard and the rules against a real Prometheus scraping the real daemon.
 
 One scenario (module fixture, about 20 s): the five simulators in-process,
-the daemon as a subprocess, Debian's ``prometheus`` scraping its admin port
-every second with ``grafana/prometheus/alerts.yaml`` loaded, and a few
-seconds of traffic (sends, failover when the cheapest vendor runs dry and
-on refused content, client mistakes, a resend, a rate-limit burst, an
-unclear answer, delivery reports polled and pushed, one matching no send,
-replies, /qreport/ and /mo/ polls that leave some waiting), and a hostile
-network's share (oversized, garbled and stalled requests, the connection
-cap reached, forged pushes, a password guesser locked out, one client's
-flood answered -15).  Then every query of every panel is asked of
-Prometheus as Grafana would ask it, and must return series with real
-(finite, non-zero) values.
+the daemon as a subprocess on a private redis-server, Debian's
+``prometheus`` scraping its admin port every second with
+``grafana/prometheus/alerts.yaml`` loaded, and a few seconds of traffic
+(sends, failover when the cheapest vendor runs dry and on refused content,
+client mistakes, a resend, a rate-limit burst, an unclear answer, delivery
+reports polled and pushed, one matching no send, replies, /qreport/ and /mo/
+polls that leave some waiting), a hostile network's share (oversized,
+garbled and stalled requests, the connection cap reached, forged pushes, a
+password guesser locked out, one client's flood answered -15), and another
+daemon's balance check written to Redis.  Then every query of every panel
+is asked of Prometheus as Grafana would ask it, and must return series with
+real (finite, non-zero) values.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ from tests.observability.panels import (
 )
 from tests.observability.stack import Observed, observe
 
-# A gauge of the moment: between sends it is 0, and 0 is its honest value.
-ZERO_IS_DATA = {"Sends in flight"}
+# A gauge of the moment: between sends it is 0, and 0 is its honest value; and
+# failures that a Redis which answers every write never has.
+ZERO_IS_DATA = {"Sends in flight", "Vendor state writes that failed"}
 
 QUERIES = queries()
 

@@ -49,7 +49,7 @@ class Daemon:
         self.router: Router[Any] = Router([runtime])
         assert store.vendor_states is not None
         self.knowledge = SharedVendorKnowledge(
-            store.vendor_states, name, KnowledgeMetrics(self.registry)
+            store.vendor_states, name, KnowledgeMetrics(self.registry), store.leases
         )
         self.knowledge.attach(self.router)
 
@@ -238,3 +238,63 @@ async def test_a_reload_that_remakes_a_vendors_health_keeps_the_operators_drain(
     assert fresh.listener is two.knowledge
     one.health.release()
     await within(lambda: not fresh.held)
+
+
+async def test_a_balance_check_reaches_every_daemon_and_a_later_drain_stands(
+    start: Start,
+) -> None:
+    one, two = await start("one"), await start("two")
+    one.health.record(Outcome.BALANCE_EXHAUSTED)
+    await within(lambda: two.health.state is VendorState.DRAINED)
+    one.health.record_balance(500)  # one daemon checks for all: money again
+    await within(lambda: two.health.balance_segments == 500)
+    assert two.health.state is VendorState.ROUTABLE
+    assert two.health.balance_seen is not None and two.health.balance_seen.daemon == "one"
+    assert one.health.balance_seen is not None and one.health.balance_seen.daemon == "one"
+    assert two.count("smsproxy_vendor_states_taken_total", vendor="a", part="balance") == 1
+    one.health.record_balance(480)  # the same state, a new figure: shared all the same
+    await within(lambda: two.health.balance_segments == 480)
+
+    # A send that found it out of money after the check: newer, so it stands, also
+    # for a daemon that reads both parts at once.
+    two.health.record(Outcome.BALANCE_EXHAUSTED)
+    await within(lambda: one.health.state is VendorState.DRAINED)
+    late = await start("late")
+    assert late.health.state is VendorState.DRAINED
+    assert late.health.balance_segments == 0
+    states = one.store.vendor_states
+    assert states is not None
+    recent = await states.recent("a", 10)
+    assert [e.get("state") for e in recent] == ["drained", "routable", "drained"]
+
+
+async def test_one_daemon_probes_and_the_others_wait_for_its_outcome(start: Start) -> None:
+    one, two = await start("one"), await start("two")
+    for _ in range(5):
+        one.health.record(Outcome.UNREACHABLE)
+    await within(lambda: two.health.state is VendorState.EJECTED)
+    one.clock.now += 10.5
+    two.clock.now += 10.5
+    assert one.health.probe_due() and two.health.probe_due()
+    assert await one.health.take_probe_turn(3.0)
+    assert not await two.health.take_probe_turn(3.0)
+    assert not two.health.available()  # out here while one probes
+    two.clock.now += 1.0
+    assert not two.health.available()
+    one.health.begin_attempt()
+    one.health.record(Outcome.ACCEPTED)  # the probe went through: back, everywhere
+    await within(lambda: two.health.state is VendorState.ROUTABLE)
+    assert two.health.available()
+
+    # A prober whose outcome never comes (it died): its turn ends, another probes.
+    for _ in range(5):
+        one.health.record(Outcome.UNREACHABLE)
+    await within(lambda: two.health.state is VendorState.EJECTED)
+    one.clock.now += 30
+    two.clock.now += 30
+    assert await one.health.take_probe_turn(0.3)
+    assert not await two.health.take_probe_turn(0.3)
+    await asyncio.sleep(0.35)  # the lease expires on the server's clock
+    two.clock.now += 0.35
+    assert two.health.available()
+    assert await two.health.take_probe_turn(0.3)

@@ -8,6 +8,7 @@ import pytest
 
 from config.loader import ConfigError, load_settings, settings_from
 from proxy.cli import main
+from proxy.ingest.lease import name_of, new_holder
 
 REDIS = '[state]\nengine = "redis"\nredis_url = "redis://:hunter2@10.0.0.5:6379/0"\n'
 
@@ -52,3 +53,14 @@ def test_the_url_can_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) 
 def test_a_prefix_with_spaces_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"state\.redis_prefix"):
         settings_from({"state": {"redis_prefix": "my app:"}}, "(test)")
+
+
+def test_a_daemon_name_is_one_word_and_each_process_adds_its_own_part() -> None:
+    assert settings_from({}, "(test)").state.daemon_name is None
+    named = settings_from({"state": {"daemon_name": "sms-1"}}, "(test)").state
+    one, two = new_holder(named.daemon_name), new_holder(named.daemon_name)
+    assert one != two and name_of(one) == name_of(two) == "sms-1"
+    assert name_of(new_holder()).count(":") == 1  # host:pid
+    with pytest.raises(ConfigError) as info:
+        settings_from({"state": {"daemon_name": "sms 1"}}, "c.toml")
+    assert "c.toml: state.daemon_name: " in str(info.value)

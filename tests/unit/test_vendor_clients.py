@@ -81,6 +81,7 @@ async def test_the_admin_api_and_the_metrics_read_the_same_snapshot(engine: Engi
         # Alone (no shared vendor states) no other daemon saw or held anything.
         "seen": None,
         "held_by": None,
+        "balance_checked_by": None,
     }
     assert shown["esms-cheap"]["state"] == "routable"
 

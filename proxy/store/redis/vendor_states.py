@@ -6,6 +6,8 @@
                                        ``ejections``, version ``lv``, by ``l_by``
                                        at ``l_at``) and the hold (``held``,
                                        version ``hv``, by ``h_by`` at ``h_at``)
+                                       and the balance (``bal``, version
+                                       ``bv``, by ``b_by`` at ``b_at``)
 ``vendor-seen:<name>``                 list: the last writes, newest first (JSON)
 ``seq`` field ``vendor``               the versions' counter
 channel ``vendors``                    each write's whole record (JSON)
@@ -25,7 +27,7 @@ from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 from proxy.store.redis.keyspace import Keyspace
-from proxy.store.vendor_states import SharedHold, SharedLearned, VendorRecord
+from proxy.store.vendor_states import SharedBalance, SharedHold, SharedLearned, VendorRecord
 from routing.knowledge import Learned, Seen
 
 HISTORY = 20  # writes kept a vendor for the admin API
@@ -33,7 +35,8 @@ HISTORY = 20  # writes kept a vendor for the admin API
 SHARE = """
 -- KEYS: the hash, the history, seq.  ARGV: channel, vendor, daemon, then the
 -- learned part ('1' state reason left_ms balance ejections, or '0'), then the
--- hold ('1' held, or '0'), then the history's last index.  Announces and returns the whole record.
+-- hold ('1' held, or '0'), then the history's last index, then the balance ('1'
+-- segments, or '0').  Announces and returns the whole record.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local nows = string.format('%.0f', now)
@@ -52,6 +55,10 @@ if ARGV[10] == '1' then
   local action = 'enable'
   if ARGV[11] == '1' then action = 'drain' end
   redis.call('LPUSH', KEYS[2], cjson.encode({daemon = daemon, at_ms = nows, operator = action}))
+end
+if ARGV[13] == '1' then
+  local v = redis.call('HINCRBY', KEYS[3], 'vendor', 1)
+  redis.call('HSET', h, 'bal', ARGV[14], 'bv', v, 'b_by', daemon, 'b_at', nows)
 end
 redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[12]))
 local msg = cjson.encode({vendor = ARGV[2], now_ms = nows, fields = redis.call('HGETALL', h)})
@@ -87,7 +94,12 @@ class RedisVendorStates:
         return f"<RedisVendorStates prefix={self._keys.prefix!r}>"
 
     async def share(
-        self, vendor: str, daemon: str, learned: Learned | None, held: bool | None
+        self,
+        vendor: str,
+        daemon: str,
+        learned: Learned | None,
+        held: bool | None,
+        balance: int | None = None,
     ) -> VendorRecord:
         k = self._keys
         args = [self._channel, vendor, daemon]
@@ -96,17 +108,18 @@ class RedisVendorStates:
             args += [""] * 5
         else:
             left_ms = learned.left_s * 1000 if math.isfinite(learned.left_s) else 0
-            balance = learned.balance_segments
+            known = learned.balance_segments
             args += [
                 "1",
                 learned.state,
                 learned.reason or "",
                 str(max(0, int(left_ms))),
-                "" if balance is None else str(balance),
+                "" if known is None else str(known),
                 str(learned.ejections),
             ]
         args += ["0", ""] if held is None else ["1", "1" if held else "0"]
         args.append(str(HISTORY - 1))
+        args += ["0", ""] if balance is None else ["1", str(balance)]
         keys = [k.key("vendor:", vendor), k.key("vendor-seen:", vendor), k.key("seq")]
         return parse_record(str(await self._share(keys=keys, args=args)))
 
@@ -164,4 +177,9 @@ def parse_record(message: str) -> VendorRecord:
         hold = SharedHold(
             fields["held"] == "1", int(fields["hv"]), Seen(fields["h_by"], int(fields["h_at"]))
         )
-    return VendorRecord(str(body["vendor"]), learned, hold)
+    checked = None
+    if "bv" in fields:
+        checked = SharedBalance(
+            int(fields["bal"]), int(fields["bv"]), Seen(fields["b_by"], int(fields["b_at"]))
+        )
+    return VendorRecord(str(body["vendor"]), learned, hold, checked)
