@@ -14,6 +14,7 @@ address here).
 from __future__ import annotations
 
 import functools
+import http.client
 import shutil
 import socket
 import urllib.error
@@ -100,6 +101,32 @@ def start(workdir: Path, name: str, daemons: Sequence[tuple[int, int]]) -> HAPro
     raise ChildFailed(
         f"haproxy did not start on a free loopback port in {ATTEMPTS} tries: {failure}"
     )
+
+
+class _AsBalancer(http.client.HTTPConnection):
+    """A connection that opens with ``PROXY UNKNOWN``, as HAProxy's own health checks do."""
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock.sendall(b"PROXY UNKNOWN\r\n")
+
+
+def get_as_balancer(host: str, port: int, path: str) -> bytes:
+    """``GET path`` from a daemon that takes the PROXY header from this host (its admin port).
+
+    Such a daemon drops a connection from a trusted address that comes
+    without the header; ``UNKNOWN`` says it is the balancer's own.
+    """
+    conn = _AsBalancer(host, port, timeout=30)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        body = resp.read()
+        if resp.status != 200:
+            raise ChildFailed(f"GET {path} from {host}:{port}: HTTP {resp.status}")
+        return body
+    finally:
+        conn.close()
 
 
 def _answers(url: str) -> bool | None:

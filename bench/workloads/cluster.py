@@ -22,12 +22,14 @@ once.
 from __future__ import annotations
 
 import shutil
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench import haproxy
 from bench.components import Proc
@@ -64,6 +66,7 @@ class Outcome:
     run: Measured  # CPU: the daemons', summed
     books: dict[str, int]
     daemon_cpu_s: list[float]
+    daemon_sends: list[int]  # answered 0, by each daemon's own count
     haproxy_cpu_s: float | None = None
     redis_cpu_s: float | None = None
     raw: dict[str, Any] = field(default_factory=dict)
@@ -164,6 +167,7 @@ def _measure(
             measured = bench.load(target, requests=s.saturation_requests, options=options)
             after = _cpu(daemons, front, server if setup.redis else None)
             books = stub_phones(p["stub"])
+            sends = [sends_answered_ok(d, setup.haproxy) for d in daemons]
         finally:
             if front is not None:
                 front.stop()
@@ -172,19 +176,35 @@ def _measure(
     run = Measured(measured.load, sum(daemon_cpu))
     answered = int(measured.load["distinct_ok"]) + (0 if warm is None else int(warm.load["ok"]))
     checked = check_books(answered, [books])
-    outcome = Outcome(
-        run,
-        checked,
-        daemon_cpu,
-        spent.get("haproxy"),
-        spent.get("redis"),
-    )
-    outcome.raw = {"smsproxy": measured.load, "books": checked, "cpu_s": spent}
+    outcome = Outcome(run, checked, daemon_cpu, sends, spent.get("haproxy"), spent.get("redis"))
+    outcome.raw = {
+        "smsproxy": measured.load,
+        "books": checked,
+        "cpu_s": spent,
+        "sends_by_daemon": sends,
+    }
     return outcome, lean
 
 
 def _admin_port(daemon: Proc) -> int:
     return int(str(daemon.ready["admin"]).rsplit(":", 1)[1])
+
+
+def sends_answered_ok(daemon: Proc, behind_proxy: bool) -> int:
+    """``/mt/`` requests the daemon answered ``0`` since it started: its own metric."""
+    if behind_proxy:
+        text = haproxy.get_as_balancer("127.0.0.1", _admin_port(daemon), "/metrics")
+    else:
+        url = f"{daemon.ready['admin']}/metrics"
+        with urllib.request.urlopen(url, timeout=30) as resp:  # noqa: S310 - loopback
+            text = resp.read()
+    return sum(
+        int(sample.value)
+        for family in text_string_to_metric_families(text.decode())
+        for sample in family.samples
+        if sample.name == "smsproxy_legacy_requests_total"
+        and sample.labels == {"endpoint": "mt", "code": "0"}
+    )
 
 
 def _cpu(
@@ -273,9 +293,12 @@ def _notes(outcomes: dict[str, Outcome]) -> list[str]:
     ]
     two = outcomes.get("haproxy2")
     if two is not None:
-        total = sum(two.daemon_cpu_s) or 1.0
-        split = " / ".join(f"{100 * c / total:.0f}%" for c in two.daemon_cpu_s)
-        notes.append(f"two daemons: their CPU split {split} (HAProxy's leastconn)")
+        sends = " / ".join(f"{n:,}" for n in two.daemon_sends)
+        cpu = " / ".join(f"{c:.2f}" for c in two.daemon_cpu_s)
+        notes.append(
+            f"two daemons (HAProxy's leastconn): sends answered 0 by each {sends} "
+            f"(warm-up included), CPU s of each in the measured run {cpu}"
+        )
     notes.append(
         "two daemons cannot be expected to scale on a 2-core machine: they share its two cores "
         "with HAProxy, redis-server, the load generator and the stub vendor; the figure shows "
