@@ -151,7 +151,11 @@ def _measure(
         lean = None
         if "lean" in p:
             lean = bench.load(
-                p["lean"], measure=p["lean"], requests=s.saturation_requests, options=options
+                p["lean"],
+                measure=p["lean"],
+                requests=s.saturation_requests,
+                warmup=s.warmup,
+                options=options,
             )
         front = None
         if setup.haproxy:
