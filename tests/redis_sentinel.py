@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from bench.deploy_files import deploy_file
 from bench.procs import Child, ChildFailed
-from tests.deploy_files import deploy_file
 from tests.e2e.daemon_process import free_port
 
 MASTER_NAME = "smsproxy"

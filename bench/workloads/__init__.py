@@ -18,6 +18,7 @@ from collections.abc import Callable
 from types import ModuleType
 
 from bench.workloads import (
+    cluster,
     contention,
     failover,
     fanout,
@@ -43,6 +44,7 @@ _MODULES: tuple[ModuleType, ...] = (
     retries,
     contention,
     reports,
+    cluster,
 )
 WORKLOADS: tuple[str, ...] = tuple(m.KEY for m in _MODULES)
 PEERS: tuple[str, ...] = peer.PEERS

@@ -61,13 +61,23 @@ def write_config(
     quota: bool = True,
     redis_url: str | None = None,
     reports_poll_s: float | None = None,
+    proxy_from: str | None = None,
 ) -> Path:
-    """A daemon config for ``smsproxy run``: one client, the given stub vendors."""
+    """A daemon config for ``smsproxy run``: one client, the given stub vendors.
+
+    ``proxy_from``: the daemon is behind a load balancer at that network,
+    which sends the PROXY header (README: "Running several daemons").
+    """
     routing = example_routing()
     lines = [
         "[listen]",
         # Every listener on a free loopback port.
         *(f'{port} = "127.0.0.1:0"' for port in ("legacy", "admin", "push")),
+        *(
+            ["proxy_protocol = true", f"trusted_proxies = [{json.dumps(proxy_from)}]"]
+            if proxy_from
+            else []
+        ),
         "[http]",
         # The slow-vendor workload holds 5,000 connections; the example's 4,096 would refuse some.
         f"max_connections = {MAX_CONNECTIONS}",

@@ -156,12 +156,14 @@ class Bench:
         aiohttp: bool = True,
         redis_url: str | None = None,
         reports_poll_s: float | None = None,
+        proxy_from: str | None = None,
     ) -> Iterator[dict[str, Proc]]:
         """Stubs first (the daemons' configs need their ports), then daemons and pass-throughs.
 
         ``daemons`` names each daemon to run and whether its client has a
         quota; the pass-throughs (``lean``, and ``aiohttp`` unless told not
-        to) forward to the stub ``passthrough_to``.
+        to) forward to the stub ``passthrough_to``.  With ``proxy_from`` the
+        daemons take the PROXY header from a load balancer there.
         """
         procs: dict[str, Proc] = {}
         # Read by a daemon from before vendor time zones, which read esms100's
@@ -187,6 +189,7 @@ class Bench:
                     quota=quota,
                     redis_url=redis_url,
                     reports_poll_s=reports_poll_s,
+                    proxy_from=proxy_from,
                 )
                 specs.append(
                     (

@@ -37,6 +37,16 @@ FIGURES = (
     "state bytes per recipient (file + WAL)",
     "retries answered 0",
     "sends/s at saturation",
+    "SQLite, 1 daemon: sends/s",
+    "Redis, 1 daemon: sends/s",
+    "Redis, 1 daemon, HAProxy: sends/s",
+    "Redis, 2 daemons, HAProxy: sends/s",
+    "CPU ms per 1000 sends, daemons summed",
+    "CPU ms per 1000 sends, HAProxy",
+    "CPU ms per 1000 sends, redis-server",
+    "Redis / SQLite: sends/s",
+    "HAProxy / direct (Redis): sends/s",
+    "2 daemons / 1 (Redis, HAProxy): sends/s",
 )
 PEER_FIGURES = ("accepted/s (answered as taken)", "delivered to the vendor/s (at the stub)")
 
@@ -58,7 +68,7 @@ def test_quick_bench_prints_every_figure_and_loses_nothing(
     assert list(workloads) == [*WORKLOADS, *(["peer-kannel"] if peer else [])]
     for w in workloads.values():
         assert w["error"] is None, w["error"]
-        if w["key"] in ("reports", "peer-kannel"):  # checked below
+        if w["key"] in ("reports", "cluster", "peer-kannel"):  # checked below
             continue
         assert w["raw"]["smsproxy"]["failed"] == 0, w["key"]
         assert w["raw"]["baseline"]["failed"] == 0, w["key"]
@@ -102,6 +112,22 @@ def test_quick_bench_prints_every_figure_and_loses_nothing(
         assert run["lost"] == 0 and run["drain_s"] is not None, (engine, run["inbox"])
         assert run["inbox"].get("reports.matched") == run["vendor"]["reports_made"], engine
         assert not run["inbox"].get("reports.unmatched"), engine
+
+    # Every setup of the cluster workload ran (./dev test installs redis-server
+    # and haproxy), lost nothing and sent nothing twice; behind HAProxy both
+    # daemons answered sends, by their own count.
+    cluster = workloads["cluster"]["raw"]
+    assert cluster["baseline"]["failed"] == 0 and cluster["baseline"]["ok"] > 0
+    for setup in ("sqlite", "redis", "haproxy1", "haproxy2"):
+        run = cluster[setup]
+        assert run["smsproxy"]["failed"] == 0 and run["smsproxy"]["ok"] > 0, setup
+        assert run["books"] == {**run["books"], "duplicated": 0, "missing": 0}, setup
+        assert run["books"]["distinct_phones"] >= run["smsproxy"]["ok"], setup
+    assert cluster["haproxy1"]["cpu_s"]["haproxy"] > 0
+    assert len(cluster["haproxy2"]["sends_by_daemon"]) == 2
+    assert all(n > 0 for n in cluster["haproxy2"]["sends_by_daemon"])
+    # Quick mode has no warm-up: the daemons answered the measured sends alone.
+    assert sum(cluster["haproxy2"]["sends_by_daemon"]) == cluster["haproxy2"]["smsproxy"]["ok"]
 
     if peer:
         for key, run in workloads["peer-kannel"]["raw"].items():

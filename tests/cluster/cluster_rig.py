@@ -1,7 +1,7 @@
 """Three daemon processes on one Redis behind a real HAProxy, judged by the vendors' books.
 
-HAProxy runs ``deploy/haproxy.cfg`` with this run's ports (PROXY protocol v2
-to the daemons, health checks on their admin ports); the daemons share a
+HAProxy runs ``deploy/haproxy.cfg`` with this run's ports (:mod:`bench.haproxy`:
+PROXY protocol v2 to the daemons, health checks on their admin ports); the daemons share a
 private Redis, plain or behind Sentinel (:mod:`tests.redis_sentinel`).  The
 load and its judgement are :mod:`tests.e2e.crash_load`'s: one message per
 number, resent until answered ``0``.  Each vendor simulator counts its
@@ -12,7 +12,6 @@ own ``too fast`` refusals (its ``rate_limit_per_s`` equals the vendor's
 from __future__ import annotations
 
 import asyncio
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +19,9 @@ import aiohttp
 import pytest
 
 from adapters.simulator import Simulator, SimulatorServer
+from bench import haproxy
 from bench.procs import Child
 from tests.conftest import ADMIN_TOKEN
-from tests.deploy_files import deploy_file
 from tests.e2e.crash_load import CPID, KINDS, PASSWORD, CrashLoad, _DeadPeer
 from tests.e2e.daemon_process import DaemonProcess, free_port, write_config
 from tests.e2e.legacy_client import ReportLine, parse_reports
@@ -82,7 +81,7 @@ class ClusterRig:
                         "admin": f"127.0.0.1:{admin}",
                         "push": f"127.0.0.1:{push}",
                         "proxy_protocol": True,
-                        "trusted_proxies": ["127.0.0.1/32"],
+                        "trusted_proxies": [haproxy.TRUSTED],
                     },
                     "state": {**self.state, "path": str(home / "state.sqlite3")},
                     "routing": {
@@ -109,27 +108,15 @@ class ClusterRig:
         return {kind: sim.too_fast for kind, sim in self.sims.items()}
 
     async def _start_haproxy(self, ports: list[tuple[int, int]]) -> str:
-        # /usr/sbin is not on every PATH.
-        binary = shutil.which("haproxy") or shutil.which("haproxy", path="/usr/sbin")
+        binary = haproxy.binary()
         if binary is None:
             pytest.fail(
                 "haproxy is not installed: run ./dev test, which installs Debian's haproxy",
                 pytrace=False,
             )
         front = free_port()
-        replace = {
-            "bind 10.0.0.5:8080": f"bind 127.0.0.1:{front}",
-            "check-send-proxy port 9100": "check-send-proxy",
-        }
-        servers = []
-        for i, (legacy, admin) in enumerate(ports):
-            replace[f"server smsproxy{i + 1} 10.0.0.1{i + 1}:8080"] = (
-                f"server smsproxy{i + 1} 127.0.0.1:{legacy} port {admin}"
-            )
-            servers.append(legacy)
-        text = deploy_file("haproxy.cfg", replace)
         conf = self.workdir / "haproxy.cfg"
-        conf.write_text(text, encoding="utf-8")
+        conf.write_text(haproxy.config_text(front, ports), encoding="utf-8")
         self.haproxy = Child.start(
             "haproxy", [binary, "-db", "-f", str(conf)], log=self.workdir / "haproxy.log"
         )

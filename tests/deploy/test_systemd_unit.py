@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy_files import DEPLOY
+from bench.deploy_files import DEPLOY
 
 INSTALLED = "/opt/smsproxy/bin/smsproxy"
 UNITS = {"smsproxy.service": "smsproxy.service", "smsproxy@.service": "smsproxy@a.service"}
