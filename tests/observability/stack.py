@@ -56,6 +56,9 @@ MAX_LOGIN_FAILURES_PER_ADDRESS = 20
 GUESSER = "127.0.0.2"  # the password guesser's address: loopback, but not the client's
 MAX_SENDS_PER_CLIENT = 8  # the rate-limit burst (8 sends at once) just fits
 FLOOD = 12  # batch's sends at once: MAX_SENDS_PER_CLIENT go, the rest are answered -15
+# batch's rate: of FLOOD sends at once, the last two are over it (-15, unsent) and
+# the rest meet its limit in flight.
+BATCH_RATE_PER_S = FLOOD - 2
 FLOOD_LATENCY_S = 0.5  # vendors answer slowly meanwhile, so the admitted sends stay in flight
 # The daemon keeps its state in Redis, as daemons behind a load balancer do, so
 # what they share of vendors shows; another daemon's write is made by hand.
@@ -127,12 +130,12 @@ def write_config(tmp: Path, sims: dict[str, SimulatorServer], redis_url: str) ->
         "[legacy]",
         f"max_sends_in_flight_per_client = {MAX_SENDS_PER_CLIENT}",
     ]
-    for cpid, password in ((CPID, PASSWORD), (BATCH, BATCH_PASSWORD)):
+    for cpid, password, rate in ((CPID, PASSWORD, 200), (BATCH, BATCH_PASSWORD, BATCH_RATE_PER_S)):
         lines += [
             "[[clients]]",
             f"cpid = {toml_value(cpid)}",
             f"password = {toml_value(password)}",
-            "rate_per_s = 200",
+            f"rate_per_s = {rate}",
         ]
     for kind, server in sims.items():
         entry: dict[str, Any] = {
