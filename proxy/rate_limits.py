@@ -26,6 +26,7 @@ import asyncio
 import itertools
 import secrets
 import time
+from collections.abc import Iterator
 
 import structlog
 from redis.commands.core import AsyncScript
@@ -69,12 +70,17 @@ return math.max(1, tonumber(oldest[2]) + window - now)
 class SharedWindow(RateLimiter):
     """One rate's log in Redis, shared by every daemon that names the same key."""
 
-    def __init__(self, rate: Rate, script: AsyncScript, key: str, holder: str) -> None:
+    def __init__(
+        self, rate: Rate, script: AsyncScript, key: str, holder: str, grants: Iterator[int]
+    ) -> None:
         super().__init__(rate)
         self._script = script
         self.key = key
         self._holder = holder
-        self._grants = itertools.count(1)
+        # The daemon's one count (RateLimits): a limiter a reload remakes for
+        # the same key must not reuse the names of the old one's grants still
+        # in the log, which ZADD would overwrite rather than count.
+        self._grants = grants
         self._args = (str(rate.limit), str(round(rate.window_s * 1_000_000)))
         self._shared = True
 
@@ -107,6 +113,7 @@ class RateLimits:
         self._script = keys.script(TAKE_SLOT) if keys is not None else None
         # Tells this daemon's grants from another's in a shared log.
         self._holder = secrets.token_hex(6)
+        self._grants = itertools.count(1)
 
     def __repr__(self) -> str:
         return f"<RateLimits {'shared' if self._keys is not None else 'local'}>"
@@ -129,4 +136,6 @@ class RateLimits:
         rate = Rate.per_second(rate_per_s)
         if self._keys is None or self._script is None:
             return SlidingWindow(rate, time.monotonic)
-        return SharedWindow(rate, self._script, self._keys.key(kind, name), self._holder)
+        return SharedWindow(
+            rate, self._script, self._keys.key(kind, name), self._holder, self._grants
+        )

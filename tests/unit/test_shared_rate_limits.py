@@ -99,3 +99,19 @@ async def test_without_redis_no_slot_is_granted_and_the_send_gives_up_at_its_dea
         assert time.monotonic() - started < 1.5
     finally:
         await client.aclose()
+
+
+async def test_a_limiter_remade_by_a_reload_still_counts_the_old_ones_grants(
+    two_daemons: tuple[RateLimits, RateLimits],
+) -> None:
+    # A reload that changes a vendor's settings makes a new limiter on the
+    # same RateLimits (same holder id): its grants must not take the names
+    # of the old limiter's grants still in the window, or ZADD overwrites
+    # them and the log counts fewer than were let through.
+    a, _ = two_daemons
+    old = a.vendor("esms100", 3)
+    assert [await old.try_acquire() for _ in range(2)] == [0.0, 0.0]
+    new = a.vendor("esms100", 3)
+    answers = [await new.try_acquire() for _ in range(3)]
+    assert answers[0] == 0.0
+    assert all(wait > 0.0 for wait in answers[1:]), answers
