@@ -126,16 +126,27 @@ class RateLimits:
     def shared(self) -> bool:
         return self._keys is not None
 
-    def vendor(self, name: str, rate_per_s: float) -> RateLimiter:
-        return self._limiter("rate:vendor:", name, rate_per_s)
+    # ``previous``: the limiter a reload replaces.  In Redis its grants are
+    # in the shared log already; in memory the new log starts from its own.
+    def vendor(
+        self, name: str, rate_per_s: float, previous: RateLimiter | None = None
+    ) -> RateLimiter:
+        return self._limiter("rate:vendor:", name, rate_per_s, previous)
 
-    def client(self, cpid: str, rate_per_s: float) -> RateLimiter:
-        return self._limiter("rate:client:", cpid, rate_per_s)
+    def client(
+        self, cpid: str, rate_per_s: float, previous: RateLimiter | None = None
+    ) -> RateLimiter:
+        return self._limiter("rate:client:", cpid, rate_per_s, previous)
 
-    def _limiter(self, kind: str, name: str, rate_per_s: float) -> RateLimiter:
+    def _limiter(
+        self, kind: str, name: str, rate_per_s: float, previous: RateLimiter | None
+    ) -> RateLimiter:
         rate = Rate.per_second(rate_per_s)
         if self._keys is None or self._script is None:
-            return SlidingWindow(rate, time.monotonic)
+            window = SlidingWindow(rate, time.monotonic)
+            if previous is not None:
+                window.take_over(previous)
+            return window
         return SharedWindow(
             rate, self._script, self._keys.key(kind, name), self._holder, self._grants
         )
