@@ -33,7 +33,6 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from proxy.store.base import Store
-from proxy.store.redis.connect import FailoverRedis
 from proxy.store.redis.keyspace import Keyspace
 from proxy.store.redis.store import RedisStore
 from routing.limits import Rate, RateLimiter, SlidingWindow
@@ -111,15 +110,11 @@ class RateLimits:
 
     def __init__(self, keys: Keyspace | None = None) -> None:
         self._keys = keys
-        self._script = keys.script(TAKE_SLOT) if keys is not None else None
-        if keys is not None and self._script is not None:
-            client = keys.client
-            if isinstance(client, FailoverRedis):
-                # A grant is stamped when the script runs: waiting for replicas
-                # (state.redis_min_replicas_acked) before the request leaves let
-                # it reach the vendor that much later, closer to the next
-                # window's.  A slot backs no 0: a failover may lose it.
-                client.unwaited = client.unwaited | {self._script.sha}
+        # A grant is stamped when the script runs: waiting for replicas
+        # (state.redis_min_replicas_acked) before the request leaves let it
+        # reach the vendor that much later, closer to the next window's.  A
+        # slot backs no 0: a failover may lose it.
+        self._script = keys.script(TAKE_SLOT, backs_answers=False) if keys is not None else None
         # Tells this daemon's grants from another's in a shared log.
         self._holder = secrets.token_hex(6)
         self._grants = itertools.count(1)

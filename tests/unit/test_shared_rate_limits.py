@@ -16,7 +16,6 @@ import pytest
 from redis.asyncio import Redis
 
 from proxy.rate_limits import RETRY_S, RateLimits, SharedWindow
-from proxy.store.redis.connect import FailoverRedis
 from proxy.store.redis.keyspace import Keyspace
 from proxy.store.redis.store import RedisStore
 from routing.limits import WINDOW_SLACK_S, Slot
@@ -116,23 +115,3 @@ async def test_a_limiter_remade_by_a_reload_still_counts_the_old_ones_grants(
     answers = [await new.try_acquire() for _ in range(3)]
     assert answers[0] == 0.0
     assert all(wait > 0.0 for wait in answers[1:]), answers
-
-
-async def test_a_slot_does_not_wait_for_replicas(redis_server: RedisServer) -> None:
-    # state.redis_min_replicas_acked makes the store's scripts wait (WAIT) for
-    # replicas: what a 0 stands on.  A slot stands on nothing a failover must
-    # keep, and its grant is stamped when the script runs: waiting up to
-    # redis_replica_ack_timeout_ms before the request leaves let it reach the
-    # vendor that much later, closer to the next window's (the vendors'
-    # "too fast" after a failover in the HAProxy + Sentinel test).  Here the
-    # server has no replica: a waited script would never be acknowledged.
-    client = FailoverRedis.from_url(redis_server.url, decode_responses=True)
-    client.min_replicas, client.replica_timeout_ms = 1, 300
-    try:
-        limiter = RateLimits(Keyspace(client, f"acked-{uuid.uuid4().hex[:8]}:")).vendor("v", 2)
-        started = time.monotonic()
-        assert await limiter.try_acquire() == 0.0
-        assert time.monotonic() - started < 0.2
-        assert client.unacked == 0
-    finally:
-        await client.aclose()
