@@ -95,11 +95,11 @@ class SharedWindow(RateLimiter):
         except (RedisError, OSError, TimeoutError) as exc:
             if self._shared:
                 self._shared = False
-                log.warning("rate_limit_unanswered", key=self.key, error=type(exc).__name__)
+                log.warning("rate_limit_unanswered", limit=self.key, error=type(exc).__name__)
             return RETRY_S
         if not self._shared:
             self._shared = True
-            log.info("rate_limit_answered", key=self.key)
+            log.info("rate_limit_answered", limit=self.key)
         if int(wait_us) == 0:
             return 0.0
         return int(wait_us) / 1_000_000
