@@ -41,6 +41,7 @@ from redis.exceptions import ReadOnlyError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from config.redis_target import RedisTarget
+from proxy.store.base import StoreBusy
 from proxy.store.redis.pool import WaitingPool
 
 log = structlog.get_logger("smsproxy.redis")
@@ -60,9 +61,13 @@ class NotSent(RedisConnectionError):
     """The command surely did not run: no connection, no master, or refused by a replica."""
 
 
-class ReplicasBehind(RedisError):
+class ReplicasBehind(RedisError, StoreBusy):
     """A script ran on the master but too few replicas acknowledged it: a failover
-    may take it back, so what it backs must not be answered as done."""
+    may take it back, so what it backs must not be answered as done.
+
+    Before a send, that is the store being busy (``-15``: the client tries
+    again), as when the pool's connections are all taken; never ``-110``.
+    """
 
 
 class FailoverConnection(SentinelManagedConnection):
