@@ -21,7 +21,8 @@ DEFAULT_SENTINEL_PORT = 26379
 class RedisTarget:
     """One server's URL, or the sentinels to ask for ``master``."""
 
-    url: str | None = None  # one server: redis://, rediss://, unix://
+    # One server: redis://, rediss://, unix://; may carry the password, so not in repr.
+    url: str | None = field(default=None, repr=False)
     sentinels: tuple[tuple[str, int], ...] = ()
     master: str = ""
     db: int = 0

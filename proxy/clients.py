@@ -100,7 +100,7 @@ class ClientBook:
             if old is not None and old.settings.rate_per_s == s.rate_per_s:
                 limiter = old.limiter
             else:
-                limiter = limits.client(s.cpid, s.rate_per_s)
+                limiter = limits.client(s.cpid, s.rate_per_s, old.limiter if old else None)
             clients.append(Client(s, configured, configured, limiter))
         book = cls(clients, store, throttle)
         await book.refresh()

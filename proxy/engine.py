@@ -54,10 +54,13 @@ def build_router(
             continue
         old = previous.vendors.get(vs.name) if previous else None
         unchanged = old is not None and old.settings == vs
-        # Kept, a limiter keeps its log of the last second: a reload lets no burst through.
-        limiter = (
-            old.limiter if old is not None and unchanged else limits.vendor(vs.name, vs.rate_per_s)
-        )
+        # Kept while its rate is, a limiter keeps its log of the last second;
+        # remade, it starts from that log: a reload lets no burst through.
+        was = old.settings if old is not None else None
+        if old is not None and was is not None and was.rate_per_s == vs.rate_per_s:
+            limiter = old.limiter
+        else:
+            limiter = limits.vendor(vs.name, vs.rate_per_s, old.limiter if old else None)
         vendors.append(
             VendorRuntime(
                 vs.name,

@@ -26,6 +26,7 @@ import asyncio
 import itertools
 import secrets
 import time
+from collections.abc import Iterator
 
 import structlog
 from redis.commands.core import AsyncScript
@@ -69,12 +70,17 @@ return math.max(1, tonumber(oldest[2]) + window - now)
 class SharedWindow(RateLimiter):
     """One rate's log in Redis, shared by every daemon that names the same key."""
 
-    def __init__(self, rate: Rate, script: AsyncScript, key: str, holder: str) -> None:
+    def __init__(
+        self, rate: Rate, script: AsyncScript, key: str, holder: str, grants: Iterator[int]
+    ) -> None:
         super().__init__(rate)
         self._script = script
         self.key = key
         self._holder = holder
-        self._grants = itertools.count(1)
+        # The daemon's one count (RateLimits): a limiter a reload remakes for
+        # the same key must not reuse the names of the old one's grants still
+        # in the log, which ZADD would overwrite rather than count.
+        self._grants = grants
         self._args = (str(rate.limit), str(round(rate.window_s * 1_000_000)))
         self._shared = True
 
@@ -89,11 +95,11 @@ class SharedWindow(RateLimiter):
         except (RedisError, OSError, TimeoutError) as exc:
             if self._shared:
                 self._shared = False
-                log.warning("rate_limit_unanswered", key=self.key, error=type(exc).__name__)
+                log.warning("rate_limit_unanswered", limit=self.key, error=type(exc).__name__)
             return RETRY_S
         if not self._shared:
             self._shared = True
-            log.info("rate_limit_answered", key=self.key)
+            log.info("rate_limit_answered", limit=self.key)
         if int(wait_us) == 0:
             return 0.0
         return int(wait_us) / 1_000_000
@@ -104,9 +110,14 @@ class RateLimits:
 
     def __init__(self, keys: Keyspace | None = None) -> None:
         self._keys = keys
-        self._script = keys.script(TAKE_SLOT) if keys is not None else None
+        # A grant is stamped when the script runs: waiting for replicas
+        # (state.redis_min_replicas_acked) before the request leaves let it
+        # reach the vendor that much later, closer to the next window's.  A
+        # slot backs no 0: a failover may lose it.
+        self._script = keys.script(TAKE_SLOT, backs_answers=False) if keys is not None else None
         # Tells this daemon's grants from another's in a shared log.
         self._holder = secrets.token_hex(6)
+        self._grants = itertools.count(1)
 
     def __repr__(self) -> str:
         return f"<RateLimits {'shared' if self._keys is not None else 'local'}>"
@@ -119,14 +130,27 @@ class RateLimits:
     def shared(self) -> bool:
         return self._keys is not None
 
-    def vendor(self, name: str, rate_per_s: float) -> RateLimiter:
-        return self._limiter("rate:vendor:", name, rate_per_s)
+    # ``previous``: the limiter a reload replaces.  In Redis its grants are
+    # in the shared log already; in memory the new log starts from its own.
+    def vendor(
+        self, name: str, rate_per_s: float, previous: RateLimiter | None = None
+    ) -> RateLimiter:
+        return self._limiter("rate:vendor:", name, rate_per_s, previous)
 
-    def client(self, cpid: str, rate_per_s: float) -> RateLimiter:
-        return self._limiter("rate:client:", cpid, rate_per_s)
+    def client(
+        self, cpid: str, rate_per_s: float, previous: RateLimiter | None = None
+    ) -> RateLimiter:
+        return self._limiter("rate:client:", cpid, rate_per_s, previous)
 
-    def _limiter(self, kind: str, name: str, rate_per_s: float) -> RateLimiter:
+    def _limiter(
+        self, kind: str, name: str, rate_per_s: float, previous: RateLimiter | None
+    ) -> RateLimiter:
         rate = Rate.per_second(rate_per_s)
         if self._keys is None or self._script is None:
-            return SlidingWindow(rate, time.monotonic)
-        return SharedWindow(rate, self._script, self._keys.key(kind, name), self._holder)
+            window = SlidingWindow(rate, time.monotonic)
+            if previous is not None:
+                window.take_over(previous)
+            return window
+        return SharedWindow(
+            rate, self._script, self._keys.key(kind, name), self._holder, self._grants
+        )

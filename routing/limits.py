@@ -136,6 +136,11 @@ class SlidingWindow(RateLimiter):
         now = self._clock()
         self._forget(now).append(now)
 
+    def take_over(self, old: RateLimiter) -> None:
+        """Count the grants ``old`` made in the last window (a reload changed the rate)."""
+        if isinstance(old, SlidingWindow) and old._clock is self._clock:
+            self._grants.extend(old._forget(self._clock()))
+
     def _forget(self, now: float) -> deque[float]:
         grants = self._grants
         # A grant a whole window old no longer counts: (now - window, now].

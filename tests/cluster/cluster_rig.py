@@ -17,6 +17,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from yarl import URL
 
 from adapters.simulator import Simulator, SimulatorServer
 from bench import haproxy
@@ -135,6 +136,24 @@ class ClusterRig:
             await server.stop()
         logging.getLogger("aiohttp.server").removeFilter(self._quiet)
 
+    async def shown(self) -> str:
+        """What the daemons show an operator: each one's /admin/vendors and /metrics."""
+        pages = []
+        for daemon in self.daemons:
+            address = URL(daemon.listening["admin"])
+            for path in ("/admin/vendors", "/metrics"):
+                pages.append(await _get_as_balancer(address.host or "", address.port or 0, path))
+        return "\n".join(pages)
+
+    def logs(self) -> str:
+        """Every run's log of every daemon, and HAProxy's."""
+        texts = [
+            d.log(run).read_text(encoding="utf-8")
+            for d in self.daemons
+            for run in range(1, d.runs + 1)
+        ]
+        return "\n".join([*texts, (self.workdir / "haproxy.log").read_text(encoding="utf-8")])
+
     def books(self) -> dict[str, list[tuple[str, str]]]:
         return {name: [(m.phone, m.text) for m in sim.accepted] for name, sim in self.sims.items()}
 
@@ -170,6 +189,23 @@ async def _answers(url: str) -> bool | None:
             return True if resp.status == 200 else None
     except (aiohttp.ClientError, OSError):
         return None
+
+
+async def _get_as_balancer(host: str, port: int, path: str) -> str:
+    """``GET path`` with the admin token, opening with ``PROXY UNKNOWN`` as HAProxy's own
+    checks do: a daemon drops a trusted address's connection that has no PROXY header."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(
+            b"PROXY UNKNOWN\r\n"
+            + f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n"
+            f"Authorization: Bearer {ADMIN_TOKEN}\r\n\r\n".encode()
+        )
+        answer = (await asyncio.wait_for(reader.read(), 10.0)).decode("utf-8", "replace")
+    finally:
+        writer.close()
+    assert answer.startswith("HTTP/1.1 200"), (path, answer[:200])
+    return answer
 
 
 def _md5(text: str) -> str:

@@ -7,20 +7,35 @@ holder id) on the tests' private redis-server, as two processes have.
 from __future__ import annotations
 
 import asyncio
+import io
+import logging
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+import structlog
 from redis.asyncio import Redis
 
+from proxy.logging import configure_logging
 from proxy.rate_limits import RETRY_S, RateLimits, SharedWindow
 from proxy.store.redis.keyspace import Keyspace
 from proxy.store.redis.store import RedisStore
 from routing.limits import WINDOW_SLACK_S, Slot
 from tests.redis_server import RedisServer
+from tests.unit.test_logging import lines
 from tests.unit.test_rate_limits import most_in_any_window
+
+
+@pytest.fixture
+def logs() -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    configure_logging("info", json=True, stream=stream)
+    yield stream
+    structlog.reset_defaults()
+    for handler in list(logging.getLogger().handlers):
+        logging.getLogger().removeHandler(handler)
 
 
 @pytest.fixture
@@ -81,7 +96,9 @@ async def test_a_refusal_says_when_the_shared_slot_frees(
     assert time.monotonic() - started < 0.2  # the slot frees after the deadline: no wait
 
 
-async def test_without_redis_no_slot_is_granted_and_the_send_gives_up_at_its_deadline() -> None:
+async def test_without_redis_no_slot_is_granted_and_the_send_gives_up_at_its_deadline(
+    logs: io.StringIO,
+) -> None:
     # Redis gone (a port nobody listens on).  Counting alone would let N
     # daemons send N times the rate, as a failover did in the HAProxy test:
     # no slot, and the send gives up at its deadline, unsent.
@@ -94,8 +111,27 @@ async def test_without_redis_no_slot_is_granted_and_the_send_gives_up_at_its_dea
         assert isinstance(limiter, SharedWindow)
         answers = [await limiter.try_acquire() for _ in range(3)]
         assert answers == [RETRY_S] * 3
+        # Once, naming the limit (a field called "key" was masked as a secret).
+        said = [e for e in lines(logs) if e["event"] == "rate_limit_unanswered"]
+        assert [e["limit"] for e in said] == ["gone:rate:vendor:esms100"]
         started = time.monotonic()
         assert await limiter.acquire(started + 0.5) is Slot.MISSED
         assert time.monotonic() - started < 1.5
     finally:
         await client.aclose()
+
+
+async def test_a_limiter_remade_by_a_reload_still_counts_the_old_ones_grants(
+    two_daemons: tuple[RateLimits, RateLimits],
+) -> None:
+    # A reload that changes a vendor's settings makes a new limiter on the
+    # same RateLimits (same holder id): its grants must not take the names
+    # of the old limiter's grants still in the window, or ZADD overwrites
+    # them and the log counts fewer than were let through.
+    a, _ = two_daemons
+    old = a.vendor("esms100", 3)
+    assert [await old.try_acquire() for _ in range(2)] == [0.0, 0.0]
+    new = a.vendor("esms100", 3)
+    answers = [await new.try_acquire() for _ in range(3)]
+    assert answers[0] == 0.0
+    assert all(wait > 0.0 for wait in answers[1:]), answers

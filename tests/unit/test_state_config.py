@@ -37,6 +37,8 @@ def test_the_url_never_shows(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert settings.state.redis_url is not None
     assert settings.state.redis_url.get_secret_value().startswith("redis://:hunter2@")
     assert "hunter2" not in repr(settings) and "hunter2" not in str(settings.model_dump())
+    # What the store is opened from: a traceback or a debug line may show it.
+    assert "hunter2" not in repr(settings.state.redis_target())
     assert main(["check-config", str(path)]) == 0
     out = capsys.readouterr().out
     assert "state in redis at redis://10.0.0.5:6379/0, keys smsproxy:*" in out

@@ -21,7 +21,8 @@ records and their settlements, the report hand-outs: what a ``0`` stands on)
 wait for that many replicas with ``WAIT``, in the same round trip.  A write
 the old master acknowledged but had not yet passed on is what an
 asynchronous failover loses; one a replica has acknowledged survives, since
-Sentinel promotes the replica with the most data.
+Sentinel promotes the replica with the most data.  Scripts listed in
+``FailoverRedis.unwaited`` (the rate limits' check) do not wait.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from redis.exceptions import ReadOnlyError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from config.redis_target import RedisTarget
+from proxy.store.base import StoreBusy
 from proxy.store.redis.pool import WaitingPool
 
 log = structlog.get_logger("smsproxy.redis")
@@ -59,9 +61,13 @@ class NotSent(RedisConnectionError):
     """The command surely did not run: no connection, no master, or refused by a replica."""
 
 
-class ReplicasBehind(RedisError):
+class ReplicasBehind(RedisError, StoreBusy):
     """A script ran on the master but too few replicas acknowledged it: a failover
-    may take it back, so what it backs must not be answered as done."""
+    may take it back, so what it backs must not be answered as done.
+
+    Before a send, that is the store being busy (``-15``: the client tries
+    again), as when the pool's connections are all taken; never ``-110``.
+    """
 
 
 class FailoverConnection(SentinelManagedConnection):
@@ -105,6 +111,8 @@ class FailoverRedis(Redis):
     min_replicas: int = 0
     replica_timeout_ms: int = 100
     unacked: int = 0  # scripts whose replicas did not all acknowledge in time
+    # Scripts (SHA1) whose writes back nothing a failover must keep: not waited for.
+    unwaited: frozenset[str] = frozenset()
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         give_up = time.monotonic() + self.failover_wait_s
@@ -112,7 +120,7 @@ class FailoverRedis(Redis):
         retried_lost = False
         while True:
             try:
-                if self.min_replicas and str(args[0]).upper() in SCRIPT_COMMANDS:
+                if self.min_replicas and self._waited(args):
                     return await self._acknowledged(*args, **options)
                 return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
             except NotSent:
@@ -125,6 +133,9 @@ class FailoverRedis(Redis):
                 retried_lost = True
             await asyncio.sleep(pause)
             pause = min(pause * 2, LONGEST_PAUSE_S)
+
+    def _waited(self, args: tuple[Any, ...]) -> bool:
+        return str(args[0]).upper() in SCRIPT_COMMANDS and str(args[1]) not in self.unwaited
 
     async def _acknowledged(self, *args: Any, **options: Any) -> Any:
         """The script and a ``WAIT`` on one connection, in one round trip."""

@@ -21,6 +21,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
+from proxy.store.redis.connect import FailoverRedis
+
 # Members of the sorted sets that must order like numbers are ids padded to a
 # fixed width: for equal scores Redis orders members as strings.
 PRELUDE = """
@@ -41,8 +43,14 @@ class Keyspace:
     def key(self, *parts: str) -> str:
         return self.prefix + "".join(parts)
 
-    def script(self, text: str) -> AsyncScript:
-        return self.client.register_script(text)
+    def script(self, text: str, *, backs_answers: bool = True) -> AsyncScript:
+        """``backs_answers=False``: the script's writes back nothing a failover must
+        keep (a read; a rate-limit slot), so it does not wait for replicas
+        (``state.redis_min_replicas_acked``), nor fail when they lag."""
+        script = self.client.register_script(text)
+        if not backs_answers and isinstance(self.client, FailoverRedis):
+            self.client.unwaited = self.client.unwaited | {script.sha}
+        return script
 
 
 async def purge_in_slices(slices: Sequence[tuple[AsyncScript, list[str]]]) -> int:

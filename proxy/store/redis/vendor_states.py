@@ -88,7 +88,9 @@ class RedisVendorStates:
         self._keys = keys
         self._channel = keys.key("vendors")
         self._share = keys.script(SHARE)
-        self._read = keys.script(READ)
+        # A read: a daemon starting while replicas catch up after a failover
+        # must not fail on it (it did, with ReplicasBehind and a traceback).
+        self._read = keys.script(READ, backs_answers=False)
 
     def __repr__(self) -> str:
         return f"<RedisVendorStates prefix={self._keys.prefix!r}>"

@@ -1,0 +1,53 @@
+"""Replicas behind after a failover: a send is answered busy, never -110.
+
+With ``state.redis_min_replicas_acked`` a send's claim waits for replicas;
+when they lag (a Redis failover has just promoted one, the others still
+syncing) the claim is not acknowledged and nothing is sent.  That is the
+store being busy (``-15``: the client tries again), as when the pool's
+connections are all taken; in the HAProxy + Sentinel test it was answered
+``-110`` with a traceback, 655 times in one run.  Here the daemon's Redis
+client waits for one replica of a server that has none.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from adapters.simulator import SimulatorServer
+from proxy.store.redis import store as redis_store
+from proxy.store.redis.connect import FailoverRedis
+from tests.conftest import CPID, PASSWORD, DaemonFactory, base_config, esms100_vendor
+from tests.e2e.legacy_client import LegacyClient
+from tests.redis_server import RedisServer
+
+
+def waiting_for_a_replica(url: str) -> FailoverRedis:
+    client = FailoverRedis.from_url(url, decode_responses=True)
+    client.min_replicas, client.replica_timeout_ms = 1, 50
+    return client
+
+
+async def test_a_claim_no_replica_acknowledged_is_answered_busy(
+    tmp_path: Path,
+    redis_server: RedisServer,
+    esms100: SimulatorServer,
+    start_daemon: DaemonFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(redis_store, "one_server", waiting_for_a_replica)
+    config = base_config(
+        tmp_path,
+        state={
+            "engine": "redis",
+            "redis_url": redis_server.url,
+            "redis_prefix": f"behind-{uuid.uuid4().hex[:8]}:",
+        },
+        vendors=[esms100_vendor(esms100)],
+    )
+    daemon = await start_daemon(config)
+    client = LegacyClient(daemon.legacy_url, CPID, PASSWORD)
+    assert await client.send("13900000001", "【ACME】您的验证码是 1") == b"-15"
+    assert esms100.simulator.phones_of() == []
