@@ -82,6 +82,8 @@ UNRESOLVED_CHUNKS = (
     " WHERE outcome IN ('in_flight', 'ambiguous') AND created_ms >= ?"
     " ORDER BY created_ms DESC, id DESC"
 )
+# A group commit of at most this many recipients is written on the event loop.
+INLINE_RECIPIENTS = 64
 # Retention deletes a slice of chunks (about this many recipients) a transaction.
 PURGE_RECIPIENTS = 5000
 
@@ -125,8 +127,12 @@ class SqliteSendLog:
                     db.execute(INDEX_NUMBERS, (first, key - 1))
             return first
 
+        # A few sends' records are a few rows: cheaper written on the event
+        # loop than handed to the writer's thread.  A campaign's thousand
+        # numbers go to the thread, the loop sending meanwhile.
+        small = sum(sizes) <= INLINE_RECIPIENTS
         try:
-            return await self._writer.run(write)
+            return await (self._writer.run_small if small else self._writer.run)(write)
         except BaseException:
             self._quotas.unwritten_again(quotas)
             raise
