@@ -9,6 +9,7 @@ import logging
 import secrets
 import time
 from collections.abc import Sequence
+from functools import partial
 
 import structlog
 
@@ -33,6 +34,10 @@ log = structlog.get_logger("smsproxy.send")
 QUOTA_EXHAUSTED = -10
 
 Groups = list[tuple[RoutePolicy, list[str]]]
+
+
+def _nothing() -> None:
+    pass
 
 
 def text_digest(text: str) -> str:
@@ -145,6 +150,12 @@ class SendService:
         send_id: str,
         claimed: Sequence[str],
     ) -> None:
+        if not claimed:
+            # Every fresh text (each verification code): nothing to release in
+            # the store, only the numbers' locks once the outcome is written.
+            ledger.when_settled(_nothing if held is None else partial(self.locks.release, held))
+            return
+
         async def finish() -> None:
             try:
                 await ledger.settled()

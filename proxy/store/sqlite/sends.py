@@ -82,6 +82,8 @@ UNRESOLVED_CHUNKS = (
     " WHERE outcome IN ('in_flight', 'ambiguous') AND created_ms >= ?"
     " ORDER BY created_ms DESC, id DESC"
 )
+# A group commit of at most this many recipients is written on the event loop.
+INLINE_RECIPIENTS = 64
 # Retention deletes a slice of chunks (about this many recipients) a transaction.
 PURGE_RECIPIENTS = 5000
 
@@ -90,6 +92,9 @@ class SqliteSendLog:
     def __init__(self, writer: SqliteWriter, quotas: SqliteQuotas) -> None:
         self._writer = writer
         self._quotas = quotas
+        # The key the next chunk takes; 0 until read from the file.  Only this
+        # writer adds chunks, and a split or a purge never takes the newest key.
+        self._next_key = 0
 
     def __repr__(self) -> str:
         return f"<SqliteSendLog {self._writer.path}>"
@@ -113,23 +118,33 @@ class SqliteSendLog:
                 # Settlements first: theirs are records of earlier writes.
                 _settle_all(db, settlements)
                 if rows:
-                    # One writer, one transaction: keys go on from the newest chunk's.
-                    last = db.execute(
-                        "SELECT id + n FROM send_chunks ORDER BY id DESC LIMIT 1"
-                    ).fetchone()
-                    first = key = 1 if last is None else int(last[0])
+                    # One writer, one transaction: keys go on from the newest chunk's,
+                    # known after the first write (a statement a commit saved).
+                    first = key = self._next_key or self._read_next_key(db)
                     for row, n in zip(rows, sizes, strict=True):
                         row[0] = key
                         key += n
                     db.executemany(INSERT_CHUNK, rows)
                     db.execute(INDEX_NUMBERS, (first, key - 1))
+            if rows:
+                self._next_key = key  # committed
             return first
 
+        # A few sends' records are a few rows: cheaper written on the event
+        # loop than handed to the writer's thread.  A campaign's thousand
+        # numbers go to the thread, the loop sending meanwhile.
+        small = sum(sizes) <= INLINE_RECIPIENTS
         try:
-            return await self._writer.run(write)
+            return await (self._writer.run_small if small else self._writer.run)(write)
         except BaseException:
             self._quotas.unwritten_again(quotas)
+            self._next_key = 0  # read again: this write may have been rolled back
             raise
+
+    @staticmethod
+    def _read_next_key(db: sqlite3.Connection) -> int:
+        last = db.execute("SELECT id + n FROM send_chunks ORDER BY id DESC LIMIT 1").fetchone()
+        return 1 if last is None else int(last[0])
 
     async def unresolved(self, since_ms: int, limit: int) -> tuple[int, list[SendRecord]]:
         def read(db: sqlite3.Connection) -> tuple[int, list[SendRecord]]:
@@ -236,6 +251,25 @@ def _settle_all(db: sqlite3.Connection, settlements: Sequence[SendSettlement]) -
     settlement naming part of a chunk (or several) splits them first."""
     if not settlements:
         return
+    # The send path settles the whole chunk it wrote, still in flight: one
+    # statement, and its count of changes says so.  Otherwise (a report split
+    # or resolved a chunk meanwhile) the slower way below; settling twice
+    # changes nothing, as only records still in flight change.
+    before = db.total_changes
+    db.executemany(
+        "UPDATE send_chunks SET outcome = ?, vendor_code = ?"
+        " WHERE id = ? AND n = ? AND outcome = 'in_flight'",
+        [(s.outcome, s.vendor_code, s.first_key, s.size) for s in settlements],
+    )
+    whole_only = db.total_changes - before == len(settlements)
+    if whole_only and all(s.message_ids is None for s in settlements):
+        return
+    if not whole_only:
+        _settle_parts(db, settlements)
+    _settle_ids(db, settlements)
+
+
+def _settle_parts(db: sqlite3.Connection, settlements: Sequence[SendSettlement]) -> None:
     firsts = json.dumps([s.first_key for s in settlements])
     sizes = dict(
         db.execute(
@@ -254,6 +288,9 @@ def _settle_all(db: sqlite3.Connection, settlements: Sequence[SendSettlement]) -
         " WHERE id BETWEEN ? AND ? AND outcome = 'in_flight'",
         whole,
     )
+
+
+def _settle_ids(db: sqlite3.Connection, settlements: Sequence[SendSettlement]) -> None:
     ids = {
         s.first_key + i: mid
         for s in settlements

@@ -1,0 +1,67 @@
+"""A send's ledger over a real recorder and SQLite store: what waits for what."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from core.outcome import Outcome
+from proxy.ledger import SendLedger
+from proxy.recorder import SendRecorder
+from proxy.store.sqlite.store import SqliteStore
+
+
+@pytest.fixture
+async def recorder(tmp_path: Path) -> AsyncIterator[tuple[SendRecorder, Path]]:
+    path = tmp_path / "state.sqlite3"
+    store = await SqliteStore.open(path)
+    rec = SendRecorder(store)
+    rec.start()
+    try:
+        yield rec, path
+    finally:
+        await rec.stop()
+        await store.close()
+
+
+def outcome_on_disk(path: Path, phone: str) -> str:
+    with sqlite3.connect(path) as db:
+        (outcome,) = db.execute(
+            "SELECT outcome FROM send_records WHERE phone = ?", (phone,)
+        ).fetchone()
+    return str(outcome)
+
+
+async def test_when_settled_runs_only_once_the_outcome_is_on_disk(
+    recorder: tuple[SendRecorder, Path],
+) -> None:
+    # The send's locks are released by this callback: a retry of the same
+    # numbers must find the first try's outcome in the store, never in flight.
+    rec, path = recorder
+    ledger = SendLedger(rec, "s1", "acme", "digest", 1)
+    phones = ("13800138000", "13900139000")
+    key = await ledger.before("v", phones, {})
+    await ledger.after(key, phones, Outcome.ACCEPTED, "0", {})
+    assert ledger.settling
+    seen: list[str] = []
+    ledger.when_settled(lambda: seen.append(outcome_on_disk(path, phones[1])))
+    assert seen == []
+    for _ in range(200):
+        if seen:
+            break
+        await asyncio.sleep(0.005)
+    assert seen == ["accepted"]
+
+
+async def test_when_settled_with_nothing_settling_runs_at_once(
+    recorder: tuple[SendRecorder, Path],
+) -> None:
+    rec, _ = recorder
+    ledger = SendLedger(rec, "s2", "acme", "digest", 1)
+    called: list[bool] = []
+    ledger.when_settled(lambda: called.append(True))
+    assert called == [True]
