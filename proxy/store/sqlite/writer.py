@@ -39,6 +39,15 @@ T = TypeVar("T")
 # The log is not cut back below this when it starts over: regrowing it costs
 # more than the disk it holds (WRAP_FRAMES pages are about 40 MB).
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
+# A commit writes every page it changed to the log, whole: a send's commits
+# change a few pages each (a record, its number's index entry, the quota),
+# a campaign to numbers spread over the index a page for nearly every
+# number.  Measured in-process, 4 KiB -> 2 KiB pages: a send's two commits
+# (record, settlement) 121 -> 90 us of CPU, a send to 1000 random numbers
+# 23.5 -> 18.8 ms, the same bytes per recipient (38.6 -> 37.7).  1 KiB cut
+# no further and made a campaign's packed numbers (a 14 KB value) cost a
+# sixth more, over the overflow pages they then take.
+PAGE_SIZE = 2048
 # Retention deletes in slices, each its own transaction, so a large purge
 # never holds the one connection (and every send behind it) for long.
 PURGE_SLICE = 5000
@@ -77,6 +86,9 @@ class SqliteWriter:
         _private(self.path)
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db = db
+        # Before anything is written, so a new file takes it (an existing one
+        # keeps its own): see PAGE_SIZE.
+        db.execute(f"PRAGMA page_size={PAGE_SIZE}")
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA busy_timeout=5000")
