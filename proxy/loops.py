@@ -96,6 +96,10 @@ class Loop:
         task, self._task = self._task, None
         if task is None:
             return
+        # Stopping too: a step whose clean-up turns the cancellation into an
+        # error (a connection closed as it was cancelled) must not look like a
+        # failure the loop retries, and leave this wait without an end.
+        self.stop()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

@@ -150,7 +150,7 @@ async def test_a_daemon_that_starts_later_or_missed_an_announcement_catches_up(
     assert deaf.knowledge.loops[1].name == "vendor-states-follow"
     late.health.release()
     await within(lambda: not one.health.held)
-    assert deaf.health.held
+    # (Not "deaf is still held" here: its catch-up, every 2 s, may already have run.)
     await within(lambda: not deaf.health.held, 2.5)
     assert deaf.health.state is VendorState.ROUTABLE
 

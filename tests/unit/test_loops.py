@@ -118,6 +118,30 @@ async def test_a_cancel_ends_the_loop_at_once_even_mid_step() -> None:
     await loop.cancel()  # a second cancel is harmless
 
 
+async def test_a_cancel_ends_the_loop_when_the_steps_clean_up_fails() -> None:
+    # A step whose clean-up raises as it is cancelled (a connection cut while
+    # it was read) turns the cancellation into an error: it must not be taken
+    # for a failure to retry, leaving cancel() waiting for ever (it hung the
+    # suite in a vendor-states follower's teardown).
+    entered = asyncio.Event()
+
+    async def step() -> None:
+        entered.set()
+        try:
+            await asyncio.sleep(60)
+        finally:
+            raise ConnectionError("closed while reading")
+
+    loop = Loop("follower", step, every_s=0.01)
+    loop.start()
+    await entered.wait()
+    task = loop.task
+    with capture_logs():
+        async with asyncio.timeout(2.0):
+            await loop.cancel()
+    assert task is not None and task.done() and loop.task is None
+
+
 async def test_a_cancel_ends_a_resting_loop_at_once() -> None:
     steps = 0
 

@@ -21,16 +21,21 @@ server's (``TIME``), so daemons' clocks need not agree.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import math
 from collections.abc import AsyncGenerator, Sequence
 from typing import Any
+
+from redis.exceptions import RedisError
 
 from proxy.store.redis.keyspace import Keyspace
 from proxy.store.vendor_states import SharedBalance, SharedHold, SharedLearned, VendorRecord
 from routing.knowledge import Learned, Seen
 
 HISTORY = 20  # writes kept a vendor for the admin API
+CLOSE_S = 2.0  # the most a follower's clean-up waits for its connection to close
 
 SHARE = """
 -- KEYS: the hash, the history, seq.  ARGV: channel, vendor, daemon, then the
@@ -141,7 +146,11 @@ class RedisVendorStates:
                 if message is not None and message.get("type") == "message":
                     yield parse_record(str(message["data"]))
         finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            # Bounded: closing a connection cut while it was read can wait for
+            # an answer that never comes, and a follower being cancelled must end.
+            with contextlib.suppress(RedisError, OSError, TimeoutError):
+                async with asyncio.timeout(CLOSE_S):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def recent(self, vendor: str, count: int) -> list[dict[str, object]]:
         rows = await self._keys.client.lrange(self._keys.key("vendor-seen:", vendor), 0, count - 1)
