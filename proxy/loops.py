@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import structlog
 
 log = structlog.get_logger("smsproxy.loops")
+# How long cancel() waits for a cancelled step to end before leaving it behind.
+CANCEL_WAIT_S = 10.0
 
 Step = Callable[[], Awaitable[object]]
 
@@ -101,6 +103,12 @@ class Loop:
         # failure the loop retries, and leave this wait without an end.
         self.stop()
         task.cancel()
+        done, _ = await asyncio.wait([task], timeout=CANCEL_WAIT_S)
+        if not done:
+            # A step that will not end (its clean-up waits on a dead
+            # connection): left behind rather than holding a shutdown for ever.
+            log.error("loop_cancel_stuck", loop=self.name, waited_s=CANCEL_WAIT_S)
+            return
         with contextlib.suppress(asyncio.CancelledError):
             await task
 

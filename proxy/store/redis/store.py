@@ -26,8 +26,10 @@ so no two values share a key.
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import urlsplit
 
+import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -46,6 +48,9 @@ from proxy.store.redis.settlement import RedisSettlement
 from proxy.store.redis.vendor_states import RedisVendorStates
 
 DEFAULT_PREFIX = "smsproxy:"
+CLOSE_S = 5.0  # the most closing the client may take
+
+log = structlog.get_logger("smsproxy.store")
 MIN_VERSION = (6, 2)
 
 
@@ -102,7 +107,13 @@ class RedisStore:
     async def close(self) -> None:
         if not self._closed:
             self._closed = True
-            await self._redis.aclose()
+            # Bounded: a connection cut while it was read can keep its close
+            # waiting, and a daemon told to stop must stop.
+            try:
+                async with asyncio.timeout(CLOSE_S):
+                    await self._redis.aclose()
+            except (RedisError, OSError, TimeoutError) as exc:
+                log.warning("redis_close_unfinished", where=self.where, error=type(exc).__name__)
 
     async def ping(self) -> bool:
         if self._closed:  # the client would quietly reconnect
