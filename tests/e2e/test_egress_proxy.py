@@ -18,25 +18,13 @@ from prometheus_client import generate_latest
 from adapters.esms100.simulator import Esms100Simulator
 from adapters.simulator import Simulator, SimulatorServer
 from proxy.logging import configure_logging
-from tests.adapters.test_vendor_http import self_signed_certificate
+from tests.adapters.test_egress_proxy import SECRET, USER, certificate, proxy
 from tests.conftest import DaemonFactory, base_config
 from tests.e2e.test_failover import send
-from tests.tinyproxy import Tinyproxy, start_tinyproxy
+from tests.tinyproxy import Tinyproxy
 
-USER, SECRET = "smsproxy", "pr0xy-s3cret"
 WRONG = "wr0ng-pr0xy-pw"
-
-
-@pytest.fixture(scope="module")
-def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tinyproxy]:
-    server = start_tinyproxy(tmp_path_factory.mktemp("tinyproxy"), (USER, SECRET))
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    return self_signed_certificate(tmp_path_factory.mktemp("tls"))
+__all__ = ["certificate", "proxy"]  # the fixtures, shared with the adapter tests
 
 
 @pytest.fixture

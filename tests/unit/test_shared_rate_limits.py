@@ -8,34 +8,23 @@ from __future__ import annotations
 
 import asyncio
 import io
-import logging
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
-import structlog
 from redis.asyncio import Redis
 
-from proxy.logging import configure_logging
 from proxy.rate_limits import RETRY_S, RateLimits, SharedWindow
 from proxy.store.redis.keyspace import Keyspace
 from proxy.store.redis.store import RedisStore
 from routing.limits import WINDOW_SLACK_S, Slot
 from tests.redis_server import RedisServer
-from tests.unit.test_logging import lines
+from tests.unit.test_logging import json_logs, lines
 from tests.unit.test_rate_limits import most_in_any_window
 
-
-@pytest.fixture
-def logs() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    configure_logging("info", json=True, stream=stream)
-    yield stream
-    structlog.reset_defaults()
-    for handler in list(logging.getLogger().handlers):
-        logging.getLogger().removeHandler(handler)
+__all__ = ["json_logs"]  # the fixture, shared with the logging tests
 
 
 @pytest.fixture
@@ -97,7 +86,7 @@ async def test_a_refusal_says_when_the_shared_slot_frees(
 
 
 async def test_without_redis_no_slot_is_granted_and_the_send_gives_up_at_its_deadline(
-    logs: io.StringIO,
+    json_logs: io.StringIO,
 ) -> None:
     # Redis gone (a port nobody listens on).  Counting alone would let N
     # daemons send N times the rate, as a failover did in the HAProxy test:
@@ -112,7 +101,7 @@ async def test_without_redis_no_slot_is_granted_and_the_send_gives_up_at_its_dea
         answers = [await limiter.try_acquire() for _ in range(3)]
         assert answers == [RETRY_S] * 3
         # Once, naming the limit (a field called "key" was masked as a secret).
-        said = [e for e in lines(logs) if e["event"] == "rate_limit_unanswered"]
+        said = [e for e in lines(json_logs) if e["event"] == "rate_limit_unanswered"]
         assert [e["limit"] for e in said] == ["gone:rate:vendor:esms100"]
         started = time.monotonic()
         assert await limiter.acquire(started + 0.5) is Slot.MISSED
