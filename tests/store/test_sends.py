@@ -230,3 +230,56 @@ async def test_a_chunk_is_a_record_a_recipient(store: Store) -> None:
     assert await store.sends.last_sender(phones[2], ["v1"]) == "acme"
     assert await store.sends.purge(T0 + 1) == 8
     assert await candidates(store, ["v1"], phones[0], None) == []
+
+
+# What a store may be given besides the 11-digit mobile numbers a send has:
+# the SQLite store keeps those as integers and packed digits, anything else
+# as it was given, and must tell every one of these apart from the others.
+ODD_NUMBERS = [
+    "13800138000",
+    "+13800138000",
+    "013800138000",
+    "03800138000",
+    "1380013800",
+    "138001380001",
+    "１３８００１３８０００",  # full-width digits
+    "13800138000 ",
+    "1380013800a",
+    "0",
+    "",
+]
+
+
+async def test_a_number_of_any_shape_is_found_as_it_was_given(store: Store) -> None:
+    # Claimed first, as the send path does (Redis keeps claims beside the records).
+    window = ClaimWindow(T0, WINDOW_MS, UNRESOLVED_MS)
+    mobiles = ["13900139000", "13900139001", "13900139002"]
+    await store.claims.claim_recipients("acme", "d1", "send1", ODD_NUMBERS + mobiles, window)
+    first = await store.sends.record_sends([chunk(ODD_NUMBERS), chunk(mobiles)])
+    for place, phone in enumerate(ODD_NUMBERS):
+        (found,) = await candidates(store, ["v1"], phone, None)
+        assert found.key == first + place, phone
+        assert await store.sends.last_sender(phone, None) == "acme"
+    assert await taken(store, ODD_NUMBERS, now=T0 + 1) == dict.fromkeys(ODD_NUMBERS, "unresolved")
+    # A report on one of them splits its chunk: each part keeps its numbers.
+    await store.inbox.add_reports([inbox_report("r", phone=ODD_NUMBERS[2])])
+    (row,) = await store.inbox.pending_reports(T0, 10)
+    queued = QueuedReport(ODD_NUMBERS[2], 1, at(T0))
+    await store.settlement.settle_reports([ReportMatched(row.id, first + 2, "acme", queued)])
+    await store.sends.record_sends(
+        [], [SendSettlement(first + len(ODD_NUMBERS) + 1, 2, RecordState.ACCEPTED, "0")]
+    )
+    got = await taken(store, ODD_NUMBERS + mobiles, now=T0 + 1)
+    assert got == {
+        **dict.fromkeys(ODD_NUMBERS + mobiles, "unresolved"),
+        ODD_NUMBERS[2]: "accepted",
+        mobiles[1]: "accepted",
+        mobiles[2]: "accepted",
+    }
+    count, listed = await store.sends.unresolved(T0 - 1, 20)
+    assert count == len(ODD_NUMBERS)
+    wanted = [p for p in ODD_NUMBERS if p != ODD_NUMBERS[2]] + mobiles[:1]
+    assert sorted(r.phone for r in listed) == sorted(wanted)
+    assert await store.sends.purge(T0 + 1) == len(ODD_NUMBERS) + 3
+    for phone in ODD_NUMBERS + mobiles:
+        assert await candidates(store, ["v1"], phone, None) == []

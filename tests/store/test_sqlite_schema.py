@@ -3,6 +3,7 @@ is brought up to it with its rows, a newer one is refused."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -61,7 +62,7 @@ async def new_file(path: Path) -> Path:
 
 async def test_a_new_file_starts_at_the_latest_version(tmp_path: Path) -> None:
     fresh = await new_file(tmp_path / "new.sqlite3")
-    assert user_version(fresh) == LATEST == 2
+    assert user_version(fresh) == LATEST == 3
     assert "send_chunks" in shape(fresh)
 
 
@@ -204,3 +205,52 @@ async def test_a_version_1_file_gets_its_send_records_as_chunks(
     with closing(sqlite3.connect(path)) as db:
         # The view an operator queries reads as the table did.
         assert db.execute("SELECT * FROM send_records WHERE id < 6 ORDER BY id").fetchall() == rows
+
+
+async def test_a_version_2_file_gets_its_numbers_as_integers_and_packed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A state file of the smsproxy before packed numbers: every record keeps its
+    key and number, each found by its number as before, whatever its shape."""
+    path = unversioned_file(tmp_path / "state.sqlite3")
+    with monkeypatch.context() as m:
+        m.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:2])
+        await new_file(path)
+    assert user_version(path) == 2
+    numbers = ["13600136000", "+8613600136001", "13600136002"]
+    with closing(sqlite3.connect(path)) as db:
+        # A chunk as version 2 wrote one: its numbers JSON, send_to's TEXT.
+        db.execute(
+            "INSERT INTO send_chunks VALUES (6, 3, 's3', 'acme', 'v1', 'ambiguous', 'timeout',"
+            " 'd3', 1, ?, ?, NULL)",
+            (T0 + 10, json.dumps(numbers)),
+        )
+        db.execute(
+            "INSERT INTO send_to SELECT value, 6 + key FROM json_each(?)", (json.dumps(numbers),)
+        )
+        db.commit()
+        rows = db.execute("SELECT * FROM send_records ORDER BY id").fetchall()
+        stored = db.execute("SELECT DISTINCT typeof(phone) FROM send_to").fetchall()
+        assert stored == [("text",)]
+    store = await SqliteStore.open(path)
+    try:
+        (found,) = await candidates(store, ["v1"], "13800138000", "m0")
+        assert (found.key, found.reported) == (1, frozenset({1}))
+        for key, phone in enumerate(numbers, start=6):
+            assert [c.key for c in await candidates(store, ["v1"], phone, None)] == [key]
+            assert await store.sends.last_sender(phone, ["v1"]) == "acme"
+        assert await taken(store, numbers, now=T0 + 11, digest="d3") == dict.fromkeys(
+            numbers, "unresolved"
+        )
+        assert (await store.sends.unresolved(0, 10))[0] == 4
+        assert await store.sends.record_sends([record("13700137000")]) == 9
+    finally:
+        await store.close()
+    assert user_version(path) == LATEST
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("SELECT * FROM send_records WHERE id < 9 ORDER BY id").fetchall() == rows
+        kinds = db.execute("SELECT key, typeof(phone) FROM send_to ORDER BY key").fetchall()
+        assert kinds == [(k, "text" if k == 7 else "integer") for k in range(1, 10)]
+        chunks = db.execute("SELECT id, typeof(phones) FROM send_chunks ORDER BY id").fetchall()
+        assert chunks == [(k, "blob") for k in range(1, 6)] + [(6, "text"), (9, "blob")]
+    assert shape(path) == shape(await new_file(tmp_path / "new.sqlite3"))

@@ -14,6 +14,8 @@ import json
 import sqlite3
 from collections.abc import Mapping
 
+from proxy.store.sqlite import phones
+
 # The second part of a split chunk: what it shares with the first, copied.
 SPLIT_OFF = (
     "INSERT INTO send_chunks (id, n, send_id, cpid, vendor, outcome, vendor_code,"
@@ -40,18 +42,17 @@ def split_at(db: sqlite3.Connection, key: int) -> None:
         return
     first, n = found
     cut = key - first
-    phones, mids = db.execute(
+    numbers, mids = db.execute(
         "SELECT phones, message_ids FROM send_chunks WHERE id = ?", (first,)
     ).fetchone()
-    numbers = json.loads(phones)
     ids = None if mids is None else json.loads(mids)
     db.execute(
         SPLIT_OFF,
-        (key, n - cut, json.dumps(numbers[cut:]), _ids(ids, cut, None), first),
+        (key, n - cut, phones.cut(numbers, cut, None), _ids(ids, cut, None), first),
     )
     db.execute(
         "UPDATE send_chunks SET n = ?, phones = ?, message_ids = ? WHERE id = ?",
-        (cut, json.dumps(numbers[:cut]), _ids(ids, 0, cut), first),
+        (cut, phones.cut(numbers, 0, cut), _ids(ids, 0, cut), first),
     )
 
 

@@ -7,13 +7,13 @@ still out; so what a retry finds is what the send log says.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 
 from proxy.store.claims import ClaimWindow, Taken
 from proxy.store.quotas import QuotaAsk, QuotaExhausted
 from proxy.store.sends import RecordState
+from proxy.store.sqlite.phones import phone_of, stored_json
 from proxy.store.sqlite.quotas import SqliteQuotas
 from proxy.store.sqlite.writer import SqliteWriter
 
@@ -35,7 +35,7 @@ class SqliteClaims:
         claim: ClaimWindow,
         quota: QuotaAsk | None = None,
     ) -> list[Taken]:
-        wanted = json.dumps(list(phones))
+        wanted = stored_json(phones)
         since = claim.now_ms - claim.window_ms
         unresolved_since = claim.now_ms - claim.unresolved_ms
 
@@ -85,11 +85,12 @@ class SqliteClaims:
 
 
 def _taken(
-    rows: Iterable[tuple[str, str, int]], unresolved_since_ms: int, resend: frozenset[str]
+    rows: Iterable[tuple[int | str, str, int]], unresolved_since_ms: int, resend: frozenset[str]
 ) -> list[Taken]:
     accepted: dict[str, None] = {}
     unresolved: dict[str, None] = {}
-    for phone, outcome, created_ms in rows:
+    for number, outcome, created_ms in rows:
+        phone = phone_of(number)
         if outcome == RecordState.ACCEPTED:
             accepted[phone] = None
         elif created_ms >= unresolved_since_ms and phone not in resend:

@@ -11,6 +11,7 @@ edit of one already released: files in the field have had them.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 import structlog
 
 from proxy.store.base import StoreUnavailable
+from proxy.store.sqlite import phones
 
 log = structlog.get_logger("smsproxy.store")
 
@@ -198,8 +200,59 @@ def _version_2(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
+# The send log's numbers as integers and packed digits (issue 16): see
+# proxy.store.sqlite.phones, whose rules the two smsproxy_ functions are.
+# send_to keeps its table (its definition names no type, so it keeps
+# integers and TEXT as given) and gets its rows again in order, so its pages
+# come out full.  A chunk's phones: its numbers' digits one after another,
+# four bits each (hex() shows them; a last 0 pads an odd count), or a JSON
+# array of strings where a number is not 11 digits.
+SCHEMA_3 = """
+DROP VIEW send_records;
+CREATE TEMP TABLE send_to_v3 AS SELECT smsproxy_stored(phone) AS phone, key FROM send_to;
+DELETE FROM send_to;
+INSERT INTO send_to SELECT phone, key FROM temp.send_to_v3 ORDER BY phone, key;
+DROP TABLE temp.send_to_v3;
+UPDATE send_chunks SET phones = smsproxy_packed(phones) WHERE typeof(phones) = 'text';
+-- What the send log was, row by row: for an operator's sqlite3, and the tests.
+-- Record j of a packed chunk: the hex() of the 6 bytes holding its digits.
+CREATE VIEW send_records AS
+    SELECT c.id + j.key AS id, c.send_id, c.cpid, c.vendor,
+        CASE WHEN typeof(c.phones) = 'blob'
+            THEN substr(hex(substr(c.phones, 11 * j.key / 2 + 1, 6)), 11 * j.key % 2 + 1, 11)
+            ELSE j.value END AS phone,
+        c.outcome, c.vendor_code,
+        json_extract(c.message_ids, '$[' || j.key || ']') AS message_id,
+        c.text_digest, c.segments, c.created_ms
+    FROM send_chunks AS c, json_each(CASE WHEN typeof(c.phones) = 'blob'
+        -- [0,0,...] with n elements, for json_each to number them
+        THEN '[' || substr(replace(hex(zeroblob(c.n)), '00', '0,'), 1, 2 * c.n - 1) || ']'
+        ELSE c.phones END) AS j;
+"""
+
+
+def _version_3(db: sqlite3.Connection) -> None:
+    # The rules of the Python that writes the file, not a copy of them in SQL.
+    db.create_function("smsproxy_stored", 1, _stored, deterministic=True)
+    db.create_function("smsproxy_packed", 1, _packed, deterministic=True)
+    for statement in _statements(SCHEMA_3):
+        db.execute(statement)
+
+
+def _stored(phone: int | str) -> int | str:
+    return phones.stored(phone) if isinstance(phone, str) else phone
+
+
+def _packed(column: bytes | str) -> bytes | str:
+    return phones.pack(json.loads(column)).column if isinstance(column, str) else column
+
+
 # MIGRATIONS[n] takes a file from version n to n + 1.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_version_1, _version_2)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _version_1,
+    _version_2,
+    _version_3,
+)
 
 
 def migrate(db: sqlite3.Connection, path: Path) -> None:

@@ -7,6 +7,8 @@ not a thousand rows of repeated columns.  Recipient ``i`` of the chunk of key
 with the largest key not above it (a seek on the table's own B-tree).  A
 chunk's recipients share one outcome: a settlement or a report that gives
 some of them another splits it first (:mod:`proxy.store.sqlite.chunks`).
+Numbers are stored as :mod:`proxy.store.sqlite.phones` says: every number
+a statement takes or gives goes through it.
 """
 
 from __future__ import annotations
@@ -23,21 +25,19 @@ from proxy.store.sends import (
     SendSettlement,
     size,
 )
+from proxy.store.sqlite import phones
 from proxy.store.sqlite.chunks import set_message_ids, split_at
 from proxy.store.sqlite.quotas import SqliteQuotas
 from proxy.store.sqlite.writer import SqliteWriter
 
 MAX_CANDIDATES = 100
 # A chunk row: (key, recipients, send_id, cpid, vendor, outcome, vendor_code,
-# text_digest, segments, created_ms, phones (JSON), message ids (JSON) or None).
+# text_digest, segments, created_ms, phones (packed), message ids (JSON) or None).
 INSERT_CHUNK = "INSERT INTO send_chunks VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
-# Every number of the chunks just written, from their JSON, in C: no Python
-# row a recipient.  ?1 and ?2: the batch's first and last key.
-INDEX_NUMBERS = (
-    "INSERT INTO send_to (phone, key)"
-    " SELECT j.value, c.id + j.key FROM send_chunks AS c, json_each(c.phones) AS j"
-    " WHERE c.id BETWEEN ?1 AND ?2"
-)
+# Every number of the chunks just written, in C: no Python row a recipient.
+# ?1: the batch's first key; ?2: the JSON array of the batch's stored numbers,
+# in key order (the batch's keys follow one another).
+INDEX_NUMBERS = "INSERT INTO send_to (phone, key) SELECT value, ?1 + key FROM json_each(?2)"
 # The matcher's statements take and give a whole batch as one JSON value, so
 # a batch is a few statements and one row each, not a statement or a row per
 # report: the connection's thread takes the GIL back after every step, and
@@ -104,7 +104,7 @@ class SqliteSendLog:
         records: Sequence[SendRecord | SendChunk],
         settlements: Sequence[SendSettlement] = (),
     ) -> int:
-        rows = [_chunk_row(r) for r in records]
+        rows, numbers = _chunk_rows(records)
         sizes = [size(r) for r in records]
         # The quota figures reserved so far go in this transaction: a send's
         # reservation is written with its in-flight records, or before them.
@@ -125,7 +125,7 @@ class SqliteSendLog:
                         row[0] = key
                         key += n
                     db.executemany(INSERT_CHUNK, rows)
-                    db.execute(INDEX_NUMBERS, (first, key - 1))
+                    db.execute(INDEX_NUMBERS, (first, numbers))
             if rows:
                 self._next_key = key  # committed
             return first
@@ -165,7 +165,7 @@ class SqliteSendLog:
         if not unique:
             return []
         asked = json.dumps(
-            [[q.phone, list(dict.fromkeys(q.vendors)), q.message_id] for q in unique]
+            [[phones.stored(q.phone), list(dict.fromkeys(q.vendors)), q.message_id] for q in unique]
         )
 
         def read(db: sqlite3.Connection) -> str:
@@ -186,9 +186,10 @@ class SqliteSendLog:
 
     async def last_sender(self, phone: str, vendors: Sequence[str] | None) -> str | None:
         names = None if vendors is None else json.dumps(list(dict.fromkeys(vendors)))
+        number = phones.stored(phone)
 
         def read(db: sqlite3.Connection) -> str | None:
-            row = db.execute(LAST_SENDER, (phone, names)).fetchone()
+            row = db.execute(LAST_SENDER, (number, names)).fetchone()
             return None if row is None else str(row[0])
 
         return await self._writer.run(read)
@@ -202,18 +203,30 @@ class SqliteSendLog:
                 return removed
 
 
-def _chunk_row(entry: SendRecord | SendChunk) -> list[object]:
-    """The ``send_chunks`` row of an entry, its key to be filled in."""
+def _chunk_rows(entries: Sequence[SendRecord | SendChunk]) -> tuple[list[list[object]], str]:
+    """The ``send_chunks`` rows of entries (their keys to be filled in), and the
+    JSON array of their numbers as ``send_to`` holds them, in key order."""
+    rows: list[list[object]] = []
+    stored: list[str] = []
+    for entry in entries:
+        row, numbers = _chunk_row(entry)
+        rows.append(row)
+        if len(numbers) > 2:  # not []
+            stored.append(numbers[1:-1])
+    return rows, f"[{','.join(stored)}]"
+
+
+def _chunk_row(entry: SendRecord | SendChunk) -> tuple[list[object], str]:
     if isinstance(entry, SendChunk):
-        phones = json.dumps(entry.phones)
+        packed = phones.pack(entry.phones)
         ids = entry.message_ids
         mids = None if ids is None or not any(ids) else json.dumps(ids)
         n = len(entry.phones)
     else:
-        phones = json.dumps((entry.phone,))
+        packed = phones.pack((entry.phone,))
         mids = None if entry.message_id is None else json.dumps((entry.message_id,))
         n = 1
-    return [
+    row: list[object] = [
         0,
         n,
         entry.send_id,
@@ -224,18 +237,19 @@ def _chunk_row(entry: SendRecord | SendChunk) -> list[object]:
         entry.text_digest,
         entry.segments,
         entry.created_ms,
-        phones,
+        packed.column,
         mids,
     ]
+    return row, packed.stored
 
 
 def _chunk(row: tuple[object, ...]) -> SendChunk:
-    send_id, cpid, vendor, phones, outcome, code, mids, digest, segments, created = row
+    send_id, cpid, vendor, numbers, outcome, code, mids, digest, segments, created = row
     return SendChunk(
         str(send_id),
         str(cpid),
         str(vendor),
-        tuple(json.loads(str(phones))),
+        tuple(phones.unpack(numbers if isinstance(numbers, bytes) else str(numbers))),
         str(outcome),
         str(code),
         None if mids is None else tuple(json.loads(str(mids))),
@@ -309,22 +323,22 @@ def _purge_slice(db: sqlite3.Connection, before_ms: int) -> int:
         db.execute("BEGIN IMMEDIATE")
         # Oldest first, stopping at the first chunk inside the retention: the
         # keys follow time, so this reads only what it deletes.
-        rows = db.execute("SELECT id, n, created_ms FROM send_chunks ORDER BY id")
-        chosen: list[int] = []
+        rows = db.execute("SELECT id, n, created_ms, phones FROM send_chunks ORDER BY id")
+        chosen: list[tuple[int, str]] = []
         recipients = 0
-        for key, n, created_ms in rows:
+        for key, n, created_ms, numbers in rows:
             if created_ms >= before_ms or (chosen and recipients + n > PURGE_RECIPIENTS):
                 break
-            chosen.append(key)
+            chosen.append((key, phones.stored_json(phones.unpack(numbers))))
             recipients += n
         if not chosen:
             return 0
-        ids = json.dumps(chosen)
-        db.execute(
-            "DELETE FROM send_to WHERE (phone, key) IN (SELECT j.value, c.id + j.key"
-            " FROM send_chunks AS c, json_each(c.phones) AS j"
-            " WHERE c.id IN (SELECT value FROM json_each(?)))",
-            (ids,),
+        db.executemany(
+            "DELETE FROM send_to WHERE (phone, key) IN (SELECT value, ?1 + key FROM json_each(?2))",
+            chosen,
         )
-        db.execute("DELETE FROM send_chunks WHERE id IN (SELECT value FROM json_each(?))", (ids,))
+        db.execute(
+            "DELETE FROM send_chunks WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps([key for key, _ in chosen]),),
+        )
         return recipients
