@@ -77,7 +77,7 @@ def run(bench: Bench, w: Workload) -> None:
         w.rows += [
             Row("sends/s with the client quota off", noquota.ok_per_s, lean.ok_per_s),
             Row(
-                f"  quota on / off (median, {len(pairs)} pairs)",
+                f"  quota on / off (median, {len(pairs)} pair{'s' if len(pairs) > 1 else ''})",
                 cost,
                 ratio=False,
                 target=f">= {QUOTA_MIN_RATIO} (costs <= 5%)",
