@@ -32,7 +32,7 @@ FIGURES = (
     "matched/s over sends/s at saturation",
     "backlog at end: pending inbox rows",
     "sends/s with the client quota off",
-    "quota on / off (median",
+    "quota on / off (its cost)",
     "CPU ms per send",
     "state bytes per recipient (file + WAL)",
     "retries answered 0",
