@@ -12,7 +12,7 @@ from proxy.store.claims import ClaimWindow, Taken
 from proxy.store.sends import SendRecord
 from proxy.store.sqlite.store import SqliteStore
 from proxy.store.sqlite.wal_checkpoint import WalCheckpointer
-from proxy.store.sqlite.writer import PAGE_SIZE
+from proxy.store.sqlite.writer import PAGE_SIZE, SqliteWriter
 
 T0 = 1_700_000_000_000
 
@@ -116,3 +116,44 @@ async def test_a_commit_never_copies_the_log_itself(tmp_path: Path) -> None:
     finally:
         await store.close()
     assert rows(db) == 6000
+
+
+def log_salt(db: Path) -> bytes:
+    """The log header's salts: SQLite draws new ones each time it starts the log over."""
+    with open(db.with_name(db.name + "-wal"), "rb") as log:
+        return log.read(24)[16:24]
+
+
+async def test_the_write_that_starts_the_log_over_is_not_made_on_the_event_loop(
+    tmp_path: Path,
+) -> None:
+    # That write syncs the log's header (SQLite does, even at
+    # synchronous=NORMAL): on the loop's thread, an fsync stopping every send.
+    db = tmp_path / "state.sqlite3"
+    checkpointer = WalCheckpointer(db, interval_s=3600)
+    writer = SqliteWriter(db, checkpointer)
+    await writer.open()
+    loop_thread = threading.current_thread()
+    writes: list[tuple[bool, bool]] = []  # (on the loop's thread, started the log over)
+
+    def write(conn: sqlite3.Connection) -> None:
+        before = log_salt(db)
+        with conn:
+            conn.execute("BEGIN")
+            conn.execute("INSERT INTO leases VALUES (?, 'me', 0)", (f"lease{len(writes)}",))
+        writes.append((threading.current_thread() is loop_thread, log_salt(db) != before))
+
+    try:
+        for _ in range(3):
+            for _ in range(5):
+                await writer.run_small(write)
+            # A copy with the writer idle leaves nothing to copy: the next write starts over.
+            assert await asyncio.to_thread(checkpointer.checkpoint)
+        await writer.run_small(write)
+    finally:
+        await writer.close()
+    restarts = [on_loop for on_loop, restarted in writes if restarted]
+    assert len(restarts) >= 3, writes
+    assert not any(restarts), writes
+    # The others stay on the loop's thread: a hand-off costs more than such a write.
+    assert sum(on_loop for on_loop, restarted in writes if not restarted) >= 10, writes

@@ -9,6 +9,14 @@ on.  SQLite starts the log over only when a write begins with all of it
 copied, which a copy running beside a busy writer never achieves; so when
 the log passes ``wrap_frames`` the writer is asked to copy the small rest
 itself, between two of its writes (:meth:`proxy.store.sqlite.writer.SqliteWriter._wrap_log`).
+
+A write that starts the log over writes the log's header and syncs it
+(SQLite does, even at ``synchronous=NORMAL``): an fsync, in whichever
+thread makes that write.  So a copy that finds the whole log copied, the
+wrap's or one of this thread's in a quiet moment, says so in
+:attr:`WalCheckpointer.log_copied`, and the writer makes its next write on
+its own thread rather than the event loop's.  (A write racing the end of
+this thread's copy may still make it on the loop's; the wrap's cannot.)
 """
 
 from __future__ import annotations
@@ -36,6 +44,10 @@ class WalCheckpointer:
         self.wrap_frames = wrap_frames
         # Set here, cleared by the writer once it has copied the rest.
         self.wrap_due = threading.Event()
+        # Set by a copy that left nothing to copy, here or the writer's wrap:
+        # the next write starts the log over.  Cleared by the writer's thread
+        # before it makes that write.
+        self.log_copied = threading.Event()
         self.checkpoints = 0
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -72,13 +84,13 @@ class WalCheckpointer:
             if self._db is None:
                 self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             # PASSIVE takes no lock a writer needs: it copies what it can and returns.
-            _busy, log_frames, _copied = self._db.execute(
-                "PRAGMA wal_checkpoint(PASSIVE)"
-            ).fetchone()
+            busy, log_frames, copied = self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except sqlite3.Error as exc:
             log.warning("wal_checkpoint_failed", path=str(self.path), error=repr(exc))
             return None
         self.checkpoints += 1
+        if not busy and copied == log_frames:
+            self.log_copied.set()
         if log_frames >= self.wrap_frames:
             self.wrap_due.set()
         return int(log_frames)

@@ -15,6 +15,10 @@ the thread takes the GIL back after every statement, each time waiting up
 to the interpreter's switch interval while the loop runs Python, so one
 commit of a few statements waited tens of milliseconds behind the sends it
 was holding up (the p99 a send added at 1,000/s was hundreds of ms).
+Except the write that starts the log over: it syncs the log's header (see
+:mod:`proxy.store.sqlite.wal_checkpoint`), and an fsync on the loop's
+thread would stop every send for its milliseconds, so that one write goes
+to the thread.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -78,6 +83,8 @@ class SqliteWriter:
         except BaseException:
             await self.close()
             raise
+        # A file closed cleanly has its log all copied: the first write may start it over.
+        self.checkpointer.log_copied.set()
         self.checkpointer.start()
 
     def _connect(self) -> None:
@@ -106,9 +113,14 @@ class SqliteWriter:
 
         For a few statements that write a few rows (the send log's group
         commit): they cost less than a hand-off to the thread.  Anything
-        that reads or writes many rows takes :meth:`run`.
+        that reads or writes many rows takes :meth:`run`.  A write that will
+        start the log over (all of it copied) is made on the thread too.
         """
-        if self._handed == self._started and self._using.acquire(blocking=False):
+        if (
+            not self.checkpointer.log_copied.is_set()
+            and self._handed == self._started
+            and self._using.acquire(blocking=False)
+        ):
             try:
                 result = fn(self._conn())
             finally:
@@ -118,7 +130,13 @@ class SqliteWriter:
             # must not starve the event loop (nor the checkpoint it awaits).
             await asyncio.sleep(0)
             return result
-        return await self.run(fn)
+        return await self.run(partial(self._small_on_thread, fn))
+
+    def _small_on_thread(self, fn: Callable[[sqlite3.Connection], T], db: sqlite3.Connection) -> T:
+        # Cleared before the write: a copy that finds everything copied after
+        # it says so again, for the write after.
+        self.checkpointer.log_copied.clear()
+        return fn(db)
 
     async def _call(self, fn: Callable[[], T]) -> T:
         self._handed += 1
@@ -152,6 +170,7 @@ class SqliteWriter:
         # reader holds old pages): the next write asks again.
         if not busy and log_frames == copied:
             self.checkpointer.wrap_due.clear()
+            self.checkpointer.log_copied.set()
 
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
