@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from types import ModuleType
 
+from bench import quiet
 from bench.workloads import (
     cluster,
     contention,
@@ -59,11 +60,15 @@ def run_workloads(bench: Bench, keys: list[str] | None = None) -> list[Workload]
     out = []
     for key, title, fn in chosen:
         workload = Workload(key, title)
-        started = time.monotonic()
+        started, cpu = time.monotonic(), quiet.sample()
         try:
             fn(bench, workload)
         except Exception as exc:  # one broken workload must not hide the others
             workload.error = f"{type(exc).__name__}: {exc}"
         workload.raw["wall_s"] = round(time.monotonic() - started, 1)
+        others = quiet.others_cpus(cpu, quiet.sample())
+        if others is not None:
+            workload.raw["others_cpus"] = round(others, 2)
+            workload.notes.append(quiet.note(others))
         out.append(workload)
     return out

@@ -1,0 +1,65 @@
+"""The bench tells the CPU its own processes used from the CPU something else used."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bench import quiet
+from bench.procs import CLOCK_TICKS
+
+SPIN = "import time\nend = time.monotonic() + 0.6\nwhile time.monotonic() < end: pass"
+
+pytestmark = pytest.mark.skipif(not Path("/proc/stat").exists(), reason="needs Linux's /proc")
+
+
+def spin(*, own_session: bool) -> tuple[quiet.CpuSample, quiet.CpuSample, float]:
+    """Samples around a process spinning for 0.6 s, and the CPU seconds it used.
+
+    The second sample is taken once it has exited but before it is reaped: a
+    reaped child's CPU counts in its parent's, whatever its session.
+    """
+    before = quiet.sample()
+    child = subprocess.Popen(  # noqa: S603 - this interpreter, our own code
+        [sys.executable, "-c", SPIN], start_new_session=own_session
+    )
+    stat = Path(f"/proc/{child.pid}/stat")
+    while (fields := _fields(stat.read_text()))[0] != "Z":
+        time.sleep(0.02)
+    after = quiet.sample()
+    child.wait()
+    assert before is not None and after is not None
+    return before, after, (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def _fields(stat: str) -> list[str]:
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+def test_a_child_of_the_bench_is_the_bench_s_own() -> None:
+    before, after, child_s = spin(own_session=False)
+    assert child_s > 0.05
+    assert after.ours_s - before.ours_s >= child_s
+    # And once reaped, in the bench's own (its children's) CPU.
+    reaped = quiet.sample()
+    assert reaped is not None
+    assert reaped.ours_s - before.ours_s >= child_s
+
+
+def test_a_process_of_another_session_is_someone_else_s() -> None:
+    before, after, child_s = spin(own_session=True)
+    assert child_s > 0.05
+    others = quiet.others_cpus(before, after)
+    assert others is not None
+    assert others * (after.at - before.at) >= child_s
+    # Ours is this test's own sleeping and waiting: far less than the spinner's.
+    assert after.ours_s - before.ours_s < child_s
+
+
+def test_the_note_says_whether_the_run_was_quiet() -> None:
+    assert quiet.note(0.03).endswith("(quiet)")
+    assert "NOT a quiet run" in quiet.note(0.9)
