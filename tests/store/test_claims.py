@@ -10,7 +10,7 @@ from proxy.store.claims import ClaimWindow, Taken
 from proxy.store.quotas import QuotaAsk, QuotaExhausted
 from proxy.store.redis.store import RedisStore
 from proxy.store.sends import RecordState
-from tests.store.contract import T0, UNRESOLVED_MS, WINDOW_MS, record, sent, taken
+from tests.store.contract import T0, UNRESOLVED_MS, WINDOW_MS, record, script_calls, sent, taken
 
 
 async def test_a_retry_finds_what_was_accepted(store: Store) -> None:
@@ -115,11 +115,3 @@ async def test_sends_claiming_at_once_are_each_answered_as_alone(store: Store) -
     assert await store.quotas.quota_used("acme") == (1 if isinstance(store, RedisStore) else 2)
     assert await store.quotas.quota_used("initech") == 0
     assert await store.quotas.quota_used("globex") == 1
-
-
-async def script_calls(store: Store) -> int:
-    """Scripts the Redis server has run (every engine's figure is 0 on SQLite)."""
-    if not isinstance(store, RedisStore):
-        return 0
-    stats = await store.keys.client.info("commandstats")
-    return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
