@@ -18,7 +18,7 @@ what they were: unresolved until their vendor's report comes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import structlog
 
@@ -43,6 +43,7 @@ class SendLedger:
         "_cpid",
         "_digest",
         "_intended",
+        "_reached",
         "_recorder",
         "_segments",
         "_send_id",
@@ -61,6 +62,8 @@ class SendLedger:
         # writes only the ids the answer changed.
         self._intended: dict[int, Mapping[str, str]] = {}
         self._settling: list[asyncio.Future[int]] = []
+        # Numbers whose last attempt a vendor has or may have.
+        self._reached: set[str] = set()
 
     async def before(
         self, vendor: str, phones: tuple[str, ...], message_ids: Mapping[str, str]
@@ -98,7 +101,12 @@ class SendLedger:
                 m if (m := message_ids.get(p)) != intended.get(p) else None for p in phones
             )
             ids = changed if any(m is not None for m in changed) else None
-        settlement = SendSettlement(key, len(phones), record_state(outcome), raw_code, ids)
+        state = record_state(outcome)
+        if state == RecordState.NOT_SENT:
+            self._reached.difference_update(phones)
+        else:
+            self._reached.update(phones)
+        settlement = SendSettlement(key, len(phones), state, raw_code, ids)
         written = self._recorder.settle(settlement)
         if ids is not None:
             # Ids only the answer had (c123's, chuanglan's msgid): a report
@@ -108,6 +116,17 @@ class SendLedger:
             await written
         else:
             self._settling.append(written)
+
+    def not_reached(self, phones: Sequence[str]) -> list[str]:
+        """Those of ``phones`` whose last attempt no vendor has, or that had none.
+
+        Their claims are the only ones a release changes: a record's claim
+        follows its outcome (:mod:`proxy.store.claims`), and one accepted or
+        unresolved stays.  Skipping the others spared the release's round
+        trip in every send a vendor accepted.
+        """
+        reached = self._reached
+        return [p for p in phones if p not in reached]
 
     @property
     def segments(self) -> int:

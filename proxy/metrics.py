@@ -340,8 +340,8 @@ class Metrics:
 
     # --- proxy.ingest observer ------------------------------------------------------
 
-    def report_matched(self, vendor: str, status: int) -> None:
-        self.reports.labels(vendor, STATUS_NAMES.get(status, "unknown")).inc()
+    def report_matched(self, vendor: str, status: int, count: int = 1) -> None:
+        self.reports.labels(vendor, STATUS_NAMES.get(status, "unknown")).inc(count)
 
     def report_unmatched(self, vendor: str) -> None:
         self.unmatched_reports.labels(vendor).inc()

@@ -137,8 +137,9 @@ class SendService:
             return code
         finally:
             if held is not None:
-                if claimed:
-                    await self._release(cpid, digest, send_id, claimed)
+                left = ledger.not_reached(claimed) if claimed else ()
+                if left:
+                    await self._release(cpid, digest, send_id, left)
                 locks.release(held)
 
     def _after(
@@ -150,17 +151,19 @@ class SendService:
         send_id: str,
         claimed: Sequence[str],
     ) -> None:
+        # Claims a vendor has or may have stay: they are what a retry must find.
+        claimed = ledger.not_reached(claimed) if claimed else ()
         if not claimed:
-            # Every fresh text (each verification code): nothing to release in
-            # the store, only the numbers' locks once the outcome is written.
+            # Every fresh text (each verification code), and every send a vendor
+            # took: nothing to release in the store, only the numbers' locks
+            # once the outcome is written.
             ledger.when_settled(_nothing if held is None else partial(self.locks.release, held))
             return
 
         async def finish() -> None:
             try:
                 await ledger.settled()
-                if claimed:
-                    await self._release(cpid, digest, send_id, claimed)
+                await self._release(cpid, digest, send_id, claimed)
             finally:
                 if held is not None:
                     self.locks.release(held)

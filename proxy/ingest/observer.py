@@ -6,7 +6,7 @@ from typing import Protocol
 
 
 class IngestObserver(Protocol):
-    def report_matched(self, vendor: str, status: int) -> None: ...
+    def report_matched(self, vendor: str, status: int, count: int = 1) -> None: ...
 
     def report_unmatched(self, vendor: str) -> None: ...
 
@@ -14,7 +14,7 @@ class IngestObserver(Protocol):
 
 
 class NoIngestObserver:
-    def report_matched(self, vendor: str, status: int) -> None:
+    def report_matched(self, vendor: str, status: int, count: int = 1) -> None:
         pass
 
     def report_unmatched(self, vendor: str) -> None:

@@ -50,7 +50,10 @@ class Inbox(Protocol):
     async def add_reports(self, reports: Sequence[InboxReport]) -> int:
         """Put reports in the inbox, all or none; a known ``(account, key)`` is dropped.
 
-        Returns how many were new.
+        Returns how many were new.  (Redis stores a long list in slices, each
+        all or none, so that no one script holds the server long: a failure
+        part-way leaves the first slices in, and storing the list again, as
+        the poller and the poll spool do, completes it.)
         """
         ...
 

@@ -15,9 +15,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 
 from adapters.esms100.simulator import Esms100Simulator
 from adapters.simulator import SimulatorServer
+from core.outcome import Outcome
 from tests.e2e.daemon_process import DaemonProcess, write_config
 from tests.e2e.legacy_client import LegacyClient
 from tests.redis_server import RedisServer
@@ -88,3 +90,44 @@ async def test_a_retry_at_another_daemon_while_the_first_is_in_flight(
     finally:
         await a.stop()
         await b.stop()
+
+
+async def test_a_send_no_vendor_took_leaves_no_claim_and_one_taken_keeps_it(
+    tmp_path: Path, redis_server: RedisServer, vendor: SimulatorServer
+) -> None:
+    # A's send releases only the claims no vendor has (the release is skipped
+    # for the others): a refused number is sent again by a retry through B at
+    # once, an accepted one is not.
+    prefix = f"retry-{uuid.uuid4().hex[:8]}:"
+    a = await start(tmp_path, "a", redis_server, prefix, vendor)
+    b = await start(tmp_path, "b", redis_server, prefix, vendor)
+    other = "13900139000"
+    try:
+        via_a = LegacyClient(a.listening["legacy"], CPID, PASSWORD)
+        via_b = LegacyClient(b.listening["legacy"], CPID, PASSWORD)
+        vendor.simulator.faults.forced_outcome = Outcome.REQUEST_INVALID
+        assert await via_a.send(TO, TEXT) != b"0"
+        vendor.simulator.faults.forced_outcome = None
+        assert await via_a.send(other, TEXT) == b"0"
+        # The release runs once the outcome is written, after the answer.
+        for _ in range(100):
+            if await claim_state(redis_server, prefix, TO) is None:
+                break
+            await asyncio.sleep(0.02)
+        assert await claim_state(redis_server, prefix, TO) is None
+        assert await claim_state(redis_server, prefix, other) == "a"
+        assert await via_b.send(TO, TEXT) == b"0"
+        assert await via_b.send(other, TEXT) == b"0"
+        assert sorted(vendor.simulator.phones_of(TEXT)) == [TO, other]
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def claim_state(server: RedisServer, prefix: str, phone: str) -> str | None:
+    """The state of the one claim of ``phone`` under ``prefix`` (``a``: accepted), or None."""
+    async with Redis.from_url(server.url, decode_responses=True) as client:
+        keys = [k async for k in client.scan_iter(f"{prefix}claim:*:{phone}:{CPID}")]
+        assert len(keys) <= 1, keys
+        value = await client.get(keys[0]) if keys else None
+    return None if value is None else str(value).split("|", 1)[0]

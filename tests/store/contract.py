@@ -115,3 +115,11 @@ def inbox_reply(key: str, phone: str = "13800138000", **kw: object) -> InboxRepl
 
 def at(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+async def script_calls(store: Store) -> int:
+    """Scripts the Redis server has run so far (0 on SQLite): its round trips."""
+    if not isinstance(store, RedisStore):
+        return 0
+    stats = await store.keys.client.info("commandstats")
+    return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))

@@ -6,10 +6,11 @@ import asyncio
 import time
 
 from proxy.store.base import Store
-from proxy.store.claims import ClaimWindow
+from proxy.store.claims import ClaimWindow, Taken
+from proxy.store.quotas import QuotaAsk, QuotaExhausted
 from proxy.store.redis.store import RedisStore
 from proxy.store.sends import RecordState
-from tests.store.contract import T0, UNRESOLVED_MS, WINDOW_MS, record, sent, taken
+from tests.store.contract import T0, UNRESOLVED_MS, WINDOW_MS, record, script_calls, sent, taken
 
 
 async def test_a_retry_finds_what_was_accepted(store: Store) -> None:
@@ -82,3 +83,35 @@ async def test_recent_texts_are_known_or_left_to_claim_recipients(store: Store) 
     # A shared store says None: only claim_recipients can tell, every time.
     assert texts is None or sorted(texts) == [("acme", "d1"), ("globex", "d2")]
     assert await taken(store, ["13800138001", "13900000000"]) == {"13800138001": "accepted"}
+
+
+async def test_sends_claiming_at_once_are_each_answered_as_alone(store: Store) -> None:
+    """Claims asked in one turn of the loop (on Redis, one script call for them
+    all): each send gets its own answer, a quota one would pass refuses that
+    one only, and a retry among them finds what the earlier ones claimed."""
+    window = ClaimWindow(T0, WINDOW_MS, UNRESOLVED_MS)
+    await sent(store, [record("13800138000", send_id="old")])
+    quota = QuotaAsk(1, 2)
+
+    async def claim(send: str, phones: list[str], cpid: str = "acme") -> list[Taken] | str:
+        try:
+            return await store.claims.claim_recipients(cpid, "d1", send, phones, window, quota)
+        except QuotaExhausted:
+            return "quota"
+
+    calls = await script_calls(store)
+    answers = await asyncio.gather(
+        claim("s1", ["13800138000", "13800138001"]),  # one accepted already, one claimed
+        claim("s2", ["13800138002", "13800138003", "13800138004"], cpid="initech"),  # > 2
+        claim("s3", ["13800138004"], cpid="globex"),
+        claim("s4", ["13800138001"]),  # s1's claim, or (SQLite) free
+    )
+    assert answers[:3] == [[Taken("13800138000", True)], "quota", []]
+    if isinstance(store, RedisStore):
+        assert answers[3] == [Taken("13800138001", False)]
+        assert await script_calls(store) - calls == 1
+    else:
+        assert answers[3] == []
+    assert await store.quotas.quota_used("acme") == (1 if isinstance(store, RedisStore) else 2)
+    assert await store.quotas.quota_used("initech") == 0
+    assert await store.quotas.quota_used("globex") == 1

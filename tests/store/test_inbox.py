@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from proxy.store.base import Store
+from proxy.store.redis.inbox import ADD_SLICE
+from proxy.store.redis.store import RedisStore
 from proxy.store.settlement import ReportRetry, ReportUnmatched
-from tests.store.contract import T0, inbox_reply, inbox_report
+from tests.store.contract import T0, inbox_reply, inbox_report, script_calls
 
 
 async def test_add_reports_drops_known_keys(store: Store) -> None:
@@ -25,6 +27,22 @@ async def test_add_reports_drops_known_keys(store: Store) -> None:
     assert len({r.id for r in pending}) == 4 and all(r.id > 0 for r in pending)
     assert len(await store.inbox.pending_reports(T0, 2)) == 2
     assert await store.inbox.pending_reports(T0 - 1, 10) == []  # not received yet at that time
+
+
+async def test_a_poll_of_thousands_is_stored_whole_and_known_keys_dropped(store: Store) -> None:
+    # Redis stores it in slices (no one script holds the server long): the
+    # ids still follow the list, and a key twice, in two slices, is one row.
+    many = [inbox_report(f"k{i:05d}", phone=f"138{i:08d}") for i in range(2 * ADD_SLICE + 10)]
+    calls = await script_calls(store)
+    assert await store.inbox.add_reports([*many, inbox_report("k00003")]) == len(many)
+    if isinstance(store, RedisStore):
+        assert await script_calls(store) - calls == 3
+    pending = await store.inbox.pending_reports(T0, 10_000)
+    assert [r.key for r in pending] == [r.key for r in many]
+    assert [r.id for r in pending] == sorted(r.id for r in pending)
+    assert pending[-1] == replace(many[-1], id=pending[-1].id)
+    assert await store.inbox.add_reports(many[ADD_SLICE - 5 :]) == 0
+    assert (await store.inbox.inbox_counts())["reports.pending"] == len(many)
 
 
 async def test_pending_reports_come_due_first_then_oldest(store: Store) -> None:

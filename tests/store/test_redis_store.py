@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from proxy.store.inbox import InboxReply, InboxReport
 from proxy.store.logins import LoginLimits
 from proxy.store.open import open_store
 from proxy.store.queues import QueuedReply, QueuedReport
+from proxy.store.redis.queues import report_item
 from proxy.store.redis.store import RedisStore, server_of
 from proxy.store.sends import SendRecord
 from proxy.store.sqlite.store import SqliteStore
@@ -111,3 +113,14 @@ async def test_open_store_opens_the_configured_engine(
     finally:
         await store.close()
     assert not await store.ping()
+
+
+@pytest.mark.parametrize(
+    ("cpid", "phone"), [("acme", "13800138000"), ('a"c\\me', "+86 138\n"), ("客户", "１３８")]
+)
+def test_a_queued_report_is_kept_as_json_dumps_would_write_it(cpid: str, phone: str) -> None:
+    # Put together by hand for speed: it must read back as the list it stands for.
+    report = QueuedReport(phone, 2, datetime(2024, 5, 1, 8, 0, tzinfo=UTC))
+    item, ms = report_item(cpid, report)
+    assert item == json.dumps([cpid, phone, 2, ms])
+    assert json.loads(item) == [cpid, phone, 2, "1714550400000"]

@@ -65,3 +65,32 @@ async def test_when_settled_with_nothing_settling_runs_at_once(
     called: list[bool] = []
     ledger.when_settled(lambda: called.append(True))
     assert called == [True]
+
+
+async def test_not_reached_names_the_numbers_whose_last_attempt_no_vendor_has(
+    recorder: tuple[SendRecorder, Path],
+) -> None:
+    # Only their claims are released after the send: one a vendor has or may
+    # have stays, and a send a vendor accepted makes no release at all.
+    rec, _ = recorder
+    ledger = SendLedger(rec, "s3", "acme", "digest", 1)
+    taken, refused, moved, unsure, untried = (
+        "13800138000",
+        "13800138001",
+        "13800138002",
+        "13800138003",
+        "13800138004",
+    )
+    first = await ledger.before("a", (taken, refused, moved), {})
+    await ledger.after(first, (taken,), Outcome.ACCEPTED, "0", {})
+    await ledger.after(first + 1, (refused, moved), Outcome.UNREACHABLE, "500", {})
+    # Failed over: the next vendor's outcome is the one the claim follows.
+    second = await ledger.before("b", (moved, unsure), {})
+    await ledger.after(second, (moved,), Outcome.ACCEPTED, "0", {})
+    await ledger.after(second + 1, (unsure,), Outcome.AMBIGUOUS, "timeout", {})
+    everyone = [taken, refused, moved, unsure, untried]
+    assert ledger.not_reached(everyone) == [refused, untried]
+    # And back: an unsure number refused by a vendor after it is claimed-only again.
+    third = await ledger.before("c", (unsure,), {})
+    await ledger.after(third, (unsure,), Outcome.REQUEST_INVALID, "-1", {})
+    assert ledger.not_reached(everyone) == [refused, unsure, untried]

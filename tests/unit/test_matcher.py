@@ -149,3 +149,33 @@ async def test_a_batch_of_reports_asks_the_store_for_candidates_once(store: Sqli
     assert m.reports_queued == 31
     assert len(await store.queues.take_reports("acme", 100)) == 30
     assert len(await store.queues.take_reports("globex", 100)) == 1
+
+
+class Seen:
+    """An ingest observer that keeps what it is told."""
+
+    def __init__(self) -> None:
+        self.matched: dict[tuple[str, int], int] = {}
+
+    def report_matched(self, vendor: str, status: int, count: int = 1) -> None:
+        self.matched[vendor, status] = self.matched.get((vendor, status), 0) + count
+
+    def report_unmatched(self, vendor: str) -> None:
+        pass
+
+    def reply_delivered(self, vendor: str) -> None:
+        pass
+
+
+async def test_the_matched_reports_of_a_batch_are_counted_by_vendor_and_status(
+    store: SqliteStore,
+) -> None:
+    seen = Seen()
+    m = Matcher(store, Book(), ReportsSettings(), Clock(), observer=seen)
+    phones = [f"1380013800{i}" for i in range(4)]
+    await store.sends.record_sends([send(p) for p in phones])
+    statuses = [DeliveryStatus.DELIVERED] * 3 + [DeliveryStatus.FAILED]
+    lines = [Report(p, s, "x", None, WHEN) for p, s in zip(phones, statuses, strict=True)]
+    await store.inbox.add_reports(report_rows("e", lines, T))
+    await m.settle_once()
+    assert seen.matched == {("e", DeliveryStatus.DELIVERED): 3, ("e", DeliveryStatus.FAILED): 1}

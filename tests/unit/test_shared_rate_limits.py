@@ -124,3 +124,28 @@ async def test_a_limiter_remade_by_a_reload_still_counts_the_old_ones_grants(
     answers = [await new.try_acquire() for _ in range(3)]
     assert answers[0] == 0.0
     assert all(wait > 0.0 for wait in answers[1:]), answers
+
+
+async def test_slots_asked_in_one_turn_are_one_script_call_and_keep_each_limit(
+    two_daemons: tuple[RateLimits, RateLimits], redis_server: RedisServer
+) -> None:
+    # The sends one group commit wakes ask for their vendors' slots together:
+    # one call of the script, answered as the asks one after the other.
+    a, _ = two_daemons
+    vendor, client = a.vendor("esms100", 3), a.client("acme", 2)
+    async with Redis.from_url(redis_server.url) as admin:
+        before = await script_calls(admin)
+        answers = await asyncio.gather(
+            *(vendor.try_acquire() for _ in range(5)), *(client.try_acquire() for _ in range(3))
+        )
+        assert await script_calls(admin) - before == 1
+    assert answers[:3] == [0.0] * 3 and answers[5:7] == [0.0] * 2
+    waits = answers[3:5] + answers[7:]
+    assert all(0.0 < wait <= 1.0 + WINDOW_SLACK_S for wait in waits), answers
+    # The next turn's ask sees this one's grants.
+    assert await vendor.try_acquire() > 0.0
+
+
+async def script_calls(client: Redis) -> int:
+    stats = await client.info("commandstats")
+    return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))

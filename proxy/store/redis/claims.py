@@ -11,6 +11,12 @@ ambiguous answer), ``a`` (accepted).  The send log's script moves it along
 with its record's outcome (:data:`CLAIM_FUNCTIONS`), and so does a report
 settled against the record.  The digest is hex and the phone digits, so only
 the cpid at the end comes from outside.
+
+The claims of the sends of one turn of the event loop are one call of the
+script (:mod:`.batch`), each send's as its own call would have made it.  A
+send releases only the claims no vendor has
+(:meth:`proxy.ledger.SendLedger.not_reached`): one accepted or unresolved is
+what a retry must find, so a send a vendor took makes no release call.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ from collections.abc import Sequence
 
 from proxy.store.claims import ClaimWindow, Taken
 from proxy.store.quotas import QuotaAsk, QuotaExhausted
-from proxy.store.redis.keyspace import PRELUDE, Keyspace
+from proxy.store.redis.batch import TickBatch
+from proxy.store.redis.keyspace import PRELUDE, Keyspace, json_list
 
 # Lua functions of the scripts that read or move claims (after PRELUDE).
 CLAIM_FUNCTIONS = """
@@ -52,44 +59,53 @@ CLAIM_RECIPIENTS = (
     PRELUDE
     + CLAIM_FUNCTIONS
     + """
--- ARGV[2] cpid, ARGV[3] digest, ARGV[4] send id, ARGV[5] now, ARGV[6] window,
--- ARGV[7] unresolved expiry (ms), ARGV[8] [[phone, '1' to resend when unresolved], ...],
--- ARGV[9] how old a claim that never reached a vendor must be to be stale (ms),
--- ARGV[10] segments a recipient to reserve on the client's quota ('' for none),
--- ARGV[11] the quota
+-- ARGV[2]: [[cpid, digest, send id, now, window, unresolved expiry (ms),
+--            [[phone, '1' to resend when unresolved], ...],
+--            how old a claim that never reached a vendor must be to be stale (ms),
+--            segments a recipient to reserve on the client's quota ('' for none),
+--            the quota], ...]: the claims of several sends, each as its own
+-- script would make them, in order.
 -- Checked and claimed in one script: of two daemons racing one retry, one
 -- claims and the other sees the claim.  The quota is reserved in the same
 -- script, for the recipients claimed: exact across daemons, no round trip
--- of its own.  A quota it would pass: 'quota', nothing claimed or reserved.
-local cpid, digest, send = ARGV[2], ARGV[3], ARGV[4]
-local now, window, expire = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local stale = tonumber(ARGV[9])
-local taken, claim, untaken = {}, {}, 0
-for _, e in ipairs(cjson.decode(ARGV[8])) do
-  local key = claim_key(cpid, digest, e[1])
-  local state, ms, owner = parse_claim(redis.call('GET', key))
-  local free = state == nil or owner == send
-  if state == 'a' then
-    taken[#taken + 1] = {e[1], 'a'}
-  -- A rule that resends after no clear answer takes back an ambiguous one, not
-  -- one another daemon is sending right now.
-  elseif not free and ms >= now - (state == 'c' and stale or expire)
-      and not (e[2] == '1' and state == 'u') then
-    taken[#taken + 1] = {e[1], 'u'}
-  else
-    free = true
-    untaken = untaken + 1
+-- of its own.  A send its quota would pass: 'quota', nothing claimed or
+-- reserved for it.  Answers, as JSON, each send's [[phone, 'a' or 'u'], ...].
+local function claim(cpid, digest, send, now, window, expire, entries, stale, seg, limit)
+  local taken, mine, untaken = {}, {}, 0
+  for _, e in ipairs(entries) do
+    local key = claim_key(cpid, digest, e[1])
+    local state, ms, owner = parse_claim(redis.call('GET', key))
+    local free = state == nil or owner == send
+    if state == 'a' then
+      taken[#taken + 1] = {e[1], 'a'}
+    -- A rule that resends after no clear answer takes back an ambiguous one, not
+    -- one another daemon is sending right now.
+    elseif not free and ms >= now - (state == 'c' and stale or expire)
+        and not (e[2] == '1' and state == 'u') then
+      taken[#taken + 1] = {e[1], 'u'}
+    else
+      free = true
+      untaken = untaken + 1
+    end
+    if free then mine[#mine + 1] = key end
   end
-  if free then claim[#claim + 1] = key end
+  if seg ~= '' and untaken > 0 then
+    local quota, segments = p .. 'quota', tonumber(seg) * untaken
+    local used = tonumber(redis.call('HGET', quota, cpid) or '0')
+    if used + segments > tonumber(limit) then return 'quota' end
+    redis.call('HINCRBY', quota, cpid, segments)
+  end
+  for _, key in ipairs(mine) do
+    redis.call('SET', key, 'c|' .. now .. '|' .. send, 'PX', window)
+  end
+  return taken
 end
-if ARGV[10] ~= '' and untaken > 0 then
-  local quota, segments = p .. 'quota', tonumber(ARGV[10]) * untaken
-  local used = tonumber(redis.call('HGET', quota, cpid) or '0')
-  if used + segments > tonumber(ARGV[11]) then return 'quota' end
-  redis.call('HINCRBY', quota, cpid, segments)
+local out = {}
+for i, c in ipairs(cjson.decode(ARGV[2])) do
+  out[i] = claim(c[1], c[2], c[3], tonumber(c[4]), tonumber(c[5]), tonumber(c[6]), c[7],
+    tonumber(c[8]), c[9], c[10])
 end
-for _, key in ipairs(claim) do redis.call('SET', key, 'c|' .. now .. '|' .. send, 'PX', window) end
-return taken
+return cjson.encode(out)
 """
 )
 
@@ -109,11 +125,19 @@ return 0
 )
 
 
+# One send's claim as the script takes it, and its answer: "quota", or the
+# numbers taken ([phone, "a" (accepted) or "u" (unresolved)]).
+ClaimAsk = list[str | list[list[str]]]
+ClaimAnswer = str | list[list[str]]
+
+
 class RedisClaims:
     def __init__(self, keys: Keyspace) -> None:
         self._keys = keys
         self._claim_recipients = keys.script(CLAIM_RECIPIENTS)
         self._release_claims = keys.script(RELEASE_CLAIMS)
+        # The claims of the sends of one turn of the loop, in one call.
+        self._claims: TickBatch[ClaimAsk, ClaimAnswer] = TickBatch(self._claim, "claims")
 
     def __repr__(self) -> str:
         return f"<RedisClaims prefix={self._keys.prefix!r}>"
@@ -132,23 +156,26 @@ class RedisClaims:
             return []
         resend = claim.resend_unresolved
         entries = [[p, "1" if p in resend else "0"] for p in unique]
-        args = [
-            self._keys.prefix,
+        ask: ClaimAsk = [
             cpid,
             text_digest,
             send_id,
             str(claim.now_ms),
             str(max(1, claim.window_ms)),
             str(claim.unresolved_ms),
-            json.dumps(entries),
+            entries,
             str(claim.stale_claim_ms),
             "" if quota is None else str(quota.segments),
             "" if quota is None else str(quota.limit),
         ]
-        taken = await self._claim_recipients(args=args)
-        if taken == "quota":
+        taken = await self._claims.ask(ask)
+        if isinstance(taken, str):  # "quota"
             raise QuotaExhausted(cpid)
         return [Taken(phone, state == "a") for phone, state in taken]
+
+    async def _claim(self, asks: list[ClaimAsk]) -> list[ClaimAnswer]:
+        answer = await self._claim_recipients(args=[self._keys.prefix, json.dumps(asks)])
+        return json_list(answer)
 
     async def release_claims(
         self, cpid: str, text_digest: str, send_id: str, phones: Sequence[str]

@@ -21,29 +21,58 @@ from collections.abc import Sequence
 from typing import Any
 
 from proxy.store.inbox import InboxReply, InboxReport
-from proxy.store.redis.keyspace import PRELUDE, PURGE_SLICE, Keyspace, json_list, purge_in_slices
+from proxy.store.redis.keyspace import (
+    BULK_FUNCTION,
+    PRELUDE,
+    PURGE_SLICE,
+    Keyspace,
+    json_list,
+    purge_in_slices,
+)
+
+# Rows a call of the add scripts stores: a poll hands over up to thousands,
+# which in one script held the server (and every send's call behind it) for
+# tens of milliseconds.  Not one transaction: the poll spool
+# (proxy.ingest.spool) stores the whole answer again after a crash, and rows
+# whose keys the inbox has are dropped.
+ADD_SLICE = 250
 
 ADD_REPORTS = (
     PRELUDE
+    + BULK_FUNCTION
     + """
 -- ARGV[2]: [[account, key, phone, status, raw_status, message_id|null,
 --            reported_ms|null, received_ms], ...]
-local new = 0
+-- Two calls a new row (its key, its hash) and a few for the batch: ids are
+-- counted from the last one taken and taken together at the end.
+local seq = p .. 'seq'
+local last = tonumber(redis.call('HGET', seq, 'inbox.reports') or '0')
+local new, due = 0, {}
 for _, r in ipairs(cjson.decode(ARGV[2])) do
-  local keys = p .. 'inbox:reports.keys:' .. r[1]
-  if redis.call('HEXISTS', keys, r[2]) == 0 then
-    local id = redis.call('HINCRBY', p .. 'seq', 'inbox.reports', 1)
-    redis.call('HSET', keys, r[2], id)
-    local row = p .. 'inbox:reports:' .. id
-    redis.call('HSET', row, 'account', r[1], 'key', r[2], 'phone', r[3], 'status', r[4],
-      'raw', r[5], 'recv', r[8], 'state', 'pending', 'tries', 0)
-    if r[6] ~= cjson.null then redis.call('HSET', row, 'mid', r[6]) end
-    if r[7] ~= cjson.null then redis.call('HSET', row, 'rms', r[7]) end
-    redis.call('ZADD', p .. 'inbox:reports.due', r[8], pad(id))
+  local id = last + new + 1
+  -- A key the inbox has already (a report polled or pushed twice) adds nothing.
+  if redis.call('HSETNX', p .. 'inbox:reports.keys:' .. r[1], r[2], id) == 1 then
     new = new + 1
+    local row = {'account', r[1], 'key', r[2], 'phone', r[3], 'status', r[4], 'raw', r[5],
+      'recv', r[8], 'state', 'pending', 'tries', 0}
+    if r[6] ~= cjson.null then
+      row[#row + 1] = 'mid'
+      row[#row + 1] = r[6]
+    end
+    if r[7] ~= cjson.null then
+      row[#row + 1] = 'rms'
+      row[#row + 1] = r[7]
+    end
+    redis.call('HSET', p .. 'inbox:reports:' .. id, unpack(row))
+    due[#due + 1] = r[8]
+    due[#due + 1] = pad(id)
   end
 end
-if new > 0 then redis.call('HINCRBY', p .. 'inbox:counts', 'reports.pending', new) end
+if new > 0 then
+  redis.call('HINCRBY', seq, 'inbox.reports', new)
+  bulk('ZADD', p .. 'inbox:reports.due', due)
+  redis.call('HINCRBY', p .. 'inbox:counts', 'reports.pending', new)
+end
 return new
 """
 )
@@ -189,7 +218,11 @@ class RedisInbox:
             ]
             for r in reports
         ]
-        return int(await self._add_reports(args=[self._keys.prefix, json.dumps(rows)]))
+        new = 0
+        for i in range(0, len(rows), ADD_SLICE):
+            chunk = json.dumps(rows[i : i + ADD_SLICE])
+            new += int(await self._add_reports(args=[self._keys.prefix, chunk]))
+        return new
 
     async def add_replies(self, replies: Sequence[InboxReply]) -> int:
         if not replies:

@@ -15,6 +15,7 @@ same Lua (:data:`ENQUEUE_FUNCTION`), in the script that settles them.
 from __future__ import annotations
 
 import json
+from json.encoder import encode_basestring_ascii as _json_str
 from typing import Any
 
 from proxy.store.epoch import from_ms, now_ms, to_ms
@@ -195,9 +196,14 @@ class RedisQueues(ClientQueues):
 
 
 def report_item(cpid: str, report: QueuedReport) -> tuple[str, str]:
-    """A queued report as the queue keeps it, and its time (ms)."""
+    """A queued report as the queue keeps it, and its time (ms).
+
+    What ``json.dumps`` of the list writes, put together here: one a matched
+    report, it was a tenth of the matcher's CPU on Redis.
+    """
     ms = str(to_ms(report.sent_at))
-    return json.dumps([cpid, report.phone, report.status, ms]), ms
+    phone, status = _json_str(report.phone), int(report.status)
+    return f'[{_json_str(cpid)}, {phone}, {status}, "{ms}"]', ms
 
 
 def reply_item(cpid: str, reply: QueuedReply) -> tuple[str, str]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from proxy.store.epoch import now_ms
 from proxy.store.redis.claims import CLAIM_FUNCTIONS
-from proxy.store.redis.keyspace import PRELUDE, Keyspace
+from proxy.store.redis.keyspace import BULK_FUNCTION, PRELUDE, Keyspace
 from proxy.store.redis.queues import ENQUEUE_FUNCTION, reply_item, report_item
 from proxy.store.settlement import (
     ReplyDelivered,
@@ -29,6 +29,7 @@ from proxy.store.settlement import (
 SETTLE_REPORTS = (
     PRELUDE
     + CLAIM_FUNCTIONS
+    + BULK_FUNCTION
     + """
 -- ARGV[2]: [["m", inbox id, record key, cpid, payload, sent_ms]
 --          | ["r", inbox id, next_try_ms] | ["u", inbox id], ...]
@@ -42,13 +43,6 @@ local function resolve(record)
     redis.call('HSET', key, 'outcome', 'accepted')
     redis.call('ZREM', p .. 'unresolved', record)
     settle_claim(key, 'a', now)
-  end
-end
--- What every row of the batch adds to one key goes in one call at the end
--- (in slices, within Lua's stack): a call a row was most of the script.
-local function bulk(command, key, args)
-  for i = 1, #args, 1000 do
-    redis.call(command, key, unpack(args, i, math.min(i + 999, #args)))
   end
 end
 local rows = cjson.decode(ARGV[2])
