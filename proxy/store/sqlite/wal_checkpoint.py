@@ -30,8 +30,8 @@ import structlog
 log = structlog.get_logger("smsproxy.store")
 
 INTERVAL_S = 0.5
-# 10,000 pages of 4 KiB: a log of about 40 MB before the writer wraps it,
-# once every few seconds at a thousand sends a second.
+# 10,000 pages of 2 KiB (a new file's, see writer.PAGE_SIZE): a log of about
+# 20 MB before the writer wraps it, every few seconds at a thousand sends a second.
 WRAP_FRAMES = 10_000
 
 
