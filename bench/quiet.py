@@ -6,7 +6,8 @@ worth of kernel writeback) left the generator, the stub and the process
 measured one core between them: smsproxy's added p99 at 1,000 sends/s read
 1.7 ms in one run and 86 ms in another of the same code, while the lean
 pass-through, needing a third of its CPU, stayed under 21 ms.  So each workload
-notes how many CPUs were busy outside the bench meanwhile.
+notes how many CPUs were busy outside the bench meanwhile, and each load
+run's figures have it for the run (``others_cpus``).
 
 Busy is the user, nice and system time of ``/proc/stat`` (interrupts left
 out: the bench's own loopback traffic is handled there).  The bench's own
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -70,8 +72,14 @@ def others_cpus(before: CpuSample | None, after: CpuSample | None) -> float | No
     return max(0.0, others) / (after.at - before.at)
 
 
-def note(cpus: float) -> str:
+def note(cpus: float, by_run: Sequence[float] = ()) -> str:
+    """What a workload's table says: ``cpus`` over the workload, ``by_run`` during
+    each measured load run (a neighbour busy for ten seconds of a minute
+    spoils one run and hardly shows in the average)."""
     busy = f"{cpus:.2f} CPUs busy outside the bench meanwhile, on average"
-    if cpus <= BUSY_CPUS:
+    worst = max([cpus, *by_run])
+    if by_run:
+        busy += f", {max(by_run):.2f} in its busiest measured run"
+    if worst <= BUSY_CPUS:
         return f"{busy} (quiet)"
     return f"{busy}: NOT a quiet run, its timings are the machine's as much as smsproxy's"

@@ -61,6 +61,7 @@ def run_workloads(bench: Bench, keys: list[str] | None = None) -> list[Workload]
     for key, title, fn in chosen:
         workload = Workload(key, title)
         started, cpu = time.monotonic(), quiet.sample()
+        bench.others_by_run.clear()
         try:
             fn(bench, workload)
         except Exception as exc:  # one broken workload must not hide the others
@@ -69,6 +70,6 @@ def run_workloads(bench: Bench, keys: list[str] | None = None) -> list[Workload]
         others = quiet.others_cpus(cpu, quiet.sample())
         if others is not None:
             workload.raw["others_cpus"] = round(others, 2)
-            workload.notes.append(quiet.note(others))
+            workload.notes.append(quiet.note(others, bench.others_by_run))
         out.append(workload)
     return out

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import wrk
+from bench import quiet, wrk
 from bench.components import Proc, run_module, start_all, stop_all
 from bench.stub import VENDOR_ZONE
 from bench.workloads.daemon import CPID, CPPWD, Vendor, daemon_module, write_config
@@ -71,6 +71,9 @@ class Bench:
         self.peers = peers
         self._blocks = itertools.count()
         self.saturation_rate: float | None = None
+        # CPUs busy outside the bench during each measured load run of the
+        # workload under way (bench/quiet.py); run_workloads empties it.
+        self.others_by_run: list[float] = []
 
     def first_phone(self) -> int:
         # Mainland mobiles run 13000000000-19999999999: 70 blocks of 10^8.
@@ -111,8 +114,12 @@ class Bench:
 
         if warmup:
             run_module(args(warmup, 5.0), timeout_s=5.0 + drain_s + 30)
-        before = sum(p.cpu_s() for p in procs)
+        before, machine = sum(p.cpu_s() for p in procs), quiet.sample()
         result = run_module(args(requests, duration), timeout_s=duration + drain_s + 30)
+        others = quiet.others_cpus(machine, quiet.sample())
+        if others is not None:
+            result["others_cpus"] = round(others, 2)
+            self.others_by_run.append(others)
         if not procs:
             return Measured(result)
         cpu = sum(p.cpu_s() for p in procs) - before

@@ -63,3 +63,9 @@ def test_a_process_of_another_session_is_someone_else_s() -> None:
 def test_the_note_says_whether_the_run_was_quiet() -> None:
     assert quiet.note(0.03).endswith("(quiet)")
     assert "NOT a quiet run" in quiet.note(0.9)
+
+
+def test_one_busy_run_makes_the_workload_not_quiet() -> None:
+    # A neighbour busy only while one load run was measured.
+    assert "NOT a quiet run" in quiet.note(0.1, [0.05, 0.9])
+    assert quiet.note(0.1, [0.05, 0.2]).endswith("(quiet)")
