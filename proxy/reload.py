@@ -17,6 +17,7 @@ import structlog
 
 from config.loader import ConfigError, load_settings
 from config.settings import Settings
+from proxy import heap
 
 log = structlog.get_logger("smsproxy.reload")
 
@@ -79,5 +80,6 @@ class Reloader:
                 return ReloadOutcome(False, message)
             changes = await self._apply(new)
             self.reloads += 1
+            heap.after_reload()
             log.info("reloaded", changes=changes)
             return ReloadOutcome(True, "reloaded", changes)

@@ -8,13 +8,13 @@ written, and the process exits 0.
 from __future__ import annotations
 
 import asyncio
-import gc
 import signal
 from pathlib import Path
 
 import structlog
 
 from config.settings import Settings, split_host_port
+from proxy import heap
 from proxy.admin import AdminPort
 from proxy.engine import Engine
 from proxy.http.limits import Limits
@@ -168,9 +168,7 @@ class Daemon:
             loop.add_signal_handler(sig, stop.set)
         loop.add_signal_handler(signal.SIGHUP, on_sighup)
         await self.start()
-        # What start-up built lives as long as the process: frozen, a full
-        # collection no longer walks it, and sends stop paying for its pauses.
-        gc.freeze()
+        heap.settle()
         try:
             await stop.wait()
         finally:
