@@ -17,8 +17,11 @@ import pytest
 
 from proxy.rate_limits import RateLimits
 from proxy.store.redis.connect import FailoverRedis, ReplicasBehind
+from proxy.store.redis.inbox import RedisInbox
 from proxy.store.redis.keyspace import Keyspace
+from proxy.store.redis.sends import RedisSendLog
 from proxy.store.redis.vendor_states import RedisVendorStates
+from proxy.store.sends import CandidateQuery
 from tests.redis_server import RedisServer
 
 
@@ -48,4 +51,19 @@ async def test_a_slot_does_not_wait_for_replicas(lagging: Keyspace) -> None:
     # request reached the vendor up to redis_replica_ack_timeout_ms later.
     started = time.monotonic()
     assert await RateLimits(lagging).vendor("esms100", 2).try_acquire() == 0.0
+    assert time.monotonic() - started < 0.2
+
+
+async def test_the_send_log_and_the_inbox_are_read_without_waiting(lagging: Keyspace) -> None:
+    # Read after a failover while a replica resynced, the last sender of a
+    # number failed with ReplicasBehind (the Sentinel test, in a CI run).
+    sends, inbox = RedisSendLog(lagging), RedisInbox(lagging)
+    started = time.monotonic()
+    assert await sends.last_sender("13800000000", None) is None
+    assert await sends.unresolved(0, 10) == (0, [])
+    query = CandidateQuery(("esms100",), "13800000000", None)
+    assert await sends.send_candidates_many([query]) == [[]]
+    assert await inbox.pending_reports(int(time.time() * 1000), 10) == []
+    assert await inbox.pending_replies(10) == []
+    assert await inbox.unmatched_reports(10) == []
     assert time.monotonic() - started < 0.2

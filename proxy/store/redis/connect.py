@@ -22,7 +22,7 @@ wait for that many replicas with ``WAIT``, in the same round trip.  A write
 the old master acknowledged but had not yet passed on is what an
 asynchronous failover loses; one a replica has acknowledged survives, since
 Sentinel promotes the replica with the most data.  Scripts listed in
-``FailoverRedis.unwaited`` (the rate limits' check) do not wait.
+``FailoverRedis.unwaited`` (the rate limits' check, and scripts that only read) do not wait.
 """
 
 from __future__ import annotations

@@ -194,9 +194,9 @@ class RedisInbox:
         self._keys = keys
         self._add_reports = keys.script(ADD_REPORTS)
         self._add_replies = keys.script(ADD_REPLIES)
-        self._pending_reports = keys.script(PENDING_REPORTS)
-        self._pending_replies = keys.script(PENDING_REPLIES)
-        self._unmatched_reports = keys.script(UNMATCHED_REPORTS)
+        self._pending_reports = keys.script(PENDING_REPORTS, backs_answers=False)
+        self._pending_replies = keys.script(PENDING_REPLIES, backs_answers=False)
+        self._unmatched_reports = keys.script(UNMATCHED_REPORTS, backs_answers=False)
         self._purge = keys.script(PURGE_INBOX)
 
     def __repr__(self) -> str:

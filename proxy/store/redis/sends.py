@@ -201,9 +201,9 @@ class RedisSendLog:
     def __init__(self, keys: Keyspace) -> None:
         self._keys = keys
         self._record_sends = keys.script(RECORD_SENDS)
-        self._unresolved = keys.script(UNRESOLVED)
-        self._send_candidates_many = keys.script(SEND_CANDIDATES_MANY)
-        self._last_sender = keys.script(LAST_SENDER)
+        self._unresolved = keys.script(UNRESOLVED, backs_answers=False)
+        self._send_candidates_many = keys.script(SEND_CANDIDATES_MANY, backs_answers=False)
+        self._last_sender = keys.script(LAST_SENDER, backs_answers=False)
         self._purge = keys.script(PURGE_RECORDS)
 
     def __repr__(self) -> str:
