@@ -201,11 +201,6 @@ class RecentTexts:
         )
         return (h % self._BLOCKS) * 64, mask
 
-    def _positions(self, key: Remembered) -> list[int]:
-        """The key's bits as positions in a generation (bit p is byte p >> 3, bit p & 7)."""
-        offset, mask = self._bits(key)
-        return [offset * 8 + p for p in range(self._BLOCK) if mask >> p & 1]
-
     def _rotate(self) -> None:
         now = self._clock()
         if now - self._started >= self._window_s:
