@@ -120,8 +120,10 @@ class Daemon:
         host, _ = split_host_port(self.settings.listen.push)
         return f"http://{_url_host(host)}:{self.push_port}"
 
-    async def start(self) -> None:
-        await self.state.open()
+    async def start(self, *, settle_heap: bool = False) -> None:
+        """Open the state and listen; ``settle_heap`` for the daemon's own process only
+        (it freezes what the whole process built, see :mod:`proxy.heap`)."""
+        await self.state.open(heap.settle if settle_heap else None)
         self.legacy_port = await self.legacy_server.listen(
             *split_host_port(self.settings.listen.legacy)
         )
@@ -167,8 +169,7 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         loop.add_signal_handler(signal.SIGHUP, on_sighup)
-        await self.start()
-        heap.settle()
+        await self.start(settle_heap=True)
         try:
             await stop.wait()
         finally:

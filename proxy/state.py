@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import structlog
@@ -128,8 +129,13 @@ class DaemonState:
     def settings(self) -> Settings:
         return self.live.settings
 
-    async def open(self) -> None:
-        """Open the store and build the first engine from the config."""
+    async def open(self, settle: Callable[[], None] | None = None) -> None:
+        """Open the store and build the first engine from the config.
+
+        ``settle`` runs once all is built and before anything polls or loops:
+        it may hold the event loop (a full collection takes 15-50 ms), and a
+        poll answered meanwhile would wait that long to be spooled.
+        """
         settings = self.live.settings
         # Once, before anything is opened: a variable we cannot use stops the start.
         environment = ProxyEnvironment.from_environ(os.environ)
@@ -159,6 +165,8 @@ class DaemonState:
             opened.loops += opened.knowledge.loops
         # Before the first poll: what the daemon before us took from vendors and died with.
         await engine.ingest.take_left_over()
+        if settle is not None:
+            settle()
         engine.start()
         self.live.swap(engine)
         opened.loops.append(queue_stats(store, self.metrics, self.live))

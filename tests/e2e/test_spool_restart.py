@@ -10,9 +10,13 @@ test with SIGKILL is tests/e2e/test_crash_reports.py.)
 from __future__ import annotations
 
 import asyncio
+import gc
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from adapters.simulator import SimulatorServer
 from config.loader import settings_from
@@ -57,3 +61,52 @@ async def test_a_poll_answer_not_yet_stored_survives_the_daemon(
         assert [(r.phone, r.status) for r in got] == [("13800138000", 1)]
     finally:
         await second.stop()
+
+
+@pytest.fixture
+def collector() -> Iterator[None]:
+    """The test process's collector as it was, after a daemon settled it."""
+    thresholds = gc.get_threshold()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
+
+
+async def test_nothing_polls_while_the_daemons_heap_settles(
+    esms100: SimulatorServer, tmp_path: Path, collector: None
+) -> None:
+    """The start-up collection holds the event loop (15-50 ms in the daemon,
+    more here); a poll answered meanwhile waits as long to be spooled, and a
+    kill then loses it.  A crash test (test_crash_reports) lost 169 reports
+    to a kill 66 ms after the first poll of a restarted daemon."""
+    config = base_config(tmp_path, vendors=[esms100_vendor(esms100)])
+    config["reports"] = {"poll_interval_override_s": 0.1}
+    polls_at_settle: list[list[str]] = []
+
+    def at_collection(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and info["generation"] == 2 and not polls_at_settle:
+            polls_at_settle.append(
+                sorted(
+                    t.get_name() for t in asyncio.all_tasks() if t.get_name().startswith("poll-")
+                )
+            )
+
+    daemon = Daemon(settings_from(config, "(test)"))
+    gc.callbacks.append(at_collection)
+    try:
+        await daemon.start(settle_heap=True)
+    finally:
+        gc.callbacks.remove(at_collection)
+    try:
+        assert gc.get_freeze_count() > 0, "the heap was settled"
+        assert polls_at_settle == [[]], f"polls under way while the heap settled: {polls_at_settle}"
+        # And the pollers run once it is done.
+        for _ in range(250):
+            if esms100.simulator.requests:
+                break
+            await asyncio.sleep(0.02)
+        assert esms100.simulator.requests, "no poll within 5 s of the start"
+    finally:
+        await daemon.stop()
