@@ -8,6 +8,11 @@ arrival.  Same stub, same generator (32 connections, closed loop, every
 send one number and its own verification code), smsproxy on the
 operator's config (quota on), Kannel with its queue in memory and, in a
 second run, in its spool store.
+
+smsproxy and Kannel (in memory) take turns for several rounds, the order
+rotating, and the delivered ratio is the round's at its median, the spread
+printed beside: on the development machine single runs of Kannel read
+3,529 and 4,263 delivered/s an hour apart, more than the target leaves.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from bench.workloads.rows import Measured, Row, Workload, ratio
 
 PEERS = ("kannel",)
 SAMPLE_S = 0.05
+ROUNDS = 3  # of smsproxy and Kannel (in memory), in turn
 
 
 def title(name: str) -> str:
@@ -123,16 +129,53 @@ def run_kannel(bench: Bench, w: Workload) -> None:
             m.peak_rss_mb = sum(proc.peak_rss_mb() for proc in procs)
             results[key] = (m, seen)
 
+        def measure_kannel(key: str, store: bool) -> None:
+            with kannel.running(bench.workdir, stub.url, store=store, name=key) as k:
+                measure(key, k.sendsms, k.boxes, kopts)
+
         measure("lean", p["lean"], [p["lean"]], options)
-        measure("smsproxy", p["smsproxy"], [p["smsproxy"]], options)
-        for store in (False, True):
-            name = "kannel-store" if store else "kannel"
-            with kannel.running(bench.workdir, stub.url, store=store, name=name) as k:
-                measure(name, k.sendsms, k.boxes, kopts)
-    _rows(w, results, s.quick)
+        turns: list[Callable[[], None]] = [
+            lambda: measure("smsproxy", p["smsproxy"], [p["smsproxy"]], options),
+            lambda: measure_kannel("kannel", store=False),
+        ]
+        rounds: list[dict[str, tuple[Measured, Delivered]]] = []
+        for _ in range(1 if s.quick else ROUNDS):
+            for turn in turns:
+                turn()
+            rounds.append({key: results[key] for key in ("smsproxy", "kannel")})
+            turns.reverse()  # each first in turn
+        # The round at the median of the delivered ratio: its figures are shown.
+        median = sorted(rounds, key=_delivered_ratio)[len(rounds) // 2]
+        results.update(median)
+        measure_kannel("kannel-store", store=True)
+    w.raw["rounds"] = [_delivered_ratio(r) for r in rounds]
+    # Every round's sends count for these two, not the median round's alone.
+    ours = [r["smsproxy"] for r in rounds]
+    failed = sum(int(m.load["failed"]) for m, _ in ours)
+    undelivered = sum(int(m.load["ok"]) - d.count for m, d in ours)
+    _rows(w, results, s.quick, failed=failed, undelivered=undelivered)
+    if len(rounds) > 1:
+        ratios = sorted(_delivered_ratio(r) for r in rounds)
+        w.notes.append(
+            f"{len(rounds)} rounds of smsproxy and Kannel (in memory), in turn; the median"
+            " round's figures are shown; smsproxy / Kannel delivered"
+            f" {ratios[0]:.2f}-{ratios[-1]:.2f}"
+        )
 
 
-def _rows(w: Workload, results: dict[str, tuple[Measured, Delivered]], quick: bool) -> None:
+def _delivered_ratio(run: dict[str, tuple[Measured, Delivered]]) -> float:
+    return ratio(run["smsproxy"][1].per_s, run["kannel"][1].per_s) or 0.0
+
+
+def _rows(
+    w: Workload,
+    results: dict[str, tuple[Measured, Delivered]],
+    quick: bool,
+    *,
+    failed: int,
+    undelivered: int,
+) -> None:
+    """The figures of ``results``; ``failed`` and ``undelivered``: smsproxy's, every round's."""
     proxy, proxy_d = results["smsproxy"]
     lean, lean_d = results["lean"]
     peer, peer_d = results["kannel"]
@@ -185,21 +228,21 @@ def _rows(w: Workload, results: dict[str, tuple[Measured, Delivered]], quick: bo
         Row("  CPU ms per 1000 sends", None, peer=stored.cpu_ms_per_1000(), ratio=False),
         Row(
             "accepted, never delivered",
-            int(proxy.load["ok"]) - proxy_d.count,
+            undelivered,
             int(lean.load["ok"]) - lean_d.count,
             peer=int(peer.load["ok"]) - peer_d.count,
             ratio=False,
             target="= 0",
-            passed=int(proxy.load["ok"]) == proxy_d.count,
+            passed=undelivered == 0,
         ),
         Row(
             "sends failed",
-            proxy.load["failed"],
+            failed,
             lean.load["failed"],
             peer=peer.load["failed"],
             ratio=False,
             target="= 0",
-            passed=proxy.load["failed"] == 0,
+            passed=failed == 0,
         ),
     ]
     w.notes.append(

@@ -135,8 +135,9 @@ def test_quick_bench_prints_every_figure_and_loses_nothing(
 
     if peer:
         for key, run in workloads["peer-kannel"]["raw"].items():
-            if key in ("wall_s", "others_cpus"):  # the workload's, not a run's
+            if key in ("wall_s", "others_cpus", "rounds"):  # the workload's, not a run's
                 continue
             assert run["load"]["failed"] == 0, key
             # Kannel answers on enqueue: what it accepted must still reach the vendor.
             assert run["delivered"] == run["load"]["ok"] > 0, key
+        assert len(workloads["peer-kannel"]["raw"]["rounds"]) == 1  # quick: one round
