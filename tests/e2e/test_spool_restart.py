@@ -20,6 +20,7 @@ import pytest
 
 from adapters.simulator import SimulatorServer
 from config.loader import settings_from
+from proxy import heap
 from proxy.serve import Daemon
 from tests.conftest import CPID, PASSWORD, base_config, esms100_vendor
 from tests.e2e.legacy_client import LegacyClient
@@ -75,7 +76,7 @@ def collector() -> Iterator[None]:
 
 
 async def test_nothing_polls_while_the_daemons_heap_settles(
-    esms100: SimulatorServer, tmp_path: Path, collector: None
+    esms100: SimulatorServer, tmp_path: Path, collector: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The start-up collection holds the event loop (15-50 ms in the daemon,
     more here); a poll answered meanwhile waits as long to be spooled, and a
@@ -83,25 +84,23 @@ async def test_nothing_polls_while_the_daemons_heap_settles(
     to a kill 66 ms after the first poll of a restarted daemon."""
     config = base_config(tmp_path, vendors=[esms100_vendor(esms100)])
     config["reports"] = {"poll_interval_override_s": 0.1}
-    polls_at_settle: list[list[str]] = []
-
-    def at_collection(phase: str, info: dict[str, int]) -> None:
-        if phase == "start" and info["generation"] == 2 and not polls_at_settle:
-            polls_at_settle.append(
-                sorted(
-                    t.get_name() for t in asyncio.all_tasks() if t.get_name().startswith("poll-")
-                )
-            )
-
     daemon = Daemon(settings_from(config, "(test)"))
-    gc.callbacks.append(at_collection)
-    try:
-        await daemon.start(settle_heap=True)
-    finally:
-        gc.callbacks.remove(at_collection)
+    at_settle: list[tuple[list[str], bool]] = []
+    settle = heap.settle
+
+    def settling() -> None:
+        polls = sorted(
+            t.get_name() for t in asyncio.all_tasks() if t.get_name().startswith("poll-")
+        )
+        at_settle.append((polls, daemon.legacy_port != 0))  # 0 until the port listens
+        settle()
+
+    monkeypatch.setattr(heap, "settle", settling)
+    await daemon.start(settle_heap=True)
     try:
         assert gc.get_freeze_count() > 0, "the heap was settled"
-        assert polls_at_settle == [[]], f"polls under way while the heap settled: {polls_at_settle}"
+        # Once, with no poller started and no port listening yet.
+        assert at_settle == [([], False)], f"under way while the heap settled: {at_settle}"
         # And the pollers run once it is done.
         for _ in range(250):
             if esms100.simulator.requests:
