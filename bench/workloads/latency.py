@@ -2,7 +2,10 @@
 
 Latency counts from when a send was due, so a stall is not hidden by the
 generator waiting for it.  Added latency is smsproxy's minus the same load
-sent straight to the stub.
+sent straight to the stub.  The lean pass-through and smsproxy take turns
+for three rounds and the round at the median of smsproxy's p99 is shown,
+the spread noted: one run's p99 (the 80th-worst of 8,000 sends) read 1.34
+and 2.84 ms in two runs of the same code half an hour apart.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from bench.workloads.rows import (
 KEY = "latency"
 TITLE = "single-recipient sends at a fixed rate"
 MAX_ADDED_P99_MS = 2.0
+ROUNDS = 3  # of the lean pass-through and smsproxy, in turn
 
 
 def run(bench: Bench, w: Workload) -> None:
@@ -41,9 +45,23 @@ def run(bench: Bench, w: Workload) -> None:
             )
 
         direct = load("stub", measured=False)
-        lean, aio, proxy = (load(t) for t in ("lean", "aiohttp", "smsproxy"))
+        aio = load("aiohttp")
+        rounds: list[tuple[Measured, Measured]] = []
+        for i in range(1 if s.quick else ROUNDS):
+            first, second = ("lean", "smsproxy") if i % 2 == 0 else ("smsproxy", "lean")
+            measured = {first: load(first), second: load(second)}
+            rounds.append((measured["lean"], measured["smsproxy"]))
+    # The round at the median of smsproxy's p99 is shown.
+    lean, proxy = sorted(rounds, key=lambda r: r[1].latency("p99") or 0.0)[len(rounds) // 2]
     runs = Runs(proxy, lean, aio, direct)
     w.raw.update(runs.raw())
+    w.raw["rounds"] = [{"lean": a.load, "smsproxy": b.load} for a, b in rounds]
+    if len(rounds) > 1:
+        added = sorted(minus(b.latency("p99"), direct.latency("p99")) or 0.0 for _, b in rounds)
+        w.notes.append(
+            f"{len(rounds)} rounds of the lean pass-through and smsproxy, in turn; the round at"
+            f" the median of smsproxy's p99 is shown; added p99 {added[0]:.2f}-{added[-1]:.2f} ms"
+        )
     w.rows.append(runs.row("sends/s achieved", "ok_per_s"))
     w.rows += latency_rows(runs)
     direct_p99 = direct.latency("p99")
@@ -61,4 +79,4 @@ def run(bench: Bench, w: Workload) -> None:
         )
     )
     w.rows += cost_rows(runs)
-    w.rows.append(failed_row(runs))
+    w.rows.append(failed_row(runs, failed=sum(int(b.load["failed"]) for _, b in rounds)))
