@@ -21,9 +21,12 @@ def mask(phone: str) -> str:
 
 
 async def unmatched(store: Store) -> dict[str, object]:
+    # Counts first: a report the matcher gives up on in between is then in
+    # the list too, never counted as unmatched and missing from it.
+    counts = await store.inbox.inbox_counts()
     rows = await store.inbox.unmatched_reports(SHOWN)
     return {
-        "counts": await store.inbox.inbox_counts(),
+        "counts": counts,
         "unmatched": [
             {
                 "vendor": r.account,
