@@ -45,6 +45,7 @@ import structlog
 
 from adapters.esms100 import wire
 from adapters.esms100.wire import ReplyRecord, ReportLine
+from core.busy import StoreBusy
 from proxy.admission import Busy
 from proxy.clients import Client
 from proxy.engine import Engine
@@ -53,7 +54,6 @@ from proxy.login_throttle import LockedOut
 from proxy.numbers import normalise
 from proxy.passwords import new_password_problem
 from proxy.state import DaemonState
-from proxy.store.base import StoreBusy
 from proxy.store.queues import HoldReceipt, QueueKind
 
 log = structlog.get_logger("smsproxy.legacy")

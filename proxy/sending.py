@@ -15,6 +15,7 @@ import structlog
 
 from adapters.client import VendorClient, wall_ms
 from config.settings import Settings
+from core.busy import StoreBusy
 from core.outcome import Outcome
 from core.send import segments
 from proxy.clients import Client
@@ -220,13 +221,27 @@ class SendService:
             return QUOTA_EXHAUSTED
         deadline = time.monotonic() + self.deadline_s
         route = self.router.route
-        if len(groups) == 1:  # the common case: no task and no gather for one group
-            policy, group = groups[0]
-            results = [await route(group, text, deadline, policy, ledger)]
-        else:
-            results = list(
-                await asyncio.gather(*(route(g, text, deadline, p, ledger) for p, g in groups))
-            )
+        try:
+            if len(groups) == 1:  # the common case: no task and no gather for one group
+                policy, group = groups[0]
+                results = [await route(group, text, deadline, policy, ledger)]
+            else:
+                results = list(
+                    await asyncio.gather(*(route(g, text, deadline, p, ledger) for p, g in groups))
+                )
+        except StoreBusy:
+            # An attempt could not be recorded, so was not sent (the client is
+            # told to try again): what it reserved goes back, what others of
+            # this send took stays spent.
+            unsent = ledger.not_reached(phones)
+            if quota is not None and unsent:
+                try:
+                    await self.store.quotas.release_quota(client.cpid, per_recipient * len(unsent))
+                except Exception as exc:  # the store is busy: the answer stays -15
+                    log.warning(
+                        "quota_not_released", segments=per_recipient * len(unsent), error=repr(exc)
+                    )
+            raise
         # Recipients a vendor may already have (an earlier send): not sent, not 0.
         failed: list[Outcome] = [Outcome.AMBIGUOUS] * len(unresolved)
         accepted = 0

@@ -22,6 +22,7 @@ from typing import Generic, NamedTuple, TypeVar
 import structlog
 
 from config.vendor import VendorSettings
+from core.busy import StoreBusy
 from core.outcome import Outcome, decide
 from core.send import NO_IDS, Chunk, SendClient, SendResult, segments, split_chunks
 from routing.health import VendorHealth, VendorState
@@ -237,6 +238,10 @@ class Router(Generic[C]):
                 return Attempt(vendor.name, phones, Outcome.UNREACHABLE, "probe_elsewhere", 0.0)
         try:
             key = await ledger.before(vendor.name, phones, prepared.message_ids)
+        except StoreBusy:
+            # Nothing sent, nothing to fail over to (every vendor's record goes
+            # to the same store): the client is told to try again (-15).
+            raise
         except Exception as exc:
             # Unrecorded, a send could be repeated after a crash: better not sent.
             log.error("attempt_not_recorded", vendor=vendor.name, error=repr(exc))

@@ -43,14 +43,6 @@ class StoreUnavailable(RuntimeError):
     """The store could not be opened: the message says why, never a password."""
 
 
-class StoreBusy(Exception):
-    """A call found the store's connections all taken for longer than it may wait.
-
-    Nothing was done: the legacy port answers it busy (``-15``), like a send
-    that finds every turn taken, and the client's retry comes later.
-    """
-
-
 class Store(Protocol):
     @property
     def sends(self) -> SendLog: ...

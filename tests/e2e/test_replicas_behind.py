@@ -51,3 +51,31 @@ async def test_a_claim_no_replica_acknowledged_is_answered_busy(
     client = LegacyClient(daemon.legacy_url, CPID, PASSWORD)
     assert await client.send("13900000001", "【ACME】您的验证码是 1") == b"-15"
     assert esms100.simulator.phones_of() == []
+
+
+async def test_a_send_record_no_replica_acknowledged_is_answered_busy(
+    tmp_path: Path,
+    redis_server: RedisServer,
+    esms100: SimulatorServer,
+    start_daemon: DaemonFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Without de-duplication a send claims nothing: its first write is its
+    # record, in flight, before the request leaves.  Unacknowledged, nothing is
+    # sent and the client is told to try again; the HAProxy + Sentinel test saw
+    # -110 (a system error, "call your account manager") 15 times in one run.
+    monkeypatch.setattr(redis_store, "one_server", waiting_for_a_replica)
+    config = base_config(
+        tmp_path,
+        state={
+            "engine": "redis",
+            "redis_url": redis_server.url,
+            "redis_prefix": f"behind-{uuid.uuid4().hex[:8]}:",
+        },
+        routing={"send_deadline_s": 3.0, "dedup_window_s": 0},
+        vendors=[esms100_vendor(esms100)],
+    )
+    daemon = await start_daemon(config)
+    client = LegacyClient(daemon.legacy_url, CPID, PASSWORD)
+    assert await client.send("13900000002", "【ACME】您的验证码是 2") == b"-15"
+    assert esms100.simulator.phones_of() == []

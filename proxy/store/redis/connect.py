@@ -41,7 +41,7 @@ from redis.exceptions import ReadOnlyError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from config.redis_target import RedisTarget
-from proxy.store.base import StoreBusy
+from core.busy import StoreBusy
 from proxy.store.redis.pool import WaitingPool
 
 log = structlog.get_logger("smsproxy.redis")

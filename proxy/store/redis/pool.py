@@ -17,7 +17,7 @@ from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MaxConnectionsError
 
-from proxy.store.base import StoreBusy
+from core.busy import StoreBusy
 
 
 class PoolExhausted(RedisConnectionError, StoreBusy):
