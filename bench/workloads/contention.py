@@ -20,7 +20,17 @@ from pathlib import Path
 
 from bench.procs import Child
 from bench.workloads.harness import Bench, LoadOptions
-from bench.workloads.rows import Measured, Row, Runs, Workload, failed_row, minus, ratio
+from bench.workloads.rows import (
+    Measured,
+    Row,
+    Runs,
+    Workload,
+    failed_row,
+    in_turn,
+    median,
+    minus,
+    ratio,
+)
 
 KEY = "contention"
 TITLE = "single-recipient sends beside a CPU burner"
@@ -61,13 +71,9 @@ def run(bench: Bench, w: Workload) -> None:
             )
 
         direct = load("stub", rate, requests, measured=False)
-        rounds: list[tuple[Measured, Measured]] = []
-        for i in range(1 if s.quick else ROUNDS):
-            first, second = ("lean", "smsproxy") if i % 2 == 0 else ("smsproxy", "lean")
-            measured = {first: load(first, rate, requests), second: load(second, rate, requests)}
-            rounds.append((measured["lean"], measured["smsproxy"]))
+        rounds = in_turn(1 if s.quick else ROUNDS, lambda t: load(t, rate, requests))
         # The round at the median of the p99 ratio is shown.
-        lean, proxy = sorted(rounds, key=_p99_ratio)[len(rounds) // 2]
+        lean, proxy = median(rounds, _p99_ratio)
         sat_lean = load("lean", closed, s.saturation_requests)
         sat_proxy = load("smsproxy", closed, s.saturation_requests)
         burned = spinning.cpu_s()

@@ -18,7 +18,9 @@ from bench.workloads.rows import (
     Workload,
     cost_rows,
     failed_row,
+    in_turn,
     latency_rows,
+    median,
     minus,
 )
 
@@ -46,13 +48,9 @@ def run(bench: Bench, w: Workload) -> None:
 
         direct = load("stub", measured=False)
         aio = load("aiohttp")
-        rounds: list[tuple[Measured, Measured]] = []
-        for i in range(1 if s.quick else ROUNDS):
-            first, second = ("lean", "smsproxy") if i % 2 == 0 else ("smsproxy", "lean")
-            measured = {first: load(first), second: load(second)}
-            rounds.append((measured["lean"], measured["smsproxy"]))
+        rounds = in_turn(1 if s.quick else ROUNDS, load)
     # The round at the median of smsproxy's p99 is shown.
-    lean, proxy = sorted(rounds, key=lambda r: r[1].latency("p99") or 0.0)[len(rounds) // 2]
+    lean, proxy = median(rounds, lambda r: r[1].latency("p99") or 0.0)
     runs = Runs(proxy, lean, aio, direct)
     w.raw.update(runs.raw())
     w.raw["rounds"] = [{"lean": a.load, "smsproxy": b.load} for a, b in rounds]

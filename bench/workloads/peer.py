@@ -27,7 +27,7 @@ from bench import kannel
 from bench.components import Proc
 from bench.workloads.books import stub_stats
 from bench.workloads.harness import Bench, LoadOptions
-from bench.workloads.rows import Measured, Row, Workload, ratio
+from bench.workloads.rows import Measured, Row, Workload, median, ratio
 
 PEERS = ("kannel",)
 SAMPLE_S = 0.05
@@ -145,8 +145,8 @@ def run_kannel(bench: Bench, w: Workload) -> None:
             rounds.append({key: results[key] for key in ("smsproxy", "kannel")})
             turns.reverse()  # each first in turn
         # The round at the median of the delivered ratio: its figures are shown.
-        median = sorted(rounds, key=_delivered_ratio)[len(rounds) // 2]
-        results.update(median)
+        shown = median(rounds, _delivered_ratio)
+        results.update(shown)
         measure_kannel("kannel-store", store=True)
     w.raw["rounds"] = [
         {"ratio": _delivered_ratio(r)} | {key: _raw(m, d) for key, (m, d) in r.items()}

@@ -9,8 +9,11 @@ another gateway (Kannel) when one runs beside.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -198,3 +201,18 @@ def failed_row(runs: Runs, label: str = "sends failed", failed: int | None = Non
         target="= 0",
         passed=failed == 0,
     )
+
+
+def in_turn(rounds: int, load: Callable[[str], Measured]) -> list[tuple[Measured, Measured]]:
+    """``rounds`` of the lean pass-through and smsproxy, each first in turn: (lean, smsproxy)."""
+    taken: list[tuple[Measured, Measured]] = []
+    for i in range(rounds):
+        order = ("lean", "smsproxy") if i % 2 == 0 else ("smsproxy", "lean")
+        measured = {target: load(target) for target in order}
+        taken.append((measured["lean"], measured["smsproxy"]))
+    return taken
+
+
+def median(rounds: Sequence[T], figure: Callable[[T], float]) -> T:
+    """The round at the median of ``figure`` (the upper of two middle ones)."""
+    return sorted(rounds, key=figure)[len(rounds) // 2]

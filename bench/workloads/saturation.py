@@ -27,6 +27,7 @@ from bench.workloads.rows import (
     Workload,
     cost_rows,
     failed_row,
+    median,
     ratio,
     throughput_rows,
 )
@@ -53,11 +54,6 @@ class Round:
 
     def quota(self) -> float:
         return ratio(self.proxy.ok_per_s, self.noquota.ok_per_s) or 0.0
-
-
-def median_round(rounds: list[Round], figure: Callable[[Round], float]) -> Round:
-    """The round at the median of ``figure`` (the upper of two middle ones)."""
-    return sorted(rounds, key=figure)[len(rounds) // 2]
 
 
 def run(bench: Bench, w: Workload) -> None:
@@ -88,7 +84,7 @@ def run(bench: Bench, w: Workload) -> None:
             order = order[1:] + order[:1]  # each target first, middle and last in turn
         # Each figure is read off the round at its median; that round's rows are shown.
         by_sends, by_cpu, by_quota = (
-            median_round(rounds, f) for f in (Round.sends, Round.cpu, Round.quota)
+            median(rounds, f) for f in (Round.sends, Round.cpu, Round.quota)
         )
         runs = Runs(by_sends.proxy, by_sends.lean, aio, direct)
         w.raw.update(

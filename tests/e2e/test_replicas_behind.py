@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,15 +31,11 @@ def waiting_for_a_replica(url: str) -> FailoverRedis:
     return client
 
 
-async def test_a_claim_no_replica_acknowledged_is_answered_busy(
-    tmp_path: Path,
-    redis_server: RedisServer,
-    esms100: SimulatorServer,
-    start_daemon: DaemonFactory,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(redis_store, "one_server", waiting_for_a_replica)
-    config = base_config(
+def behind_config(
+    tmp_path: Path, redis_server: RedisServer, esms100: SimulatorServer
+) -> dict[str, Any]:
+    """A daemon on Redis (under a prefix of its own) sending to the esms100 simulator."""
+    return base_config(
         tmp_path,
         state={
             "engine": "redis",
@@ -47,7 +44,17 @@ async def test_a_claim_no_replica_acknowledged_is_answered_busy(
         },
         vendors=[esms100_vendor(esms100)],
     )
-    daemon = await start_daemon(config)
+
+
+async def test_a_claim_no_replica_acknowledged_is_answered_busy(
+    tmp_path: Path,
+    redis_server: RedisServer,
+    esms100: SimulatorServer,
+    start_daemon: DaemonFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(redis_store, "one_server", waiting_for_a_replica)
+    daemon = await start_daemon(behind_config(tmp_path, redis_server, esms100))
     client = LegacyClient(daemon.legacy_url, CPID, PASSWORD)
     assert await client.send("13900000001", "【ACME】您的验证码是 1") == b"-15"
     assert esms100.simulator.phones_of() == []
@@ -65,16 +72,8 @@ async def test_a_send_record_no_replica_acknowledged_is_answered_busy(
     # sent and the client is told to try again; the HAProxy + Sentinel test saw
     # -110 (a system error, "call your account manager") 15 times in one run.
     monkeypatch.setattr(redis_store, "one_server", waiting_for_a_replica)
-    config = base_config(
-        tmp_path,
-        state={
-            "engine": "redis",
-            "redis_url": redis_server.url,
-            "redis_prefix": f"behind-{uuid.uuid4().hex[:8]}:",
-        },
-        routing={"send_deadline_s": 3.0, "dedup_window_s": 0},
-        vendors=[esms100_vendor(esms100)],
-    )
+    config = behind_config(tmp_path, redis_server, esms100)
+    config["routing"]["dedup_window_s"] = 0
     daemon = await start_daemon(config)
     client = LegacyClient(daemon.legacy_url, CPID, PASSWORD)
     assert await client.send("13900000002", "【ACME】您的验证码是 2") == b"-15"
