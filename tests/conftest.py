@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 import uvloop
 
 from adapters.esms100.simulator import Esms100Simulator
@@ -23,6 +24,28 @@ PASSWORD = "acme-pass"
 
 DaemonFactory = Callable[..., Awaitable[Daemon]]
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "no_proxy")
+
+
+def plain_structlog() -> None:
+    """structlog's defaults, but an exception drawn as plain text.
+
+    Daemons inside the tests log through structlog's defaults (the CLI's
+    configure_logging is not called), which draw a logged exception with rich
+    when it is installed (import-linter brings it): the frames, highlighted,
+    with every local's repr.  That took over 3 s a traceback here, holding the
+    test's event loop each time a vendor or Redis failure was logged; a Redis
+    call behind it timed out and a send was answered -110.  Tests that
+    configure logging of their own come back to this."""
+    structlog.reset_defaults()
+    processors = list(structlog.get_config()["processors"])
+    processors[-1] = structlog.dev.ConsoleRenderer(
+        exception_formatter=structlog.dev.plain_traceback
+    )
+    structlog.configure(processors=processors)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    plain_structlog()
 
 
 @pytest.fixture(scope="session", autouse=True)

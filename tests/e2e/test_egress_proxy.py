@@ -19,7 +19,7 @@ from adapters.esms100.simulator import Esms100Simulator
 from adapters.simulator import Simulator, SimulatorServer
 from proxy.logging import configure_logging
 from tests.adapters.test_egress_proxy import SECRET, USER, certificate, proxy
-from tests.conftest import DaemonFactory, base_config
+from tests.conftest import DaemonFactory, base_config, plain_structlog
 from tests.e2e.test_failover import send
 from tests.tinyproxy import Tinyproxy
 
@@ -40,7 +40,7 @@ def json_logs() -> Iterator[io.StringIO]:
     # Uncached: a module's logger first used here must not write to this stream ever after.
     structlog.configure(cache_logger_on_first_use=False)
     yield stream
-    structlog.reset_defaults()
+    plain_structlog()
     for handler in list(logging.getLogger().handlers):
         logging.getLogger().removeHandler(handler)
 

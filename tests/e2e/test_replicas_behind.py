@@ -78,3 +78,36 @@ async def test_a_send_record_no_replica_acknowledged_is_answered_busy(
     client = LegacyClient(daemon.legacy_url, CPID, PASSWORD)
     assert await client.send("13900000002", "【ACME】您的验证码是 2") == b"-15"
     assert esms100.simulator.phones_of() == []
+
+
+async def test_a_retry_after_a_busy_claim_is_sent_once_and_counted_once(
+    tmp_path: Path,
+    redis_server: RedisServer,
+    esms100: SimulatorServer,
+    start_daemon: DaemonFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The refused claim ran on the master.  Left there, the client's retry once
+    # the replicas caught up read the number as unresolved (-17, nothing sent)
+    # until the claim went stale, and the quota stayed spent: 104 messages of
+    # the HAProxy + Sentinel test ended on -17 that way.
+    clients: list[FailoverRedis] = []
+
+    def recorded(url: str) -> FailoverRedis:
+        clients.append(waiting_for_a_replica(url))
+        return clients[-1]
+
+    monkeypatch.setattr(redis_store, "one_server", recorded)
+    config = behind_config(tmp_path, redis_server, esms100)
+    config["clients"][0]["quota"] = 10
+    daemon = await start_daemon(config)
+    client = LegacyClient(daemon.legacy_url, CPID, PASSWORD)
+    text = "【ACME】您的订单已发货"
+    assert await client.send("13900000003", text) == b"-15"
+    quotas = daemon.state.store.quotas
+    assert await quotas.quota_used(CPID) == 0
+    for redis in clients:
+        redis.min_replicas = 0  # the replicas caught up
+    assert await client.send("13900000003", text) == b"0"
+    assert esms100.simulator.phones_of() == ["13900000003"]
+    assert await quotas.quota_used(CPID) == 1

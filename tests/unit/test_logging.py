@@ -11,6 +11,7 @@ import pytest
 import structlog
 
 from proxy.logging import configure_logging
+from tests.conftest import plain_structlog
 
 
 @pytest.fixture
@@ -18,7 +19,7 @@ def json_logs() -> Iterator[io.StringIO]:
     stream = io.StringIO()
     configure_logging("info", json=True, stream=stream)
     yield stream
-    structlog.reset_defaults()
+    plain_structlog()
     for handler in list(logging.getLogger().handlers):
         logging.getLogger().removeHandler(handler)
 

@@ -17,6 +17,12 @@ script (:mod:`.batch`), each send's as its own call would have made it.  A
 send releases only the claims no vendor has
 (:meth:`proxy.ledger.SendLedger.not_reached`): one accepted or unresolved is
 what a retry must find, so a send a vendor took makes no release call.
+
+A claim call that fails after it may have run (its replicas did not
+acknowledge it, or the connection was lost on the way back) sends nothing,
+so what it claimed and reserved is given back at once: left in place, a
+retry of those numbers reads them unresolved (``-17``) until the claims go
+stale, although no vendor has them.
 """
 
 from __future__ import annotations
@@ -24,10 +30,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+import structlog
+
 from proxy.store.claims import ClaimWindow, Taken
 from proxy.store.quotas import QuotaAsk, QuotaExhausted
 from proxy.store.redis.batch import TickBatch
+from proxy.store.redis.connect import NotSent
 from proxy.store.redis.keyspace import PRELUDE, Keyspace, json_list
+
+log = structlog.get_logger("smsproxy.redis")
 
 # Lua functions of the scripts that read or move claims (after PRELUDE).
 CLAIM_FUNCTIONS = """
@@ -124,6 +135,34 @@ return 0
 """
 )
 
+UNCLAIM_RECIPIENTS = (
+    PRELUDE
+    + CLAIM_FUNCTIONS
+    + """
+-- ARGV[2]: the asks of a CLAIM_RECIPIENTS call that may have run and whose
+-- sends go no further.  Each send's claims still at 'c' are dropped, and the
+-- quota reserved for them given back: the claim script reserved exactly one
+-- recipient's segments for each claim it made.
+for _, c in ipairs(cjson.decode(ARGV[2])) do
+  local cpid, digest, send, seg = c[1], c[2], c[3], c[9]
+  local dropped = 0
+  for _, e in ipairs(c[7]) do
+    local key = claim_key(cpid, digest, e[1])
+    local state, _, owner = parse_claim(redis.call('GET', key))
+    if owner == send and state == 'c' then
+      redis.call('DEL', key)
+      dropped = dropped + 1
+    end
+  end
+  if seg ~= '' and dropped > 0 then
+    local quota = p .. 'quota'
+    local used = tonumber(redis.call('HGET', quota, cpid) or '0')
+    redis.call('HSET', quota, cpid, math.max(0, used - tonumber(seg) * dropped))
+  end
+end
+return 0
+"""
+)
 
 # One send's claim as the script takes it, and its answer: "quota", or the
 # numbers taken ([phone, "a" (accepted) or "u" (unresolved)]).
@@ -135,7 +174,11 @@ class RedisClaims:
     def __init__(self, keys: Keyspace) -> None:
         self._keys = keys
         self._claim_recipients = keys.script(CLAIM_RECIPIENTS)
-        self._release_claims = keys.script(RELEASE_CLAIMS)
+        # A release lost in a failover costs a retry a -17 until the claim goes
+        # stale, never a second send: not worth a wait for replicas, nor a
+        # failure when they lag.
+        self._release_claims = keys.script(RELEASE_CLAIMS, backs_answers=False)
+        self._unclaim_recipients = keys.script(UNCLAIM_RECIPIENTS, backs_answers=False)
         # The claims of the sends of one turn of the loop, in one call.
         self._claims: TickBatch[ClaimAsk, ClaimAnswer] = TickBatch(self._claim, "claims")
 
@@ -174,8 +217,22 @@ class RedisClaims:
         return [Taken(phone, state == "a") for phone, state in taken]
 
     async def _claim(self, asks: list[ClaimAsk]) -> list[ClaimAnswer]:
-        answer = await self._claim_recipients(args=[self._keys.prefix, json.dumps(asks)])
+        args = [self._keys.prefix, json.dumps(asks)]
+        try:
+            answer = await self._claim_recipients(args=args)
+        except NotSent:
+            raise  # it surely did not run: nothing to give back
+        except Exception:
+            await self._unclaim(args, len(asks))
+            raise
         return json_list(answer)
+
+    async def _unclaim(self, args: list[str], sends: int) -> None:
+        try:
+            await self._unclaim_recipients(args=args)
+        except Exception as exc:
+            # Left claimed, they read as unresolved until the claims go stale.
+            log.warning("claims_not_released", sends=sends, error=repr(exc))
 
     async def release_claims(
         self, cpid: str, text_digest: str, send_id: str, phones: Sequence[str]
