@@ -11,6 +11,7 @@ client waits for one replica of a server that has none.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import pytest
 
 from adapters.simulator import SimulatorServer
 from proxy.store.redis import store as redis_store
+from proxy.store.redis.claims import CLAIM_RECIPIENTS
 from proxy.store.redis.connect import FailoverRedis
 from tests.conftest import CPID, PASSWORD, DaemonFactory, base_config, esms100_vendor
 from tests.e2e.legacy_client import LegacyClient
@@ -110,4 +112,40 @@ async def test_a_retry_after_a_busy_claim_is_sent_once_and_counted_once(
         redis.min_replicas = 0  # the replicas caught up
     assert await client.send("13900000003", text) == b"0"
     assert esms100.simulator.phones_of() == ["13900000003"]
+    assert await quotas.quota_used(CPID) == 1
+
+
+async def test_a_retry_after_a_busy_send_record_is_sent_once_and_counted_once(
+    tmp_path: Path,
+    redis_server: RedisServer,
+    esms100: SimulatorServer,
+    start_daemon: DaemonFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The claim is acknowledged, the record of the attempt is not: the master
+    # holds the record in flight and the claim with it.  Left so, the retry
+    # read the number as unresolved (-17) for routing.unresolved_expire_s
+    # although nothing was sent.
+    claim_script = hashlib.sha1(CLAIM_RECIPIENTS.encode()).hexdigest()
+    clients: list[FailoverRedis] = []
+
+    def records_behind(url: str) -> FailoverRedis:
+        client = waiting_for_a_replica(url)
+        client.unwaited = frozenset({claim_script})
+        clients.append(client)
+        return client
+
+    monkeypatch.setattr(redis_store, "one_server", records_behind)
+    config = behind_config(tmp_path, redis_server, esms100)
+    config["clients"][0]["quota"] = 10
+    daemon = await start_daemon(config)
+    client = LegacyClient(daemon.legacy_url, CPID, PASSWORD)
+    text = "【ACME】您的订单已签收"
+    assert await client.send("13900000004", text) == b"-15"
+    quotas = daemon.state.store.quotas
+    assert await quotas.quota_used(CPID) == 0
+    for redis in clients:
+        redis.min_replicas = 0  # the replicas caught up
+    assert await client.send("13900000004", text) == b"0"
+    assert esms100.simulator.phones_of() == ["13900000004"]
     assert await quotas.quota_used(CPID) == 1

@@ -67,7 +67,12 @@ class ReplicasBehind(RedisError, StoreBusy):
 
     Before a send, that is the store being busy (``-15``: the client tries
     again), as when the pool's connections are all taken; never ``-110``.
+    ``answer`` is the script's: what it wrote can be undone on the master.
     """
+
+    def __init__(self, message: str, answer: Any) -> None:
+        super().__init__(message)
+        self.answer = answer
 
 
 class FailoverConnection(SentinelManagedConnection):
@@ -158,7 +163,8 @@ class FailoverRedis(Redis):
                 await pool.get_master_address()  # type: ignore[no-untyped-call]
             raise ReplicasBehind(
                 f"{int(acked)} of {self.min_replicas} replica(s) acknowledged the write"
-                f" in {self.replica_timeout_ms} ms"
+                f" in {self.replica_timeout_ms} ms",
+                answer,
             )
         return answer
 

@@ -11,6 +11,12 @@
 
 A batch of send records is one script call, whatever its size: the send
 path makes no round trip per recipient.
+
+A batch the master wrote but too few replicas acknowledged is answered as
+not written (:class:`~.connect.ReplicasBehind`, the client hears ``-15``),
+so its new records are marked not sent on the master at once: left in
+flight, their claims would have a retry of those numbers answered ``-17``
+(unresolved) for ``routing.unresolved_expire_s``, though none was sent.
 """
 
 from __future__ import annotations
@@ -19,8 +25,11 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+import structlog
+
 from proxy.store.epoch import now_ms
 from proxy.store.redis.claims import CLAIM_FUNCTIONS
+from proxy.store.redis.connect import ReplicasBehind
 from proxy.store.redis.keyspace import (
     PRELUDE,
     PURGE_SLICE,
@@ -35,6 +44,8 @@ from proxy.store.sends import (
     SendRecord,
     SendSettlement,
 )
+
+log = structlog.get_logger("smsproxy.redis")
 
 MAX_CANDIDATES = 100
 
@@ -237,7 +248,23 @@ class RedisSendLog:
             for s in settlements
         ]
         args = [self._keys.prefix, json.dumps(rows), json.dumps(settled), str(now_ms())]
-        return int(await self._record_sends(args=args))
+        try:
+            return int(await self._record_sends(args=args))
+        except ReplicasBehind as exc:
+            if rows:
+                await self._unrecord(int(exc.answer), len(rows))
+            raise
+
+    async def _unrecord(self, first: int, count: int) -> None:
+        """Records ``first`` and the ``count - 1`` after it were not sent after all."""
+        undo = [[str(first), str(count), "not_sent", "store_busy", None]]
+        args = [self._keys.prefix, "[]", json.dumps(undo), str(now_ms())]
+        try:
+            await self._record_sends(args=args)
+        except ReplicasBehind:
+            pass  # it ran on the master, where the retry will look
+        except Exception as exc:
+            log.warning("records_not_unmarked", records=count, error=repr(exc))
 
     async def unresolved(self, since_ms: int, limit: int) -> tuple[int, list[SendRecord]]:
         count, rows = await self._unresolved(args=[self._keys.prefix, str(since_ms), str(limit)])
