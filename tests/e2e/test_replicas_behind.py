@@ -76,10 +76,13 @@ async def test_a_send_record_no_replica_acknowledged_is_answered_busy(
     monkeypatch.setattr(redis_store, "one_server", waiting_for_a_replica)
     config = behind_config(tmp_path, redis_server, esms100)
     config["routing"]["dedup_window_s"] = 0
+    config["clients"][0]["quota"] = 10
     daemon = await start_daemon(config)
     client = LegacyClient(daemon.legacy_url, CPID, PASSWORD)
     assert await client.send("13900000002", "【ACME】您的验证码是 2") == b"-15"
     assert esms100.simulator.phones_of() == []
+    # Reserved on the master before the record failed, and given back.
+    assert await daemon.state.store.quotas.quota_used(CPID) == 0
 
 
 async def test_a_retry_after_a_busy_claim_is_sent_once_and_counted_once(

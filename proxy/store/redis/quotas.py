@@ -7,7 +7,12 @@
 
 from __future__ import annotations
 
+import structlog
+
+from proxy.store.redis.connect import ReplicasBehind
 from proxy.store.redis.keyspace import Keyspace
+
+log = structlog.get_logger("smsproxy.redis")
 
 RESERVE_QUOTA = """
 -- KEYS[1] the usage hash; ARGV: cpid, segments, limit
@@ -39,7 +44,18 @@ class RedisQuotas:
 
     async def reserve_quota(self, cpid: str, segments: int, limit: int) -> bool:
         args = [cpid, str(segments), str(limit)]
-        return bool(await self._reserve(keys=[self._key], args=args))
+        try:
+            return bool(await self._reserve(keys=[self._key], args=args))
+        except ReplicasBehind as exc:
+            # The send is refused busy (-15): what the master reserved goes back.
+            if int(exc.answer):
+                try:
+                    await self.release_quota(cpid, segments)
+                except ReplicasBehind:
+                    pass  # it ran on the master all the same
+                except Exception as undo:
+                    log.warning("quota_not_released", segments=segments, error=repr(undo))
+            raise
 
     async def release_quota(self, cpid: str, segments: int) -> None:
         await self._release(keys=[self._key], args=[cpid, str(segments)])
