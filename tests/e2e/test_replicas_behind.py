@@ -81,7 +81,7 @@ async def test_a_send_record_no_replica_acknowledged_is_answered_busy(
     client = LegacyClient(daemon.legacy_url, CPID, PASSWORD)
     assert await client.send("13900000002", "【ACME】您的验证码是 2") == b"-15"
     assert esms100.simulator.phones_of() == []
-    # Reserved on the master before the record failed, and given back.
+    # Reserved on the master, not acknowledged, and given back.
     assert await daemon.state.store.quotas.quota_used(CPID) == 0
 
 
