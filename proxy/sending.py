@@ -190,6 +190,15 @@ class SendService:
         ]
         return left, groups, unresolved
 
+    async def _give_back_quota(self, cpid: str, segments: int) -> None:
+        """What unsent recipients reserved.  A failure is logged: the send's answer
+        stands (a 0 changed to an error after a vendor took the message would
+        have the client send it again)."""
+        try:
+            await self.store.quotas.release_quota(cpid, segments)
+        except Exception as exc:
+            log.warning("quota_not_released", segments=segments, error=repr(exc))
+
     async def _release(self, cpid: str, digest: str, send_id: str, phones: Sequence[str]) -> None:
         try:
             await self.store.claims.release_claims(cpid, digest, send_id, phones)
@@ -235,12 +244,7 @@ class SendService:
             # this send took stays spent.
             unsent = ledger.not_reached(phones)
             if quota is not None and unsent:
-                try:
-                    await self.store.quotas.release_quota(client.cpid, per_recipient * len(unsent))
-                except Exception as exc:  # the store is busy: the answer stays -15
-                    log.warning(
-                        "quota_not_released", segments=per_recipient * len(unsent), error=repr(exc)
-                    )
+                await self._give_back_quota(client.cpid, per_recipient * len(unsent))
             raise
         # Recipients a vendor may already have (an earlier send): not sent, not 0.
         failed: list[Outcome] = [Outcome.AMBIGUOUS] * len(unresolved)
@@ -254,9 +258,7 @@ class SendService:
         if unruled:
             failed += [Outcome.UNREACHABLE] * unruled
         if quota is not None and accepted < len(phones):
-            await self.store.quotas.release_quota(
-                client.cpid, per_recipient * (len(phones) - accepted)
-            )
+            await self._give_back_quota(client.cpid, per_recipient * (len(phones) - accepted))
         code = legacy_code(failed) if failed else 0
         # A line per send costs as much as a tenth of the send at full rate:
         # successes are debug, anything else is info.  Checked first, as the

@@ -16,13 +16,16 @@ from collections.abc import AsyncIterator
 import pytest
 
 from proxy.rate_limits import RateLimits
+from proxy.store.claims import ClaimWindow, Taken
+from proxy.store.redis.claims import RedisClaims
 from proxy.store.redis.connect import FailoverRedis, ReplicasBehind
 from proxy.store.redis.inbox import RedisInbox
 from proxy.store.redis.keyspace import Keyspace
 from proxy.store.redis.sends import RedisSendLog
 from proxy.store.redis.vendor_states import RedisVendorStates
-from proxy.store.sends import CandidateQuery
+from proxy.store.sends import CandidateQuery, RecordState
 from tests.redis_server import RedisServer
+from tests.store.contract import T0, WINDOW_MS, record
 
 
 @pytest.fixture
@@ -67,3 +70,64 @@ async def test_the_send_log_and_the_inbox_are_read_without_waiting(lagging: Keys
     assert await inbox.pending_replies(10) == []
     assert await inbox.unmatched_reports(10) == []
     assert time.monotonic() - started < 0.2
+
+
+@pytest.fixture
+async def steady(redis_server: RedisServer, lagging: Keyspace) -> AsyncIterator[Keyspace]:
+    """The same keys through a client that does not wait: the replicas caught up."""
+    client = FailoverRedis.from_url(redis_server.url, decode_responses=True)
+    try:
+        yield Keyspace(client, lagging.prefix)
+    finally:
+        await client.aclose()
+
+
+PHONE = "13800138000"
+# Past a claim's stale age, inside an unresolved answer's expiry: a retry here
+# tells a number left unresolved from one merely claimed.
+LATER = ClaimWindow(T0 + 30_000, WINDOW_MS, 120_000, stale_claim_ms=20_000)
+
+
+async def retry_finds(keys: Keyspace, send_id: str, window: ClaimWindow = LATER) -> list[Taken]:
+    return await RedisClaims(keys).claim_recipients("acme", "d1", send_id, [PHONE], window)
+
+
+async def unresolved_at_first_vendor(keys: Keyspace, send_id: str) -> None:
+    await RedisClaims(keys).claim_recipients(
+        "acme", "d1", send_id, [PHONE], ClaimWindow(T0, WINDOW_MS, 120_000)
+    )
+    await RedisSendLog(keys).record_sends(
+        [record(PHONE, outcome=RecordState.AMBIGUOUS, send_id=send_id)]
+    )
+
+
+async def test_a_resend_given_up_leaves_the_earlier_unresolved_claim(
+    lagging: Keyspace, steady: Keyspace
+) -> None:
+    # A rule that resends after no clear answer takes over the claim; a send
+    # that then reaches no vendor, or whose claim the replicas did not
+    # acknowledge, must leave the first send's unresolved one for a retry
+    # under another rule (rules change with the hour and the recipient count).
+    await unresolved_at_first_vendor(steady, "s0")
+    resend = LATER._replace(resend_unresolved=frozenset({PHONE}))
+    assert await retry_finds(steady, "s1", resend) == []
+    await RedisClaims(steady).release_claims("acme", "d1", "s1", [PHONE])
+    assert await retry_finds(steady, "s2") == [Taken(PHONE, False)]
+
+    with pytest.raises(ReplicasBehind):
+        await retry_finds(lagging, "s3", resend)
+    assert await retry_finds(steady, "s4") == [Taken(PHONE, False)]
+
+
+async def test_an_unacknowledged_record_leaves_the_sends_earlier_answer(
+    lagging: Keyspace, steady: Keyspace
+) -> None:
+    # First vendor ambiguous, the failover's record not acknowledged: the send
+    # is answered -15 with the first vendor maybe holding the message, so a
+    # retry must still find it unresolved, not merely claimed (stale sooner).
+    await unresolved_at_first_vendor(steady, "s1")
+    with pytest.raises(ReplicasBehind):
+        await RedisSendLog(lagging).record_sends(
+            [record(PHONE, vendor="v2", outcome=RecordState.IN_FLIGHT, send_id="s1")]
+        )
+    assert await retry_finds(steady, "s2") == [Taken(PHONE, False)]

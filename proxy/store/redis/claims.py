@@ -7,7 +7,11 @@
 
 A claim's value is ``<state>|<ms>|<send id>``, state one of ``c`` (claimed by
 a send, no vendor yet), ``f`` (in flight at a vendor), ``u`` (unresolved: an
-ambiguous answer), ``a`` (accepted).  The send log's script moves it along
+ambiguous answer), ``a`` (accepted).  A send that resends to a number left
+unresolved (a rule with ``ambiguous = "at_least_once"``) keeps the claim it
+took over after its own: ``c|<ms>|<send id>|u|<ms>|<earlier send id>``.
+Released, the claim goes back to that one, since its vendor may still have
+the message and a retry under another rule must find it.  The send log's script moves it along
 with its record's outcome (:data:`CLAIM_FUNCTIONS`), and so does a report
 settled against the record.  The digest is hex and the phone digits, so only
 the cpid at the end comes from outside.
@@ -37,6 +41,7 @@ from proxy.store.quotas import QuotaAsk, QuotaExhausted
 from proxy.store.redis.batch import TickBatch
 from proxy.store.redis.connect import NotSent
 from proxy.store.redis.keyspace import PRELUDE, Keyspace, json_list
+from proxy.store.redis.pool import PoolExhausted
 
 log = structlog.get_logger("smsproxy.redis")
 
@@ -45,10 +50,22 @@ CLAIM_FUNCTIONS = """
 local function claim_key(cpid, digest, phone)
   return p .. 'claim:' .. digest .. ':' .. phone .. ':' .. cpid
 end
+-- state, ms, owner, and the claim taken over ('' for none)
 local function parse_claim(v)
   if not v then return nil end
-  local state, ms, owner = string.match(v, '^(%a)|(%d+)|(.*)$')
-  return state, tonumber(ms), owner
+  local state, ms, owner, was = string.match(v, '^(%a)|(%d+)|([^|]*)|?(.*)$')
+  return state, tonumber(ms), owner, was
+end
+local function with_was(v, was)
+  if was and was ~= '' then return v .. '|' .. was end
+  return v
+end
+-- Give up a claim of `send` that no vendor has: back to the one it took over, or gone.
+local function give_up_claim(key, send)
+  local state, _, owner, was = parse_claim(redis.call('GET', key))
+  if owner ~= send or state ~= 'c' then return false end
+  if was ~= '' then redis.call('SET', key, was, 'KEEPTTL') else redis.call('DEL', key) end
+  return true
 end
 -- Set the claim of record `key` to `state`, when the record's send owns it
 -- (a send that claimed nothing, with no dedup window, has none to set).
@@ -56,10 +73,10 @@ local function settle_claim(key, state, now)
   local f = redis.call('HMGET', key, 'cpid', 'digest', 'phone', 'send', 'ms')
   if not f[1] then return end
   local ck = claim_key(f[1], f[2], f[3])
-  local _, _, owner = parse_claim(redis.call('GET', ck))
+  local _, _, owner, was = parse_claim(redis.call('GET', ck))
   if owner ~= f[4] then return end
   local since = state == 'a' and now or f[5]
-  redis.call('SET', ck, state .. '|' .. since .. '|' .. f[4], 'KEEPTTL')
+  redis.call('SET', ck, with_was(state .. '|' .. since .. '|' .. f[4], was), 'KEEPTTL')
 end
 -- A recipient not sent is back to claimed-only: failover may still take it
 -- to another vendor, or the send's end releases it.
@@ -87,6 +104,7 @@ local function claim(cpid, digest, send, now, window, expire, entries, stale, se
     local key = claim_key(cpid, digest, e[1])
     local state, ms, owner = parse_claim(redis.call('GET', key))
     local free = state == nil or owner == send
+    local was = nil
     if state == 'a' then
       taken[#taken + 1] = {e[1], 'a'}
     -- A rule that resends after no clear answer takes back an ambiguous one, not
@@ -95,10 +113,13 @@ local function claim(cpid, digest, send, now, window, expire, entries, stale, se
         and not (e[2] == '1' and state == 'u') then
       taken[#taken + 1] = {e[1], 'u'}
     else
+      if not free and state == 'u' and ms >= now - expire then
+        was = 'u|' .. ms .. '|' .. owner  -- resent: kept, to give back if not sent
+      end
       free = true
       untaken = untaken + 1
     end
-    if free then mine[#mine + 1] = key end
+    if free then mine[#mine + 1] = {key, was} end
   end
   if seg ~= '' and untaken > 0 then
     local quota, segments = p .. 'quota', tonumber(seg) * untaken
@@ -106,8 +127,8 @@ local function claim(cpid, digest, send, now, window, expire, entries, stale, se
     if used + segments > tonumber(limit) then return 'quota' end
     redis.call('HINCRBY', quota, cpid, segments)
   end
-  for _, key in ipairs(mine) do
-    redis.call('SET', key, 'c|' .. now .. '|' .. send, 'PX', window)
+  for _, m in ipairs(mine) do
+    redis.call('SET', m[1], with_was('c|' .. now .. '|' .. send, m[2]), 'PX', window)
   end
   return taken
 end
@@ -126,10 +147,8 @@ RELEASE_CLAIMS = (
     + """
 -- ARGV[2] cpid, ARGV[3] digest, ARGV[4] send id, ARGV[5] [phone, ...]
 for _, phone in ipairs(cjson.decode(ARGV[5])) do
-  local key = claim_key(ARGV[2], ARGV[3], phone)
-  local state, _, owner = parse_claim(redis.call('GET', key))
   -- Only a claim that never reached a vendor: in flight or unresolved stays.
-  if owner == ARGV[4] and state == 'c' then redis.call('DEL', key) end
+  give_up_claim(claim_key(ARGV[2], ARGV[3], phone), ARGV[4])
 end
 return 0
 """
@@ -140,19 +159,14 @@ UNCLAIM_RECIPIENTS = (
     + CLAIM_FUNCTIONS
     + """
 -- ARGV[2]: the asks of a CLAIM_RECIPIENTS call that may have run and whose
--- sends go no further.  Each send's claims still at 'c' are dropped, and the
+-- sends go no further.  Each send's claims still at 'c' are given up, and the
 -- quota reserved for them given back: the claim script reserved exactly one
 -- recipient's segments for each claim it made.
 for _, c in ipairs(cjson.decode(ARGV[2])) do
   local cpid, digest, send, seg = c[1], c[2], c[3], c[9]
   local dropped = 0
   for _, e in ipairs(c[7]) do
-    local key = claim_key(cpid, digest, e[1])
-    local state, _, owner = parse_claim(redis.call('GET', key))
-    if owner == send and state == 'c' then
-      redis.call('DEL', key)
-      dropped = dropped + 1
-    end
+    if give_up_claim(claim_key(cpid, digest, e[1]), send) then dropped = dropped + 1 end
   end
   if seg ~= '' and dropped > 0 then
     local quota = p .. 'quota'
@@ -220,7 +234,7 @@ class RedisClaims:
         args = [self._keys.prefix, json.dumps(asks)]
         try:
             answer = await self._claim_recipients(args=args)
-        except NotSent:
+        except (NotSent, PoolExhausted):
             raise  # it surely did not run: nothing to give back
         except Exception:
             await self._unclaim(args, len(asks))

@@ -94,6 +94,40 @@ return first
 """
 )
 
+UNRECORD_SENDS = (
+    PRELUDE
+    + CLAIM_FUNCTIONS
+    + """
+-- ARGV[2] first record id, ARGV[3] count, ARGV[4] code, ARGV[5] now (ms)
+-- Records a batch wrote on the master that its replicas did not acknowledge:
+-- not sent after all.  Each one's claim goes back to what the send's other
+-- records of that number say (an earlier vendor's unresolved answer stands),
+-- or to claimed-only, for the send's release.
+local first, now = tonumber(ARGV[2]), tonumber(ARGV[5])
+local undone = {}
+for rid = first, first + tonumber(ARGV[3]) - 1 do
+  local key = p .. 'record:' .. rid
+  if redis.call('HGET', key, 'outcome') == 'in_flight' then
+    redis.call('HSET', key, 'outcome', 'not_sent', 'code', ARGV[4])
+    redis.call('ZREM', p .. 'unresolved', rid)
+    undone[#undone + 1] = key
+  end
+end
+local RANK = {c = 0, u = 1, f = 1, a = 2}
+for _, key in ipairs(undone) do
+  local f = redis.call('HMGET', key, 'send', 'phone')
+  local state = 'c'
+  for _, m in ipairs(redis.call('ZREVRANGE', p .. 'to:' .. f[2], 0, 19)) do
+    local o = redis.call('HMGET', p .. 'record:' .. tonumber(m), 'send', 'outcome')
+    local s = o[1] == f[1] and RECORD_STATE[o[2]]
+    if s and RANK[s] > RANK[state] then state = s end
+  end
+  settle_claim(key, state, now)
+end
+return 0
+"""
+)
+
 UNRESOLVED = """
 -- ARGV[1] prefix, ARGV[2] since (ms), ARGV[3] limit
 local p = ARGV[1]
@@ -212,6 +246,9 @@ class RedisSendLog:
     def __init__(self, keys: Keyspace) -> None:
         self._keys = keys
         self._record_sends = keys.script(RECORD_SENDS)
+        # Its replicas lagging already, an undo that waited for them would
+        # hold the recorder (every send's group commit) for nothing.
+        self._unrecord_sends = keys.script(UNRECORD_SENDS, backs_answers=False)
         self._unresolved = keys.script(UNRESOLVED, backs_answers=False)
         self._send_candidates_many = keys.script(SEND_CANDIDATES_MANY, backs_answers=False)
         self._last_sender = keys.script(LAST_SENDER, backs_answers=False)
@@ -257,12 +294,9 @@ class RedisSendLog:
 
     async def _unrecord(self, first: int, count: int) -> None:
         """Records ``first`` and the ``count - 1`` after it were not sent after all."""
-        undo = [[str(first), str(count), "not_sent", "store_busy", None]]
-        args = [self._keys.prefix, "[]", json.dumps(undo), str(now_ms())]
+        args = [self._keys.prefix, str(first), str(count), "store_busy", str(now_ms())]
         try:
-            await self._record_sends(args=args)
-        except ReplicasBehind:
-            pass  # it ran on the master, where the retry will look
+            await self._unrecord_sends(args=args)
         except Exception as exc:
             log.warning("records_not_unmarked", records=count, error=repr(exc))
 
