@@ -7,10 +7,23 @@ import time
 
 from proxy.store.base import Store
 from proxy.store.claims import ClaimWindow, Taken
+from proxy.store.queues import QueuedReport
 from proxy.store.quotas import QuotaAsk, QuotaExhausted
 from proxy.store.redis.store import RedisStore
 from proxy.store.sends import RecordState
-from tests.store.contract import T0, UNRESOLVED_MS, WINDOW_MS, record, script_calls, sent, taken
+from proxy.store.settlement import ReportMatched
+from tests.store.contract import (
+    T0,
+    UNRESOLVED_MS,
+    WINDOW_MS,
+    at,
+    candidates,
+    inbox_report,
+    record,
+    script_calls,
+    sent,
+    taken,
+)
 
 
 async def test_a_retry_finds_what_was_accepted(store: Store) -> None:
@@ -115,3 +128,47 @@ async def test_sends_claiming_at_once_are_each_answered_as_alone(store: Store) -
     assert await store.quotas.quota_used("acme") == (1 if isinstance(store, RedisStore) else 2)
     assert await store.quotas.quota_used("initech") == 0
     assert await store.quotas.quota_used("globex") == 1
+
+
+P = "13800138000"
+RESEND = frozenset({P})
+
+
+def window(now: int, resend: frozenset[str] = frozenset()) -> ClaimWindow:
+    # An unresolved answer outlives a claim that never reached a vendor here,
+    # so a retry can tell the two apart.
+    return ClaimWindow(now, WINDOW_MS, 120_000, resend, stale_claim_ms=20_000)
+
+
+async def retry(store: Store, send_id: str, now: int, resend: frozenset[str] = frozenset()) -> str:
+    found = await store.claims.claim_recipients("acme", "d1", send_id, [P], window(now, resend))
+    return "" if not found else "accepted" if found[0].accepted else "unresolved"
+
+
+async def test_a_resend_that_reached_no_vendor_leaves_the_first_send_unresolved(
+    store: Store,
+) -> None:
+    # A rule with ambiguous = "at_least_once" resends after no clear answer.  If
+    # the resend never reaches a vendor (all refused, its daemon died, its
+    # release lost), a retry under a rule that does not resend must still find
+    # the first send unresolved: its vendor may have the message.
+    await sent(store, [record(P, outcome=RecordState.AMBIGUOUS, send_id="s0")])
+    assert await retry(store, "s1", T0 + 1_000, RESEND) == ""
+    assert await retry(store, "s1", T0 + 1_000, RESEND) == ""  # the call retried
+    await store.claims.release_claims("acme", "d1", "s1", [P])
+    assert await retry(store, "s2", T0 + 2_000) == "unresolved"
+    assert await retry(store, "s3", T0 + 3_000, RESEND) == ""
+    # s3's daemon died: its claim goes stale, the first send's answer does not.
+    assert await retry(store, "s4", T0 + 30_000) == "unresolved"
+
+
+async def test_a_report_of_the_first_send_stands_when_a_resend_gives_up(store: Store) -> None:
+    await sent(store, [record(P, outcome=RecordState.AMBIGUOUS, send_id="s0")])
+    assert await retry(store, "s1", T0 + 1_000, RESEND) == ""
+    await store.inbox.add_reports([inbox_report("k1", phone=P)])
+    (row,) = await store.inbox.pending_reports(T0 + 10, 10)
+    (candidate,) = await candidates(store, ["v1"], P, None)
+    queued = QueuedReport(P, 1, at(T0))
+    await store.settlement.settle_reports([ReportMatched(row.id, candidate.key, "acme", queued)])
+    await store.claims.release_claims("acme", "d1", "s1", [P])
+    assert await retry(store, "s2", T0 + 2_000) == "accepted"

@@ -131,3 +131,18 @@ async def test_an_unacknowledged_record_leaves_the_sends_earlier_answer(
             [record(PHONE, vendor="v2", outcome=RecordState.IN_FLIGHT, send_id="s1")]
         )
     assert await retry_finds(steady, "s2") == [Taken(PHONE, False)]
+
+
+async def test_the_sends_earlier_answer_is_found_behind_other_sends_records(
+    lagging: Keyspace, steady: Keyspace
+) -> None:
+    # Between the first vendor's answer and the failover's record, other sends
+    # (other clients, other texts) to the same number were recorded.
+    await unresolved_at_first_vendor(steady, "s1")
+    others = [record(PHONE, digest=f"other{i}", send_id=f"o{i}") for i in range(30)]
+    await RedisSendLog(steady).record_sends(others)
+    with pytest.raises(ReplicasBehind):
+        await RedisSendLog(lagging).record_sends(
+            [record(PHONE, vendor="v2", outcome=RecordState.IN_FLIGHT, send_id="s1")]
+        )
+    assert await retry_finds(steady, "s2") == [Taken(PHONE, False)]

@@ -68,15 +68,21 @@ local function give_up_claim(key, send)
   return true
 end
 -- Set the claim of record `key` to `state`, when the record's send owns it
--- (a send that claimed nothing, with no dedup window, has none to set).
+-- (a send that claimed nothing, with no dedup window, has none to set), or
+-- owned the claim a resend took over (a late report of the first send: what
+-- a release of the resend gives back must say accepted).
 local function settle_claim(key, state, now)
   local f = redis.call('HMGET', key, 'cpid', 'digest', 'phone', 'send', 'ms')
   if not f[1] then return end
   local ck = claim_key(f[1], f[2], f[3])
-  local _, _, owner, was = parse_claim(redis.call('GET', ck))
-  if owner ~= f[4] then return end
+  local now_state, now_ms, owner, was = parse_claim(redis.call('GET', ck))
   local since = state == 'a' and now or f[5]
-  redis.call('SET', ck, with_was(state .. '|' .. since .. '|' .. f[4], was), 'KEEPTTL')
+  local mine = state .. '|' .. since .. '|' .. f[4]
+  if owner == f[4] then
+    redis.call('SET', ck, with_was(mine, was), 'KEEPTTL')
+  elseif was and was ~= '' and select(3, parse_claim(was)) == f[4] then
+    redis.call('SET', ck, now_state .. '|' .. now_ms .. '|' .. owner .. '|' .. mine, 'KEEPTTL')
+  end
 end
 -- A recipient not sent is back to claimed-only: failover may still take it
 -- to another vendor, or the send's end releases it.
@@ -102,7 +108,13 @@ local function claim(cpid, digest, send, now, window, expire, entries, stale, se
   local taken, mine, untaken = {}, {}, 0
   for _, e in ipairs(entries) do
     local key = claim_key(cpid, digest, e[1])
-    local state, ms, owner = parse_claim(redis.call('GET', key))
+    local state, ms, owner, prior = parse_claim(redis.call('GET', key))
+    -- A resend's claim gone stale, or this send's own from a first run of the
+    -- script (a call retried after a lost connection): what counts is the
+    -- claim it took over.
+    if state == 'c' and prior ~= '' and (owner == send or ms < now - stale) then
+      state, ms, owner = parse_claim(prior)
+    end
     local free = state == nil or owner == send
     local was = nil
     if state == 'a' then

@@ -102,7 +102,9 @@ UNRECORD_SENDS = (
 -- Records a batch wrote on the master that its replicas did not acknowledge:
 -- not sent after all.  Each one's claim goes back to what the send's other
 -- records of that number say (an earlier vendor's unresolved answer stands),
--- or to claimed-only, for the send's release.
+-- or to claimed-only, for the send's release.  A send's records are a send
+-- deadline apart at most; other sends' records of the number, however many,
+-- lie among them, so the look is by time, an hour back.
 local first, now = tonumber(ARGV[2]), tonumber(ARGV[5])
 local undone = {}
 for rid = first, first + tonumber(ARGV[3]) - 1 do
@@ -117,7 +119,8 @@ local RANK = {c = 0, u = 1, f = 1, a = 2}
 for _, key in ipairs(undone) do
   local f = redis.call('HMGET', key, 'send', 'phone')
   local state = 'c'
-  for _, m in ipairs(redis.call('ZREVRANGE', p .. 'to:' .. f[2], 0, 19)) do
+  local since = tonumber(redis.call('HGET', key, 'ms')) - 3600000
+  for _, m in ipairs(redis.call('ZREVRANGEBYSCORE', p .. 'to:' .. f[2], '+inf', since)) do
     local o = redis.call('HMGET', p .. 'record:' .. tonumber(m), 'send', 'outcome')
     local s = o[1] == f[1] and RECORD_STATE[o[2]]
     if s and RANK[s] > RANK[state] then state = s end
