@@ -235,9 +235,18 @@ class SendService:
                 policy, group = groups[0]
                 results = [await route(group, text, deadline, policy, ledger)]
             else:
-                results = list(
-                    await asyncio.gather(*(route(g, text, deadline, p, ledger) for p, g in groups))
+                # Every group's route ends before the send does, even when one
+                # fails: the others may be at vendors, and their claims must not
+                # be released (nor their quota given back) under them.
+                ended = await asyncio.gather(
+                    *(route(g, text, deadline, p, ledger) for p, g in groups),
+                    return_exceptions=True,
                 )
+                results = []
+                for one in ended:
+                    if isinstance(one, BaseException):
+                        raise one
+                    results.append(one)
         except StoreBusy:
             # An attempt could not be recorded, so was not sent (the client is
             # told to try again): what it reserved goes back, what others of

@@ -18,10 +18,13 @@ from typing import Any
 
 import pytest
 
+from adapters.esms100.simulator import Esms100Simulator
 from adapters.simulator import SimulatorServer
+from core.busy import StoreBusy
 from proxy.store.redis import store as redis_store
 from proxy.store.redis.claims import CLAIM_RECIPIENTS
 from proxy.store.redis.connect import FailoverRedis
+from routing.router import Router
 from tests.conftest import CPID, PASSWORD, DaemonFactory, base_config, esms100_vendor
 from tests.e2e.legacy_client import LegacyClient
 from tests.redis_server import RedisServer
@@ -152,3 +155,42 @@ async def test_a_retry_after_a_busy_send_record_is_sent_once_and_counted_once(
     assert await client.send("13900000004", text) == b"0"
     assert esms100.simulator.phones_of() == ["13900000004"]
     assert await quotas.quota_used(CPID) == 1
+
+
+async def test_a_busy_group_waits_for_the_others_before_the_send_lets_go(
+    tmp_path: Path,
+    redis_server: RedisServer,
+    esms100: SimulatorServer,
+    start_daemon: DaemonFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Rules split a send in two groups; one is refused busy while the other is
+    # still at its (slow) vendor.  The send used to end at the first failure
+    # and release the other group's claims under it: the vendor got the
+    # message, and the client's retry (told -15) sent it again.
+    async with SimulatorServer(Esms100Simulator(cpid="slow-acct", password="slow-pw")) as slow:
+        slow.simulator.faults.latency_s = 0.5
+        config = behind_config(tmp_path, redis_server, esms100)
+        config["vendors"].append(esms100_vendor(slow, name="slow"))
+        config["rules"] = [
+            {"name": "unicom", "match": {"carriers": ["unicom"]}, "vendors": ["slow"]},
+            {"name": "rest", "vendors": ["esms100"]},
+        ]
+        daemon = await start_daemon(config)
+        client = LegacyClient(daemon.legacy_url, CPID, PASSWORD)
+        unicom, mobile = "13012345678", "13800138000"
+        real_route = Router.route
+
+        async def busy_for_mobile(self: Any, phones: Any, *args: Any) -> Any:
+            if mobile in phones:
+                raise StoreBusy("the store's replicas lag")
+            return await real_route(self, phones, *args)
+
+        monkeypatch.setattr(Router, "route", busy_for_mobile)
+        text = "【ACME】您的包裹已到"
+        assert await client.send(f"{unicom},{mobile}", text) == b"-15"
+        monkeypatch.setattr(Router, "route", real_route)
+        assert slow.simulator.phones_of() == [unicom]  # answered after its vendor took it
+        assert await client.send(f"{unicom},{mobile}", text) == b"0"
+        assert slow.simulator.phones_of() == [unicom]
+        assert esms100.simulator.phones_of() == [mobile]

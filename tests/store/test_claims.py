@@ -172,3 +172,22 @@ async def test_a_report_of_the_first_send_stands_when_a_resend_gives_up(store: S
     await store.settlement.settle_reports([ReportMatched(row.id, candidate.key, "acme", queued)])
     await store.claims.release_claims("acme", "d1", "s1", [P])
     assert await retry(store, "s2", T0 + 2_000) == "accepted"
+
+
+async def test_a_late_report_of_the_first_send_stands_over_a_resends_unclear_answer(
+    store: Store,
+) -> None:
+    # The first send and its resend both answered unclearly; then the first
+    # one's report says delivered.  A retry, even under the resending rule,
+    # must find the number accepted: it has the message.
+    await sent(store, [record(P, outcome=RecordState.AMBIGUOUS, send_id="s0")])
+    assert await retry(store, "s1", T0 + 1_000, RESEND) == ""
+    await store.sends.record_sends(
+        [record(P, outcome=RecordState.AMBIGUOUS, send_id="s1", created_ms=T0 + 1_000)]
+    )
+    await store.inbox.add_reports([inbox_report("k1", phone=P)])
+    (row,) = await store.inbox.pending_reports(T0 + 10, 10)
+    first = [c for c in await candidates(store, ["v1"], P, None) if c.created_ms == T0]
+    queued = QueuedReport(P, 1, at(T0))
+    await store.settlement.settle_reports([ReportMatched(row.id, first[0].key, "acme", queued)])
+    assert await retry(store, "s2", T0 + 2_000, RESEND) == "accepted"

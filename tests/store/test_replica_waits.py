@@ -17,10 +17,12 @@ import pytest
 
 from proxy.rate_limits import RateLimits
 from proxy.store.claims import ClaimWindow, Taken
+from proxy.store.quotas import QuotaAsk
 from proxy.store.redis.claims import RedisClaims
 from proxy.store.redis.connect import FailoverRedis, ReplicasBehind
 from proxy.store.redis.inbox import RedisInbox
 from proxy.store.redis.keyspace import Keyspace
+from proxy.store.redis.quotas import RedisQuotas
 from proxy.store.redis.sends import RedisSendLog
 from proxy.store.redis.vendor_states import RedisVendorStates
 from proxy.store.sends import CandidateQuery, RecordState
@@ -146,3 +148,19 @@ async def test_the_sends_earlier_answer_is_found_behind_other_sends_records(
             [record(PHONE, vendor="v2", outcome=RecordState.IN_FLIGHT, send_id="s1")]
         )
     assert await retry_finds(steady, "s2") == [Taken(PHONE, False)]
+
+
+async def test_a_claim_call_run_twice_reserves_the_quota_once(
+    lagging: Keyspace, steady: Keyspace
+) -> None:
+    # The connection layer runs a call again after a lost connection: the
+    # script may have run already, and its claims are this send's own.
+    ask = QuotaAsk(1, 10)
+    for _ in range(2):
+        await RedisClaims(steady).claim_recipients("acme", "d1", "s1", [PHONE], LATER, ask)
+    assert await RedisQuotas(steady).quota_used("acme") == 1
+    # A third run the replicas do not acknowledge: its undo gives back what
+    # the send reserved, once.
+    with pytest.raises(ReplicasBehind):
+        await RedisClaims(lagging).claim_recipients("acme", "d1", "s1", [PHONE], LATER, ask)
+    assert await RedisQuotas(steady).quota_used("acme") == 0

@@ -81,7 +81,10 @@ local function settle_claim(key, state, now)
   if owner == f[4] then
     redis.call('SET', ck, with_was(mine, was), 'KEEPTTL')
   elseif was and was ~= '' and select(3, parse_claim(was)) == f[4] then
-    redis.call('SET', ck, now_state .. '|' .. now_ms .. '|' .. owner .. '|' .. mine, 'KEEPTTL')
+    -- Accepted: the number has the message, whatever the resend does; a
+    -- retry must find that, not the resend's own unresolved answer.
+    local v = state == 'a' and mine or now_state .. '|' .. now_ms .. '|' .. owner .. '|' .. mine
+    redis.call('SET', ck, v, 'KEEPTTL')
   end
 end
 -- A recipient not sent is back to claimed-only: failover may still take it
@@ -109,10 +112,12 @@ local function claim(cpid, digest, send, now, window, expire, entries, stale, se
   for _, e in ipairs(entries) do
     local key = claim_key(cpid, digest, e[1])
     local state, ms, owner, prior = parse_claim(redis.call('GET', key))
-    -- A resend's claim gone stale, or this send's own from a first run of the
-    -- script (a call retried after a lost connection): what counts is the
+    -- Claimed by a first run of this call (retried after a lost connection):
+    -- reserved on the quota then, not again.
+    local again = owner == send
+    -- A resend's claim gone stale, or this send's own: what counts is the
     -- claim it took over.
-    if state == 'c' and prior ~= '' and (owner == send or ms < now - stale) then
+    if state == 'c' and prior ~= '' and (again or ms < now - stale) then
       state, ms, owner = parse_claim(prior)
     end
     local free = state == nil or owner == send
@@ -129,7 +134,7 @@ local function claim(cpid, digest, send, now, window, expire, entries, stale, se
         was = 'u|' .. ms .. '|' .. owner  -- resent: kept, to give back if not sent
       end
       free = true
-      untaken = untaken + 1
+      if not again then untaken = untaken + 1 end
     end
     if free then mine[#mine + 1] = {key, was} end
   end

@@ -102,9 +102,9 @@ UNRECORD_SENDS = (
 -- Records a batch wrote on the master that its replicas did not acknowledge:
 -- not sent after all.  Each one's claim goes back to what the send's other
 -- records of that number say (an earlier vendor's unresolved answer stands),
--- or to claimed-only, for the send's release.  A send's records are a send
--- deadline apart at most; other sends' records of the number, however many,
--- lie among them, so the look is by time, an hour back.
+-- or to claimed-only, for the send's release.  A send's records lie within
+-- its routing.send_deadline_s (300 s at most); other sends' records of the
+-- number, however many, lie among them, so the look is by time, 600 s back.
 local first, now = tonumber(ARGV[2]), tonumber(ARGV[5])
 local undone = {}
 for rid = first, first + tonumber(ARGV[3]) - 1 do
@@ -119,7 +119,7 @@ local RANK = {c = 0, u = 1, f = 1, a = 2}
 for _, key in ipairs(undone) do
   local f = redis.call('HMGET', key, 'send', 'phone')
   local state = 'c'
-  local since = tonumber(redis.call('HGET', key, 'ms')) - 3600000
+  local since = tonumber(redis.call('HGET', key, 'ms')) - 600000
   for _, m in ipairs(redis.call('ZREVRANGEBYSCORE', p .. 'to:' .. f[2], '+inf', since)) do
     local o = redis.call('HMGET', p .. 'record:' .. tonumber(m), 'send', 'outcome')
     local s = o[1] == f[1] and RECORD_STATE[o[2]]
