@@ -138,7 +138,8 @@ async def test_acknowledged_writes_survive_a_failover(
         f"new master in {carried.failed_over_s:.1f} s"
     )
     assert not carried.lost, f"{len(carried.lost)} of {len(writer.acked)} acknowledged writes lost"
-    assert all("ReplicasBehind" in e or "NotSent" in e for e in writer.errors), writer.errors[:5]
+    refused = ("ReplicasBehind", "NotSent", "MaybeRan")  # each answered non-zero
+    assert all(any(r in e for r in refused) for e in writer.errors), writer.errors[:5]
     assert writer.slowest_s < 12.0
 
 

@@ -12,14 +12,23 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from proxy.rate_limits import RateLimits
 from proxy.store.claims import ClaimWindow, Taken
 from proxy.store.quotas import QuotaAsk
 from proxy.store.redis.claims import RedisClaims
-from proxy.store.redis.connect import FailoverRedis, ReplicasBehind
+from proxy.store.redis.connect import (
+    SCRIPT_COMMANDS,
+    FailoverRedis,
+    MaybeRan,
+    NotSent,
+    ReplicasBehind,
+)
 from proxy.store.redis.inbox import RedisInbox
 from proxy.store.redis.keyspace import Keyspace
 from proxy.store.redis.quotas import RedisQuotas
@@ -164,3 +173,43 @@ async def test_a_claim_call_run_twice_reserves_the_quota_once(
     with pytest.raises(ReplicasBehind):
         await RedisClaims(lagging).claim_recipients("acme", "d1", "s1", [PHONE], LATER, ask)
     assert await RedisQuotas(steady).quota_used("acme") == 0
+
+
+class LostThenNoMaster(Redis):
+    """The first script runs, then its connection is lost before the answer;
+    the retry finds no master; after that the server answers again."""
+
+    calls = 0
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        if str(args[0]).upper() in SCRIPT_COMMANDS:
+            if self.calls == 0:
+                await super().execute_command(*args, **options)  # NoScriptError: not yet
+                self.calls = 1
+                raise RedisConnectionError("Connection closed by server.")
+            if self.calls == 1:
+                self.calls = 2
+                raise NotSent("no master yet")
+        return await super().execute_command(*args, **options)
+
+
+class Flaky(FailoverRedis, LostThenNoMaster):
+    pass
+
+
+async def test_a_claim_lost_once_sent_is_undone_though_its_retry_was_not_sent(
+    redis_server: RedisServer, steady: Keyspace
+) -> None:
+    # The first run claimed and reserved; only its answer was lost.  Taken as
+    # never run (NotSent), it stayed: the client's retry read -17 until the
+    # claim went stale, and the quota stayed spent.
+    flaky = Flaky.from_url(redis_server.url, decode_responses=True)
+    try:
+        with pytest.raises(MaybeRan):
+            await RedisClaims(Keyspace(flaky, steady.prefix)).claim_recipients(
+                "acme", "d1", "s1", [PHONE], LATER, QuotaAsk(1, 10)
+            )
+    finally:
+        await flaky.aclose()
+    assert await RedisQuotas(steady).quota_used("acme") == 0
+    assert await retry_finds(steady, "s2") == []

@@ -61,6 +61,13 @@ class NotSent(RedisConnectionError):
     """The command surely did not run: no connection, no master, or refused by a replica."""
 
 
+class MaybeRan(RedisConnectionError):
+    """Lost after it was sent, and its retry not sent: the first may have run.
+
+    Not a :class:`NotSent`: a caller that undoes what a failed call did (the
+    claims) must not take it as never run."""
+
+
 class ReplicasBehind(RedisError, StoreBusy):
     """A script ran on the master but too few replicas acknowledged it: a failover
     may take it back, so what it backs must not be answered as done.
@@ -128,8 +135,10 @@ class FailoverRedis(Redis):
                 if self.min_replicas and self._waited(args):
                     return await self._acknowledged(*args, **options)
                 return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
-            except NotSent:
+            except NotSent as exc:
                 if time.monotonic() + pause > give_up:
+                    if retried_lost:
+                        raise MaybeRan(f"lost once sent, then not sent again: {exc}") from exc
                     raise
             except RedisConnectionError:
                 # Lost after it went out: it may have run.  One retry, as for one server.
