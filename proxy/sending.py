@@ -15,7 +15,6 @@ import structlog
 
 from adapters.client import VendorClient, wall_ms
 from config.settings import Settings
-from core.busy import StoreBusy
 from core.outcome import Outcome
 from core.send import segments
 from proxy.clients import Client
@@ -139,6 +138,11 @@ class SendService:
         finally:
             if held is not None:
                 left = ledger.not_reached(claimed) if claimed else ()
+                if left and ledger.settling:
+                    # A send that failed (the store busy) after a vendor refused
+                    # some numbers: their claims move back to claimed-only when
+                    # that outcome is written, and only then can be released.
+                    await ledger.settled()
                 if left:
                     await self._release(cpid, digest, send_id, left)
                 locks.release(held)
@@ -247,10 +251,11 @@ class SendService:
                     if isinstance(one, BaseException):
                         raise one
                     results.append(one)
-        except StoreBusy:
-            # An attempt could not be recorded, so was not sent (the client is
-            # told to try again): what it reserved goes back, what others of
-            # this send took stays spent.
+        except Exception:
+            # An attempt could not be recorded (the store busy: the client is
+            # told to try again) or routing failed: what the recipients no
+            # vendor has reserved goes back, what others of this send took
+            # stays spent.
             unsent = ledger.not_reached(phones)
             if quota is not None and unsent:
                 await self._give_back_quota(client.cpid, per_recipient * len(unsent))

@@ -11,6 +11,7 @@ client waits for one replica of a server that has none.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from pathlib import Path
@@ -21,6 +22,7 @@ import pytest
 from adapters.esms100.simulator import Esms100Simulator
 from adapters.simulator import SimulatorServer
 from core.busy import StoreBusy
+from core.outcome import Outcome
 from proxy.store.redis import store as redis_store
 from proxy.store.redis.claims import CLAIM_RECIPIENTS
 from proxy.store.redis.connect import FailoverRedis
@@ -191,6 +193,57 @@ async def test_a_busy_group_waits_for_the_others_before_the_send_lets_go(
         assert await client.send(f"{unicom},{mobile}", text) == b"-15"
         monkeypatch.setattr(Router, "route", real_route)
         assert slow.simulator.phones_of() == [unicom]  # answered after its vendor took it
+        assert await client.send(f"{unicom},{mobile}", text) == b"0"
+        assert slow.simulator.phones_of() == [unicom]
+        assert esms100.simulator.phones_of() == [mobile]
+
+
+async def test_a_number_refused_in_a_busy_send_is_free_for_the_retry(
+    tmp_path: Path,
+    redis_server: RedisServer,
+    esms100: SimulatorServer,
+    start_daemon: DaemonFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # One group's vendor refused its number (not sent), the other group was
+    # refused busy.  The send's release ran before the refusal was written,
+    # found the claim still in flight and left it; written, it read claimed,
+    # and the retry after -15 was answered -17 until the claim went stale.
+    async with SimulatorServer(Esms100Simulator(cpid="slow-acct", password="slow-pw")) as slow:
+        slow.simulator.faults.latency_s = 0.2
+        slow.simulator.faults.forced_outcome = Outcome.CONTENT_REJECTED
+        config = behind_config(tmp_path, redis_server, esms100)
+        config["vendors"].append(esms100_vendor(slow, name="slow"))
+        config["rules"] = [
+            {"name": "unicom", "match": {"carriers": ["unicom"]}, "vendors": ["slow"]},
+            {"name": "rest", "vendors": ["esms100"]},
+        ]
+        daemon = await start_daemon(config)
+        client = LegacyClient(daemon.legacy_url, CPID, PASSWORD)
+        unicom, mobile = "13012345679", "13800138001"
+        real_route = Router.route
+
+        async def busy_for_mobile(self: Any, phones: Any, *args: Any) -> Any:
+            if mobile in phones:
+                raise StoreBusy("the store's replicas lag")
+            return await real_route(self, phones, *args)
+
+        # A slow store: the refusal's write is still on its way when the send
+        # ends (under load, the recorder's previous group commit holds it).
+        sends = daemon.state.store.sends
+        record_sends = sends.record_sends
+
+        async def slow_settlements(records: Any, settlements: Any = ()) -> int:
+            if settlements:
+                await asyncio.sleep(0.2)
+            return await record_sends(records, settlements)
+
+        monkeypatch.setattr(sends, "record_sends", slow_settlements)
+        monkeypatch.setattr(Router, "route", busy_for_mobile)
+        text = "【ACME】您的包裹已签收"
+        assert await client.send(f"{unicom},{mobile}", text) == b"-15"
+        monkeypatch.setattr(Router, "route", real_route)
+        slow.simulator.faults.forced_outcome = None
         assert await client.send(f"{unicom},{mobile}", text) == b"0"
         assert slow.simulator.phones_of() == [unicom]
         assert esms100.simulator.phones_of() == [mobile]
