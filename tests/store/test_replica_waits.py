@@ -213,3 +213,47 @@ async def test_a_claim_lost_once_sent_is_undone_though_its_retry_was_not_sent(
         await flaky.aclose()
     assert await RedisQuotas(steady).quota_used("acme") == 0
     assert await retry_finds(steady, "s2") == []
+
+
+class LostOnce(Redis):
+    """The first script runs, then its connection is lost before the answer."""
+
+    lost = False
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        answer = await super().execute_command(*args, **options)
+        if str(args[0]).upper() in SCRIPT_COMMANDS and not self.lost:
+            self.lost = True
+            raise RedisConnectionError("Connection closed by server.")
+        return answer
+
+
+class LossyOnce(FailoverRedis, LostOnce):
+    pass
+
+
+async def test_a_send_record_call_run_again_writes_its_records_once(
+    redis_server: RedisServer, steady: Keyspace
+) -> None:
+    # Run twice, the second copy of the record stood in flight: the number
+    # read unresolved (-17) until it expired, and /admin/unresolved listed it.
+    lossy = LossyOnce.from_url(redis_server.url, decode_responses=True)
+    try:
+        first = await RedisSendLog(Keyspace(lossy, steady.prefix)).record_sends(
+            [record(PHONE, outcome=RecordState.IN_FLIGHT)]
+        )
+    finally:
+        await lossy.aclose()
+    assert await steady.client.zrange(steady.key("to:", PHONE), 0, -1) == [f"{first:016d}"]
+    assert (await RedisSendLog(steady).unresolved(0, 10))[0] == 1
+
+
+async def test_a_quota_reservation_run_again_reserves_once(
+    redis_server: RedisServer, steady: Keyspace
+) -> None:
+    lossy = LossyOnce.from_url(redis_server.url, decode_responses=True)
+    try:
+        assert await RedisQuotas(Keyspace(lossy, steady.prefix)).reserve_quota("acme", 2, 10)
+    finally:
+        await lossy.aclose()
+    assert await RedisQuotas(steady).quota_used("acme") == 2

@@ -2,10 +2,14 @@
 
 =====================================  ===========================================
 ``quota``                              hash: cpid -> segments used
+``reserved:<token>``                   string: one reservation's answer, so a call
+                                       run again reserves nothing (10 min)
 =====================================  ===========================================
 """
 
 from __future__ import annotations
+
+import secrets
 
 import structlog
 
@@ -15,11 +19,19 @@ from proxy.store.redis.keyspace import Keyspace
 log = structlog.get_logger("smsproxy.redis")
 
 RESERVE_QUOTA = """
--- KEYS[1] the usage hash; ARGV: cpid, segments, limit
+-- KEYS[1] the usage hash, KEYS[2] this call's token; ARGV: cpid, segments, limit
+-- A call run again (redis-py runs it once more after a lost connection)
+-- answers as the first did, and reserves nothing more.
+local before = redis.call('GET', KEYS[2])
+if before then return tonumber(before) end
 local used = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
-if used + tonumber(ARGV[2]) > tonumber(ARGV[3]) then return 0 end
-redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
-return 1
+local granted = 0
+if used + tonumber(ARGV[2]) <= tonumber(ARGV[3]) then
+  redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
+  granted = 1
+end
+redis.call('SET', KEYS[2], granted, 'PX', 600000)
+return granted
 """
 
 RELEASE_QUOTA = """
@@ -35,6 +47,7 @@ return 0
 class RedisQuotas:
     def __init__(self, keys: Keyspace) -> None:
         self._redis = keys.client
+        self._keys = keys
         self._key = keys.key("quota")
         self._reserve = keys.script(RESERVE_QUOTA)
         # A release lost in a failover leaves the quota counting a message not
@@ -46,8 +59,9 @@ class RedisQuotas:
 
     async def reserve_quota(self, cpid: str, segments: int, limit: int) -> bool:
         args = [cpid, str(segments), str(limit)]
+        token = self._keys.key("reserved:", secrets.token_hex(8))
         try:
-            return bool(await self._reserve(keys=[self._key], args=args))
+            return bool(await self._reserve(keys=[self._key, token], args=args))
         except ReplicasBehind as exc:
             # The send is refused busy (-15): what the master reserved goes back.
             if int(exc.answer):

@@ -7,6 +7,8 @@
 ``unresolved``                         zset: ids of unresolved records by time
 ``reported:<record id>``               set: statuses already matched to the record
                                        (added by :mod:`.settlement`)
+``batch:<token>``                      string: the first record id one call wrote,
+                                       so a call run again writes nothing (10 min)
 =====================================  ===========================================
 
 A batch of send records is one script call, whatever its size: the send
@@ -22,6 +24,7 @@ flight, their claims would have a retry of those numbers answered ``-17``
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Sequence
 from typing import Any
 
@@ -56,7 +59,13 @@ RECORD_SENDS = (
 -- ARGV[2]: [[send_id, cpid, vendor, phone, outcome, code, message_id|null,
 --            digest, segments, created_ms], ...]
 -- ARGV[3]: [[first key, count, outcome, code, [message_id|null, ...]|null], ...]
--- ARGV[4] now (ms)
+-- ARGV[4] now (ms), ARGV[5] this call's token
+-- A call run again (redis-py runs it once more after a lost connection, and
+-- the first may have run) answers what the first wrote, and writes nothing:
+-- run twice, its records stood twice, the second copy in flight for ever.
+local done = p .. 'batch:' .. ARGV[5]
+local before = redis.call('GET', done)
+if before then return tonumber(before) end
 local rows, settlements = cjson.decode(ARGV[2]), cjson.decode(ARGV[3])
 local now = tonumber(ARGV[4])
 -- Settlements first: theirs are records of earlier writes, and a failover's
@@ -90,6 +99,7 @@ for _, r in ipairs(rows) do
   if state == 'f' or state == 'u' then redis.call('ZADD', p .. 'unresolved', r[10], id) end
   if state then settle_claim(key, state, now) end
 end
+redis.call('SET', done, first, 'PX', 600000)
 return first
 """
 )
@@ -287,7 +297,13 @@ class RedisSendLog:
             [str(s.first_key), str(s.size), s.outcome, s.vendor_code, s.message_ids]
             for s in settlements
         ]
-        args = [self._keys.prefix, json.dumps(rows), json.dumps(settled), str(now_ms())]
+        args = [
+            self._keys.prefix,
+            json.dumps(rows),
+            json.dumps(settled),
+            str(now_ms()),
+            secrets.token_hex(8),
+        ]
         try:
             return int(await self._record_sends(args=args))
         except ReplicasBehind as exc:
