@@ -168,9 +168,15 @@ class ClusterRig:
             while loop.time() < deadline and loop.time() - last_new < quiet_s:
                 try:
                     async with session.get(f"{self.url}/qreport/?{query}") as resp:
-                        lines = parse_reports(await resp.read())
+                        body = await resp.read()
                 except (aiohttp.ClientError, OSError):
-                    lines = []
+                    body = b"0"
+                if body == b"-15":
+                    # The store busy (a replica resyncing after the failover):
+                    # a client asks again, and the quiet time starts after.
+                    lines, last_new = [], loop.time()
+                else:
+                    lines = parse_reports(body)
                 if lines:
                     got += lines
                     last_new = loop.time()

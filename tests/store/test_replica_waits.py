@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from proxy.rate_limits import RateLimits
 from proxy.store.claims import ClaimWindow, Taken
+from proxy.store.queues import TAKE_HOLD_MS, QueuedReport
 from proxy.store.quotas import QuotaAsk
 from proxy.store.redis.claims import RedisClaims
 from proxy.store.redis.connect import (
@@ -31,6 +33,7 @@ from proxy.store.redis.connect import (
 )
 from proxy.store.redis.inbox import RedisInbox
 from proxy.store.redis.keyspace import Keyspace
+from proxy.store.redis.queues import RedisQueues
 from proxy.store.redis.quotas import RedisQuotas
 from proxy.store.redis.sends import RedisSendLog
 from proxy.store.redis.vendor_states import RedisVendorStates
@@ -257,3 +260,16 @@ async def test_a_quota_reservation_run_again_reserves_once(
     finally:
         await lossy.aclose()
     assert await RedisQuotas(steady).quota_used("acme") == 2
+
+
+async def test_reports_held_for_a_busy_answer_are_back_in_line_at_once(
+    lagging: Keyspace, steady: Keyspace
+) -> None:
+    # The hold ran on the master and the client heard -15; the reports came
+    # back only when the hold ran out, a minute later.
+    queued = QueuedReport(PHONE, 1, datetime(2026, 11, 28, 9, 0, tzinfo=UTC))
+    await RedisQueues(steady).enqueue_report("acme", queued)
+    with pytest.raises(ReplicasBehind):
+        await RedisQueues(lagging).hold_reports("acme", 10, TAKE_HOLD_MS)
+    _, reports = await RedisQueues(steady).hold_reports("acme", 10, TAKE_HOLD_MS)
+    assert reports == [queued]

@@ -18,9 +18,14 @@ import json
 from json.encoder import encode_basestring_ascii as _json_str
 from typing import Any
 
+import structlog
+
 from proxy.store.epoch import from_ms, now_ms, to_ms
 from proxy.store.queues import ClientQueues, HoldReceipt, QueuedReply, QueuedReport, QueueKind
+from proxy.store.redis.connect import ReplicasBehind
 from proxy.store.redis.keyspace import PRELUDE, PURGE_SLICE, Keyspace, purge_in_slices
+
+log = structlog.get_logger("smsproxy.redis")
 
 # A Lua function of the scripts that queue an item (after PRELUDE).
 # payload: a JSON array built by Python, the client first (purge reads it).
@@ -157,7 +162,19 @@ class RedisQueues(ClientQueues):
         if limit <= 0:
             return HoldReceipt((), now), []
         args = [str(limit), str(now), str(hold_ms)]
-        held = await self._hold(keys=self._queue_keys(kind, cpid)[:3], args=args)
+        try:
+            held = await self._hold(keys=self._queue_keys(kind, cpid)[:3], args=args)
+        except ReplicasBehind as exc:
+            # Held on the master, and the client told -15: back in line now,
+            # not when the hold runs out (a minute later).
+            keys = tuple(int(key) for key, item in exc.answer if item is not None)
+            try:
+                await self.settle_held(kind, cpid, HoldReceipt(keys, now + hold_ms), False)
+            except ReplicasBehind:
+                pass  # run on the master, where the next hold looks
+            except Exception as undo:
+                log.warning("hold_not_released", kind=kind, items=len(keys), error=repr(undo))
+            raise
         pairs = [(int(key), json.loads(item)) for key, item in held if item is not None]
         return HoldReceipt(tuple(k for k, _ in pairs), now + hold_ms), [i for _, i in pairs]
 
