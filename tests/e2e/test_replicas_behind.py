@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from adapters.esms100.simulator import Esms100Simulator
 from adapters.simulator import SimulatorServer
 from core.busy import StoreBusy
 from core.outcome import Outcome
+from proxy.serve import Daemon
 from proxy.store.redis import store as redis_store
 from proxy.store.redis.claims import CLAIM_RECIPIENTS
 from proxy.store.redis.connect import FailoverRedis
@@ -90,6 +93,39 @@ async def test_a_send_record_no_replica_acknowledged_is_answered_busy(
     assert await daemon.state.store.quotas.quota_used(CPID) == 0
 
 
+async def busy_then_caught_up(
+    config: dict[str, Any],
+    esms100: SimulatorServer,
+    start_daemon: DaemonFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    phone: str,
+    text: str,
+    unwaited: frozenset[str] = frozenset(),
+) -> None:
+    """A send refused -15 while the replicas lag (but for the ``unwaited`` scripts),
+    then the client's retry once they caught up: sent once, counted once."""
+    clients: list[FailoverRedis] = []
+
+    def recorded(url: str) -> FailoverRedis:
+        client = waiting_for_a_replica(url)
+        client.unwaited = unwaited
+        clients.append(client)
+        return client
+
+    monkeypatch.setattr(redis_store, "one_server", recorded)
+    config["clients"][0]["quota"] = 10
+    daemon = await start_daemon(config)
+    client = LegacyClient(daemon.legacy_url, CPID, PASSWORD)
+    assert await client.send(phone, text) == b"-15"
+    quotas = daemon.state.store.quotas
+    assert await quotas.quota_used(CPID) == 0
+    for redis in clients:
+        redis.min_replicas = 0  # the replicas caught up
+    assert await client.send(phone, text) == b"0"
+    assert esms100.simulator.phones_of() == [phone]
+    assert await quotas.quota_used(CPID) == 1
+
+
 async def test_a_retry_after_a_busy_claim_is_sent_once_and_counted_once(
     tmp_path: Path,
     redis_server: RedisServer,
@@ -101,26 +137,10 @@ async def test_a_retry_after_a_busy_claim_is_sent_once_and_counted_once(
     # the replicas caught up read the number as unresolved (-17, nothing sent)
     # until the claim went stale, and the quota stayed spent: 104 messages of
     # the HAProxy + Sentinel test ended on -17 that way.
-    clients: list[FailoverRedis] = []
-
-    def recorded(url: str) -> FailoverRedis:
-        clients.append(waiting_for_a_replica(url))
-        return clients[-1]
-
-    monkeypatch.setattr(redis_store, "one_server", recorded)
     config = behind_config(tmp_path, redis_server, esms100)
-    config["clients"][0]["quota"] = 10
-    daemon = await start_daemon(config)
-    client = LegacyClient(daemon.legacy_url, CPID, PASSWORD)
-    text = "【ACME】您的订单已发货"
-    assert await client.send("13900000003", text) == b"-15"
-    quotas = daemon.state.store.quotas
-    assert await quotas.quota_used(CPID) == 0
-    for redis in clients:
-        redis.min_replicas = 0  # the replicas caught up
-    assert await client.send("13900000003", text) == b"0"
-    assert esms100.simulator.phones_of() == ["13900000003"]
-    assert await quotas.quota_used(CPID) == 1
+    await busy_then_caught_up(
+        config, esms100, start_daemon, monkeypatch, "13900000003", "【ACME】您的订单已发货"
+    )
 
 
 async def test_a_retry_after_a_busy_send_record_is_sent_once_and_counted_once(
@@ -135,28 +155,45 @@ async def test_a_retry_after_a_busy_send_record_is_sent_once_and_counted_once(
     # read the number as unresolved (-17) for routing.unresolved_expire_s
     # although nothing was sent.
     claim_script = hashlib.sha1(CLAIM_RECIPIENTS.encode()).hexdigest()
-    clients: list[FailoverRedis] = []
-
-    def records_behind(url: str) -> FailoverRedis:
-        client = waiting_for_a_replica(url)
-        client.unwaited = frozenset({claim_script})
-        clients.append(client)
-        return client
-
-    monkeypatch.setattr(redis_store, "one_server", records_behind)
     config = behind_config(tmp_path, redis_server, esms100)
-    config["clients"][0]["quota"] = 10
-    daemon = await start_daemon(config)
-    client = LegacyClient(daemon.legacy_url, CPID, PASSWORD)
-    text = "【ACME】您的订单已签收"
-    assert await client.send("13900000004", text) == b"-15"
-    quotas = daemon.state.store.quotas
-    assert await quotas.quota_used(CPID) == 0
-    for redis in clients:
-        redis.min_replicas = 0  # the replicas caught up
-    assert await client.send("13900000004", text) == b"0"
-    assert esms100.simulator.phones_of() == ["13900000004"]
-    assert await quotas.quota_used(CPID) == 1
+    await busy_then_caught_up(
+        config,
+        esms100,
+        start_daemon,
+        monkeypatch,
+        "13900000004",
+        "【ACME】您的订单已签收",
+        unwaited=frozenset({claim_script}),
+    )
+
+
+UNICOM, MOBILE = "13012345678", "13800138000"
+
+
+@asynccontextmanager
+async def split_send(
+    config: dict[str, Any], start_daemon: DaemonFactory, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[Daemon, LegacyClient, SimulatorServer, Callable[[], None]]]:
+    """Rules split a send in two groups: unicom numbers to a vendor "slow" (its
+    faults set by the test), the rest to esms100.  The mobile group's route is
+    refused busy until the test calls the function yielded last."""
+    async with SimulatorServer(Esms100Simulator(cpid="slow-acct", password="slow-pw")) as slow:
+        config["vendors"].append(esms100_vendor(slow, name="slow"))
+        config["rules"] = [
+            {"name": "unicom", "match": {"carriers": ["unicom"]}, "vendors": ["slow"]},
+            {"name": "rest", "vendors": ["esms100"]},
+        ]
+        daemon = await start_daemon(config)
+        real_route = Router.route
+
+        async def busy_for_mobile(self: Any, phones: Any, *args: Any) -> Any:
+            if MOBILE in phones:
+                raise StoreBusy("the store's replicas lag")
+            return await real_route(self, phones, *args)
+
+        monkeypatch.setattr(Router, "route", busy_for_mobile)
+        client = LegacyClient(daemon.legacy_url, CPID, PASSWORD)
+        yield daemon, client, slow, lambda: monkeypatch.setattr(Router, "route", real_route)
 
 
 async def test_a_busy_group_waits_for_the_others_before_the_send_lets_go(
@@ -170,32 +207,16 @@ async def test_a_busy_group_waits_for_the_others_before_the_send_lets_go(
     # still at its (slow) vendor.  The send used to end at the first failure
     # and release the other group's claims under it: the vendor got the
     # message, and the client's retry (told -15) sent it again.
-    async with SimulatorServer(Esms100Simulator(cpid="slow-acct", password="slow-pw")) as slow:
+    config = behind_config(tmp_path, redis_server, esms100)
+    text = "【ACME】您的包裹已到"
+    async with split_send(config, start_daemon, monkeypatch) as (_, client, slow, stop_busy):
         slow.simulator.faults.latency_s = 0.5
-        config = behind_config(tmp_path, redis_server, esms100)
-        config["vendors"].append(esms100_vendor(slow, name="slow"))
-        config["rules"] = [
-            {"name": "unicom", "match": {"carriers": ["unicom"]}, "vendors": ["slow"]},
-            {"name": "rest", "vendors": ["esms100"]},
-        ]
-        daemon = await start_daemon(config)
-        client = LegacyClient(daemon.legacy_url, CPID, PASSWORD)
-        unicom, mobile = "13012345678", "13800138000"
-        real_route = Router.route
-
-        async def busy_for_mobile(self: Any, phones: Any, *args: Any) -> Any:
-            if mobile in phones:
-                raise StoreBusy("the store's replicas lag")
-            return await real_route(self, phones, *args)
-
-        monkeypatch.setattr(Router, "route", busy_for_mobile)
-        text = "【ACME】您的包裹已到"
-        assert await client.send(f"{unicom},{mobile}", text) == b"-15"
-        monkeypatch.setattr(Router, "route", real_route)
-        assert slow.simulator.phones_of() == [unicom]  # answered after its vendor took it
-        assert await client.send(f"{unicom},{mobile}", text) == b"0"
-        assert slow.simulator.phones_of() == [unicom]
-        assert esms100.simulator.phones_of() == [mobile]
+        assert await client.send(f"{UNICOM},{MOBILE}", text) == b"-15"
+        stop_busy()
+        assert slow.simulator.phones_of() == [UNICOM]  # answered after its vendor took it
+        assert await client.send(f"{UNICOM},{MOBILE}", text) == b"0"
+        assert slow.simulator.phones_of() == [UNICOM]
+        assert esms100.simulator.phones_of() == [MOBILE]
 
 
 async def test_a_number_refused_in_a_busy_send_is_free_for_the_retry(
@@ -209,25 +230,11 @@ async def test_a_number_refused_in_a_busy_send_is_free_for_the_retry(
     # refused busy.  The send's release ran before the refusal was written,
     # found the claim still in flight and left it; written, it read claimed,
     # and the retry after -15 was answered -17 until the claim went stale.
-    async with SimulatorServer(Esms100Simulator(cpid="slow-acct", password="slow-pw")) as slow:
+    config = behind_config(tmp_path, redis_server, esms100)
+    text = "【ACME】您的包裹已签收"
+    async with split_send(config, start_daemon, monkeypatch) as (daemon, client, slow, stop_busy):
         slow.simulator.faults.latency_s = 0.2
         slow.simulator.faults.forced_outcome = Outcome.CONTENT_REJECTED
-        config = behind_config(tmp_path, redis_server, esms100)
-        config["vendors"].append(esms100_vendor(slow, name="slow"))
-        config["rules"] = [
-            {"name": "unicom", "match": {"carriers": ["unicom"]}, "vendors": ["slow"]},
-            {"name": "rest", "vendors": ["esms100"]},
-        ]
-        daemon = await start_daemon(config)
-        client = LegacyClient(daemon.legacy_url, CPID, PASSWORD)
-        unicom, mobile = "13012345679", "13800138001"
-        real_route = Router.route
-
-        async def busy_for_mobile(self: Any, phones: Any, *args: Any) -> Any:
-            if mobile in phones:
-                raise StoreBusy("the store's replicas lag")
-            return await real_route(self, phones, *args)
-
         # A slow store: the refusal's write is still on its way when the send
         # ends (under load, the recorder's previous group commit holds it).
         sends = daemon.state.store.sends
@@ -239,11 +246,9 @@ async def test_a_number_refused_in_a_busy_send_is_free_for_the_retry(
             return await record_sends(records, settlements)
 
         monkeypatch.setattr(sends, "record_sends", slow_settlements)
-        monkeypatch.setattr(Router, "route", busy_for_mobile)
-        text = "【ACME】您的包裹已签收"
-        assert await client.send(f"{unicom},{mobile}", text) == b"-15"
-        monkeypatch.setattr(Router, "route", real_route)
+        assert await client.send(f"{UNICOM},{MOBILE}", text) == b"-15"
+        stop_busy()
         slow.simulator.faults.forced_outcome = None
-        assert await client.send(f"{unicom},{mobile}", text) == b"0"
-        assert slow.simulator.phones_of() == [unicom]
-        assert esms100.simulator.phones_of() == [mobile]
+        assert await client.send(f"{UNICOM},{MOBILE}", text) == b"0"
+        assert slow.simulator.phones_of() == [UNICOM]
+        assert esms100.simulator.phones_of() == [MOBILE]
