@@ -165,6 +165,11 @@ class DaemonState:
             opened.loops += opened.knowledge.loops
         # Before the first poll: what the daemon before us took from vendors and died with.
         await engine.ingest.take_left_over()
+        # And the batches it was handing to clients when it died: they need not
+        # wait out their hold (half a minute) to be read again.
+        released = await store.queues.release_dead_holds()
+        if released:
+            log.info("queued_holds_released", items=released)
         if settle is not None:
             settle()
         engine.start()

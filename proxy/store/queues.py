@@ -71,6 +71,18 @@ class ClientQueues(Protocol):
         """
         ...
 
+    async def release_dead_holds(self) -> int:
+        """At a daemon's start: put back in line what holds no running daemon
+        will settle; how many items.
+
+        A daemon killed while it wrote an answer leaves its batch held.  Where
+        the queues are this daemon's alone (SQLite: one daemon a file), every
+        hold is such a one, and its items need not wait for it to run out.
+        Where daemons share them (Redis), a hold may be another's answer
+        being written: none is released, each runs out by itself.
+        """
+        ...
+
     async def queue_stats(self) -> dict[str, tuple[int, float]]:
         """Per queue ("reports", "replies"): items waiting for their clients, and the
         age in seconds of the oldest, counted from its message's time."""

@@ -14,6 +14,8 @@ from adapters.chuanglan.simulator import ChuanglanSimulator
 from adapters.simulator import Simulator, SimulatorServer
 from adapters.simulators import VENDOR_KINDS
 from adapters.sms10000.simulator import Sms10000Simulator
+from proxy.legacy import HOLD_MS
+from proxy.store.sqlite.store import SqliteStore
 from tests.conftest import ADMIN_TOKEN
 from tests.e2e.daemon_process import DaemonProcess, free_port, write_config
 from tests.e2e.legacy_client import LegacyClient
@@ -185,6 +187,44 @@ async def test_killed_mid_poll(rig: RigFactory) -> None:
     sim.inject_reply("13800138000", "好")
     assert [(r.phone, r.status) for r in await client.wait_reports(1)] == [("13800138000", 1)]
     assert [r.text for r in await client.wait_replies(1)] == ["好"]
+    await asyncio.sleep(0.3)
+    assert await client.call("/qreport/") == b"0"
+    assert await client.call("/mo/") == b"0"
+
+
+async def test_a_batch_held_for_a_client_when_killed_is_read_again_at_once(
+    rig: RigFactory, tmp_path: Path
+) -> None:
+    """Killed while it wrote a /qreport/ or /mo/ answer, the daemon left the batch
+    held for HOLD_MS (30 s); the daemon after it hands it out again at once."""
+    sim, daemon, client = await rig("esms100")
+    sim.faults.report_delay_s = 0.05
+    assert await client.send(["13800138000", "13900139000"], TEXT) == b"0"
+    sim.inject_reply("13900139000", "收到")
+
+    async def stored() -> bool:
+        counts = await daemon.inbox()
+        return counts.get("reports.matched") == 2 and counts.get("replies.delivered") == 1
+
+    await until(stored)
+    daemon.kill()
+    await daemon.wait_dead()
+    # What the daemon had done when it died in the middle of the answers:
+    # held each batch, as /qreport/ and /mo/ do before they write.
+    store = await SqliteStore.open(tmp_path / "state.sqlite3")
+    try:
+        _, held = await store.queues.hold_reports(CPID, 100, HOLD_MS)
+        _, replies = await store.queues.hold_replies(CPID, 100, HOLD_MS)
+    finally:
+        await store.close()
+    assert (len(held), len(replies)) == (2, 1)
+    await daemon.start()
+    reports = await client.wait_reports(2, within_s=5.0)
+    assert sorted(r.phone for r in reports) == ["13800138000", "13900139000"]
+    assert [r.text for r in await client.wait_replies(1, within_s=5.0)] == ["收到"]
+    assert [e["items"] for e in daemon.log_events(2) if e["event"] == "queued_holds_released"] == [
+        3
+    ]
     await asyncio.sleep(0.3)
     assert await client.call("/qreport/") == b"0"
     assert await client.call("/mo/") == b"0"

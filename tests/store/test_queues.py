@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from proxy.store.base import Store
 from proxy.store.queues import QueuedReply, QueuedReport
+from proxy.store.sqlite.store import SqliteStore
 from tests.store.contract import T0, at
 
 
@@ -103,3 +104,24 @@ async def test_purge_forgets_what_clients_never_fetched(store: Store) -> None:
     assert [r.phone for r in await store.queues.take_reports("acme", 10)] == ["13900139000"]
     assert await store.queues.take_replies("acme", 10) == []
     assert await store.queues.purge(old + 1) == 0
+
+
+async def test_holds_found_at_a_daemons_start_are_released_where_it_is_alone(
+    store: Store,
+) -> None:
+    """SQLite is one daemon's: a hold found at its start is a dead daemon's.
+    On Redis a hold may be another daemon's answer being written: it stays."""
+    for i in range(3):
+        await store.queues.enqueue_report("acme", QueuedReport(f"1380013800{i}", 1, at(T0)))
+    await store.queues.enqueue_reply("acme", QueuedReply("13800138000", "r0", at(T0)))
+    await store.queues.hold_reports("acme", 2, 60_000)
+    await store.queues.hold_replies("acme", 1, 60_000)
+    alone = isinstance(store, SqliteStore)
+    assert await store.queues.release_dead_holds() == (3 if alone else 0)
+    reports = [r.phone for r in await store.queues.take_reports("acme", 10)]
+    replies = [r.text for r in await store.queues.take_replies("acme", 10)]
+    if alone:
+        assert (reports, replies) == (["13800138000", "13800138001", "13800138002"], ["r0"])
+    else:
+        assert (reports, replies) == (["13800138002"], [])
+    assert await store.queues.release_dead_holds() == 0

@@ -36,6 +36,11 @@ SETTLE_HELD: dict[tuple[QueueKind, bool], str] = {
     ("replies", False): "UPDATE reply_queue SET held_until = NULL"
     " WHERE id IN (SELECT value FROM json_each(?)) AND held_until = ?",
 }
+# At the daemon's start, every hold is a dead daemon's (one daemon a file).
+RELEASE_HOLDS = (
+    "UPDATE report_queue SET held_until = NULL WHERE held_until IS NOT NULL",
+    "UPDATE reply_queue SET held_until = NULL WHERE held_until IS NOT NULL",
+)
 PURGE = (
     "DELETE FROM report_queue WHERE id IN (SELECT id FROM report_queue"
     " WHERE sent_ms < ? ORDER BY id LIMIT ?)",
@@ -112,6 +117,14 @@ class SqliteQueues(ClientQueues):
             db.execute(sql, (ids, receipt.until_ms))
 
         await self._writer.run(write)
+
+    async def release_dead_holds(self) -> int:
+        def write(db: sqlite3.Connection) -> int:
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                return sum(db.execute(sql).rowcount for sql in RELEASE_HOLDS)
+
+        return await self._writer.run(write)
 
     async def queue_stats(self) -> dict[str, tuple[int, float]]:
         now = now_ms()
