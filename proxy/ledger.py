@@ -107,7 +107,7 @@ class SendLedger:
         else:
             self._reached.update(phones)
         settlement = SendSettlement(key, len(phones), state, raw_code, ids)
-        written = self._recorder.settle(settlement)
+        written = self._recorder.settle(settlement, at_once=ids is not None)
         if ids is not None:
             # Ids only the answer had (c123's, chuanglan's msgid): a report
             # finds its send by them, so they are on disk before the client

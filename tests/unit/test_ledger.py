@@ -94,3 +94,43 @@ async def test_not_reached_names_the_numbers_whose_last_attempt_no_vendor_has(
     third = await ledger.before("c", (unsure,), {})
     await ledger.after(third, (unsure,), Outcome.REQUEST_INVALID, "-1", {})
     assert ledger.not_reached(everyone) == [refused, unsure, untried]
+
+
+async def test_a_settlement_rides_with_the_next_sends_records(
+    recorder: tuple[SendRecorder, Path],
+) -> None:
+    """At a steady thousand sends a second, one commit a send, not two."""
+    rec, path = recorder
+    first = SendLedger(rec, "s1", "acme", "digest", 1)
+    key = await first.before("v", ("13800138000",), {})
+    flushes = rec.flushes
+    await first.after(key, ("13800138000",), Outcome.ACCEPTED, "0", {})
+    await asyncio.sleep(0)  # the flusher would start a write of the settlement alone now
+    second = SendLedger(rec, "s2", "acme", "digest", 1)
+    await second.before("v", ("13900139000",), {})
+    await first.settled()
+    assert rec.flushes == flushes + 1
+    assert outcome_on_disk(path, "13800138000") == "accepted"
+
+
+async def test_a_settlement_alone_is_written_within_milliseconds(
+    recorder: tuple[SendRecorder, Path],
+) -> None:
+    rec, path = recorder
+    ledger = SendLedger(rec, "s1", "acme", "digest", 1)
+    key = await ledger.before("v", ("13800138000",), {})
+    await ledger.after(key, ("13800138000",), Outcome.ACCEPTED, "0", {})
+    await asyncio.wait_for(ledger.settled(), 0.5)
+    assert outcome_on_disk(path, "13800138000") == "accepted"
+
+
+async def test_a_settlement_with_ids_the_record_lacks_is_written_before_after_returns(
+    recorder: tuple[SendRecorder, Path],
+) -> None:
+    """A report finds its send by them: on disk before the client hears 0."""
+    rec, path = recorder
+    ledger = SendLedger(rec, "s1", "acme", "digest", 1)
+    key = await ledger.before("v", ("13800138000",), {})
+    await ledger.after(key, ("13800138000",), Outcome.ACCEPTED, "0", {"13800138000": "m-1"})
+    assert not ledger.settling
+    assert outcome_on_disk(path, "13800138000") == "accepted"
