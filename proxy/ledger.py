@@ -11,8 +11,10 @@ the answer while the settlement is still being written (waiting for that
 second write doubled the p99 a send adds), so :meth:`SendLedger.settled`
 is what the send's locks and claims are held until: a retry of the same
 numbers never reads the store before the first try's outcome is in it.  A
-daemon killed in that millisecond leaves the recipients in flight, which is
-what they were: unresolved until their vendor's report comes.
+daemon killed in those few milliseconds (the settlement waits up to
+:data:`proxy.recorder.SETTLE_AFTER_S` for other records to share its write)
+leaves the recipients in flight, which is what they were: unresolved until
+their vendor's report comes.
 """
 
 from __future__ import annotations

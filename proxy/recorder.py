@@ -1,8 +1,8 @@
 """Group commit for send records: many sends, one write.
 
 Every recipient is on disk as *in flight* at a vendor before its chunk
-leaves, and its outcome is written right after the vendor answers (the
-client may hear ``0`` meanwhile: see :mod:`proxy.ledger`); a write per send
+leaves, and its outcome is written within milliseconds of the vendor's
+answer (the client may hear ``0`` meanwhile: see :mod:`proxy.ledger`); a write per send
 would cap throughput at the disk's commit rate.  Attempts hand their
 records (or their settlements) to the recorder and await a future; one
 flusher writes all that arrived while the previous write ran, then

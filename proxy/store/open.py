@@ -25,4 +25,4 @@ async def open_store(settings: StateSettings) -> Store:
             settings.redis_replica_ack_timeout_ms,
         )
         return await RedisStore.connect(client, settings.redis_prefix, target.where())
-    return await SqliteStore.open(settings.path)
+    return await SqliteStore.open(settings.path, alone=True)

@@ -138,3 +138,40 @@ async def test_run_with_a_bad_config_names_the_option(tmp_path: Path) -> None:
     assert f"{config}: vendors[0].base_url:" in text
     assert f"{config}: vendors[0].colour: unknown option" in text
     assert "Traceback" not in text
+
+
+async def test_a_second_daemon_on_the_same_state_file_is_refused(tmp_path: Path) -> None:
+    """Its send locks, quota and held batches are the first one's memory: a
+    second daemon on the file could send a number twice, or hand out a batch
+    the first is writing.  It is told why, not shown a traceback."""
+    config = write_config(tmp_path, "http://127.0.0.1:9")
+    env = {**os.environ, "ACME_PASSWORD": CLIENT_PASSWORD, "VENDOR_PASSWORD": VENDOR_PASSWORD}
+    run = (sys.executable, "-m", "proxy.cli", "run", "--config", str(config))
+
+    async def start() -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            *run, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+        )
+
+    first = await start()
+    second: asyncio.subprocess.Process | None = None
+    try:
+        assert first.stderr is not None
+        await read_until(first.stderr, "listening", [])
+        second = await start()
+        _, err = await asyncio.wait_for(second.communicate(), 30)
+        assert second.returncode == 1, err.decode()
+        text = err.decode()
+        assert f"state.path {tmp_path / 'state.sqlite3'} is in use by another smsproxy" in text
+        assert "Traceback" not in text
+        first.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(first.wait(), 10) == 0
+        # The lock went with the first daemon: the next start on the file is its own.
+        second = await start()
+        assert second.stderr is not None
+        await read_until(second.stderr, "listening", [])
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.returncode is None:
+                proc.kill()
+                await proc.wait()

@@ -13,6 +13,7 @@ from pathlib import Path
 from proxy.store.sqlite.claims import SqliteClaims
 from proxy.store.sqlite.inbox import SqliteInbox
 from proxy.store.sqlite.leases import SqliteLeases
+from proxy.store.sqlite.owner import StateFileOwner
 from proxy.store.sqlite.passwords import SqlitePasswords
 from proxy.store.sqlite.queues import SqliteQueues
 from proxy.store.sqlite.quotas import SqliteQuotas
@@ -23,8 +24,9 @@ from proxy.store.sqlite.writer import SqliteWriter
 
 
 class SqliteStore:
-    def __init__(self, writer: SqliteWriter) -> None:
+    def __init__(self, writer: SqliteWriter, owner: StateFileOwner | None = None) -> None:
         self._writer = writer
+        self._owner = owner
         self.quotas = SqliteQuotas(writer)
         self.sends = SqliteSendLog(writer, self.quotas)
         self.claims = SqliteClaims(writer, self.quotas)
@@ -42,10 +44,20 @@ class SqliteStore:
         return f"<SqliteStore {self.path} open={self._writer.is_open}>"
 
     @classmethod
-    async def open(cls, path: Path, checkpointer: WalCheckpointer | None = None) -> SqliteStore:
+    async def open(
+        cls, path: Path, checkpointer: WalCheckpointer | None = None, *, alone: bool = False
+    ) -> SqliteStore:
+        """``alone``: a daemon's, refused while another daemon has the file
+        (:mod:`proxy.store.sqlite.owner`); tools and tests may open it beside one."""
+        owner = StateFileOwner.take(path) if alone else None
         writer = SqliteWriter(path, checkpointer)
-        await writer.open()
-        return cls(writer)
+        try:
+            await writer.open()
+        except BaseException:
+            if owner is not None:
+                owner.release()
+            raise
+        return cls(writer, owner)
 
     @property
     def path(self) -> Path:
@@ -59,4 +71,8 @@ class SqliteStore:
             if self._writer.is_open:
                 await self.quotas.flush()  # releases no send-log write carried
         finally:
-            await self._writer.close()
+            try:
+                await self._writer.close()
+            finally:
+                if self._owner is not None:
+                    self._owner.release()
