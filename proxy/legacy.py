@@ -272,13 +272,14 @@ class Legacy:
             return None
         store = self.state.store
 
-        async def settle(written: bool) -> None:
+        async def settle(open_: bool) -> None:
             try:
-                await store.queues.settle_held(kind, client.cpid, held, written)
+                await store.queues.settle_held(kind, client.cpid, held, open_)
             except Exception as exc:
-                # Held, they go back in line once the hold runs out.
+                # Held, they go back in line once the hold runs out (and
+                # reach the client twice: it is written all the same).
                 log.error("held_not_settled", kind=kind, items=len(held.keys), error=repr(exc))
-            if not written:
+            if not open_:
                 log.info("batch_returned", kind=kind, items=len(held.keys))
 
         return settle

@@ -62,10 +62,12 @@ cancelled), idle connections close at once.
 
 A client that hangs up does not cancel its request: a send under way goes
 on to its vendor and its records, so a retry finds it done.  An answer that
-cannot be written (the connection is gone) is told so through its
-:attr:`Answer.settle <proxy.http.messages.Answer.settle>`, so what the
-request took goes back; requests the client pipelined behind it are not run
-at all.  What remains: an answer written to a connection whose peer is gone
-but not yet seen gone, or to a client that times out before reading it,
-counts as delivered.
+hands something out is settled through its
+:attr:`Answer.settle <proxy.http.messages.Answer.settle>` before a byte of
+it is written: told the connection is gone, what the request took goes
+back; requests the client pipelined behind it are not run at all.  What
+remains: an answer written to a connection whose peer is gone but not yet
+seen gone, or to a client that times out before reading it, counts as
+delivered, and so does one whose client hangs up (or whose daemon is
+killed) between the settlement and the write.
 """

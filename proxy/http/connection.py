@@ -189,10 +189,17 @@ class Connection(RequestReader):
                 # The last answer before a request we could not read closes too.
                 last = self._broken and not self._queue
                 keep_alive = keep_alive and not self.server.closing and not last
-                written = self._write(answer, keep_alive, request.method != "HEAD", http10)
-                self._served = True
                 if answer.settle is not None:
-                    await answer.settle(written)
+                    # What the answer hands out (reports, replies) is settled
+                    # before a byte of it is written: settled after, a daemon
+                    # killed in between would hand it out again once back, and
+                    # the client would have it twice.  Settled before, only a
+                    # kill in the moment from the settlement's commit to the
+                    # write just below loses it.
+                    transport = self._transport
+                    await answer.settle(transport is not None and not transport.is_closing())
+                self._write(answer, keep_alive, request.method != "HEAD", http10)
+                self._served = True
                 if not keep_alive:
                     if self._broken:
                         self._linger()
@@ -210,15 +217,14 @@ class Connection(RequestReader):
 
     def _write(
         self, answer: Answer, keep_alive: bool, with_body: bool = True, http10: bool = False
-    ) -> bool:
+    ) -> None:
         transport = self._transport
         if transport is None or transport.is_closing():
-            return False  # the client hung up: a send's effect stands, a batch goes back
+            return  # the client hung up: a send's effect stands
         head = self.server.heads.of(
             answer.status, len(answer.body), keep_alive, http10, answer.content_type, answer.headers
         )
         transport.write(head + answer.body if with_body else head)
-        return True
 
     def _linger(self) -> None:
         """Close gracefully: shut our side, drop what the client still writes, then close."""

@@ -21,8 +21,9 @@ class Request(NamedTuple):
 class Answer(NamedTuple):
     status: int
     body: bytes
-    # Told whether the answer reached the client's connection: what the
-    # request took (reports, replies) goes back if it did not.
+    # Called before the answer is written, told whether the client's
+    # connection is still open: what the request took (reports, replies)
+    # goes back if it is not, and is forgotten if it is.
     settle: Callable[[bool], Awaitable[None]] | None = None
     content_type: bytes | None = None  # None: the server's
     headers: bytes = b""  # more header lines, each ending in CRLF

@@ -9,11 +9,15 @@ sockets: the daemon, the esms100 simulator, and a raw client socket.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from adapters.simulator import SimulatorServer
+from config.loader import settings_from
 from proxy.serve import Daemon
 from proxy.store.queues import QueuedReply, QueuedReport
 from tests.conftest import CPID, PASSWORD, DaemonFactory, base_config, esms100_vendor
@@ -99,3 +103,42 @@ async def test_requests_pipelined_behind_a_hang_up_do_not_run(
     esms100.simulator.faults.latency_s = 0.0
     # ...and every report is still there for the client's next poll.
     assert [r.phone for r in await client.reports()] == PHONES
+
+
+async def test_a_daemon_gone_before_it_settled_a_batch_has_not_handed_it_out(
+    tmp_path: Path, esms100: SimulatorServer
+) -> None:
+    """The batch is settled before its answer is written.  Written first, a
+    daemon gone before its settlement (killed, here stopped with the write
+    of the settlement stuck) left the batch held, and the daemon after it
+    handed it out again to a client that already had it."""
+    config = base_config(tmp_path, vendors=[esms100_vendor(esms100)], shutdown={"grace_s": 0.2})
+    first = Daemon(settings_from(config, "(test)"))
+    await first.start()
+    got: list[str] = []
+    try:
+        await queue_some(first)
+        store = first.state.store
+        real = store.queues.settle_held
+
+        async def stuck(kind: Any, cpid: str, receipt: Any, delivered: bool) -> None:
+            if delivered:
+                await asyncio.Event().wait()  # the daemon dies first
+            await real(kind, cpid, receipt, delivered)
+
+        store.queues.settle_held = stuck  # type: ignore[method-assign]
+        client = LegacyClient(first.legacy_url, CPID, PASSWORD)
+        with contextlib.suppress(TimeoutError, aiohttp.ClientError):
+            async with asyncio.timeout(1.0):
+                got += [r.phone for r in await client.reports()]
+    finally:
+        await first.stop()
+    second = Daemon(settings_from(config, "(test)"))
+    await second.start()
+    try:
+        client = LegacyClient(second.legacy_url, CPID, PASSWORD)
+        got += [r.phone for r in await client.reports()]
+        assert await client.call("/qreport/") == b"0"
+    finally:
+        await second.stop()
+    assert got == PHONES  # each once
