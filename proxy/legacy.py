@@ -49,6 +49,7 @@ from core.busy import StoreBusy
 from proxy.admission import Busy
 from proxy.clients import Client
 from proxy.engine import Engine
+from proxy.held_batch import HeldBatch
 from proxy.http.messages import Answer, Request
 from proxy.login_throttle import LockedOut
 from proxy.numbers import normalise
@@ -60,8 +61,9 @@ log = structlog.get_logger("smsproxy.legacy")
 
 REPORTS_PER_POLL = 200
 REPLIES_PER_POLL = 100
-# A batch handed to a client is held, not forgotten, until its answer is
-# written; a daemon that dies meanwhile hands it out again after this.
+# A batch taken for a client is held, not forgotten, until its answer is
+# about to be written; a daemon that dies meanwhile leaves it held this long
+# (on SQLite, until the daemon is back: proxy.store.queues).
 HOLD_MS = 30_000
 
 NOT_FOUND = Answer(404, b"404: Not Found")
@@ -73,10 +75,10 @@ def code(value: int) -> bytes:
 
 
 class Delivery(NamedTuple):
-    """An answer that took something from the store: told whether it was written."""
+    """An answer that took something out of a client's queue."""
 
     body: bytes
-    settle: Callable[[bool], Awaitable[None]] | None
+    batch: HeldBatch | None  # None: the queue was empty
 
 
 class Refused(Exception):
@@ -130,11 +132,11 @@ class Legacy:
         in_flight = name == "mt"
         if in_flight:
             metrics.sends_in_flight.inc()
-        settle = None
+        batch = None
         try:
             body = await endpoint(self, request, self.state.engine)
             if isinstance(body, Delivery):
-                body, settle = body
+                body, batch = body
         except Refused as refused:
             body = code(refused.code)
         except StoreBusy as exc:
@@ -149,7 +151,7 @@ class Legacy:
             if in_flight:
                 metrics.sends_in_flight.dec()
         metrics.legacy_request(name, _answer_code(body), time.perf_counter() - started)
-        return Answer(200, body, settle)
+        return Answer(200, body, batch)
 
     @staticmethod
     def zone(engine: Engine) -> ZoneInfo:
@@ -253,7 +255,7 @@ class Legacy:
         held, queued = await store.queues.hold_reports(client.cpid, REPORTS_PER_POLL, HOLD_MS)
         lines = (ReportLine(r.sent_at, r.phone, r.status) for r in queued)
         return Delivery(
-            wire.encode_reports(lines, self.zone(engine)), self._settler("reports", client, held)
+            wire.encode_reports(lines, self.zone(engine)), self._batch("reports", client, held)
         )
 
     async def mo(self, request: Request, engine: Engine) -> Delivery:
@@ -262,27 +264,13 @@ class Legacy:
         held, queued = await store.queues.hold_replies(client.cpid, REPLIES_PER_POLL, HOLD_MS)
         records = (ReplyRecord(r.received_at, r.phone, r.text) for r in queued)
         return Delivery(
-            wire.encode_replies(records, self.zone(engine)), self._settler("replies", client, held)
+            wire.encode_replies(records, self.zone(engine)), self._batch("replies", client, held)
         )
 
-    def _settler(
-        self, kind: QueueKind, client: Client, held: HoldReceipt
-    ) -> Callable[[bool], Awaitable[None]] | None:
+    def _batch(self, kind: QueueKind, client: Client, held: HoldReceipt) -> HeldBatch | None:
         if not held.keys:
             return None
-        store = self.state.store
-
-        async def settle(open_: bool) -> None:
-            try:
-                await store.queues.settle_held(kind, client.cpid, held, open_)
-            except Exception as exc:
-                # Held, they go back in line once the hold runs out (and
-                # reach the client twice: it is written all the same).
-                log.error("held_not_settled", kind=kind, items=len(held.keys), error=repr(exc))
-            if not open_:
-                log.info("batch_returned", kind=kind, items=len(held.keys))
-
-        return settle
+        return HeldBatch(self.state.store.queues, kind, client.cpid, held)
 
     async def ent(self, request: Request, engine: Engine) -> bytes:
         """Change the password.  esms100 answers only ``0`` or ``-1`` here.

@@ -62,12 +62,13 @@ cancelled), idle connections close at once.
 
 A client that hangs up does not cancel its request: a send under way goes
 on to its vendor and its records, so a retry finds it done.  An answer that
-hands something out is settled through its
-:attr:`Answer.settle <proxy.http.messages.Answer.settle>` before a byte of
-it is written: told the connection is gone, what the request took goes
-back; requests the client pipelined behind it are not run at all.  What
-remains: an answer written to a connection whose peer is gone but not yet
-seen gone, or to a client that times out before reading it, counts as
-delivered, and so does one whose client hangs up (or whose daemon is
-killed) between the settlement and the write.
+takes something out of a queue carries a
+:class:`~proxy.http.messages.HandOut`: told just before the write that
+the answer is being written (from then on it counts as delivered), and
+after it whether it was; what a client that hung up did not get goes back,
+and requests it pipelined behind are not run at all.  What remains: an
+answer written to a connection whose peer is gone but not yet seen gone,
+or to a client that times out before reading it, counts as delivered, and
+a daemon killed in the one turn of its event loop between the hand-over
+and the write loses what it handed over.
 """

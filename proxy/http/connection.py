@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, cast
 import httptools
 import structlog
 
-from proxy.http.messages import Answer, Request
+from proxy.http.messages import Answer, HandOut, Request
 from proxy.http.reading import BAD_REQUEST, RequestReader
 
 if TYPE_CHECKING:
@@ -189,16 +189,20 @@ class Connection(RequestReader):
                 # The last answer before a request we could not read closes too.
                 last = self._broken and not self._queue
                 keep_alive = keep_alive and not self.server.closing and not last
-                if answer.settle is not None:
-                    # What the answer hands out (reports, replies) is settled
-                    # before a byte of it is written: settled after, a daemon
-                    # killed in between would hand it out again once back, and
-                    # the client would have it twice.  Settled before, only a
-                    # kill in the moment from the settlement's commit to the
-                    # write just below loses it.
-                    transport = self._transport
-                    await answer.settle(transport is not None and not transport.is_closing())
-                self._write(answer, keep_alive, request.method != "HEAD", http10)
+                with_body = request.method != "HEAD"
+                if answer.hand_out is None:
+                    self._write(answer, keep_alive, with_body, http10)
+                else:
+                    # Shielded: a shutdown past its grace cancels the request,
+                    # and a batch counted delivered must then still be written.
+                    handing = asyncio.ensure_future(
+                        self._hand_out(answer.hand_out, answer, keep_alive, with_body, http10)
+                    )
+                    try:
+                        await asyncio.shield(handing)
+                    except asyncio.CancelledError:
+                        await handing  # two store calls at most
+                        raise
                 self._served = True
                 if not keep_alive:
                     if self._broken:
@@ -215,16 +219,37 @@ class Connection(RequestReader):
             elif self._in_message:
                 self._started = self.last_active
 
+    async def _hand_out(
+        self, hand_out: HandOut, answer: Answer, keep_alive: bool, with_body: bool, http10: bool
+    ) -> None:
+        """Write an answer that takes reports or replies out of their queue.
+
+        The batch counts as delivered from just before the write: counted
+        after it, a daemon killed in between would hand it out again once
+        back, to a client that had it.  Counted before, only a kill in the
+        moment from that commit to the write (one turn of the event loop)
+        loses it.  A client that hung up meanwhile is not written to, and
+        the batch goes back.
+        """
+        if self._can_write():
+            await hand_out.writing()
+        await hand_out.settle(self._write(answer, keep_alive, with_body, http10))
+
+    def _can_write(self) -> bool:
+        transport = self._transport
+        return transport is not None and not transport.is_closing()
+
     def _write(
         self, answer: Answer, keep_alive: bool, with_body: bool = True, http10: bool = False
-    ) -> None:
+    ) -> bool:
         transport = self._transport
         if transport is None or transport.is_closing():
-            return  # the client hung up: a send's effect stands
+            return False  # the client hung up: a send's effect stands, a batch goes back
         head = self.server.heads.of(
             answer.status, len(answer.body), keep_alive, http10, answer.content_type, answer.headers
         )
         transport.write(head + answer.body if with_body else head)
+        return True
 
     def _linger(self) -> None:
         """Close gracefully: shut our side, drop what the client still writes, then close."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 
 class Request(NamedTuple):
@@ -18,13 +18,22 @@ class Request(NamedTuple):
     headers: Mapping[bytes, bytes] = MappingProxyType({})
 
 
+class HandOut(Protocol):
+    """What an answer takes out of a queue (reports, replies) for its client."""
+
+    async def writing(self) -> None:
+        """The answer is about to be written: from now on it counts as delivered."""
+        ...
+
+    async def settle(self, written: bool) -> None:
+        """Written, what it took is gone; not (the client hung up), it goes back."""
+        ...
+
+
 class Answer(NamedTuple):
     status: int
     body: bytes
-    # Called before the answer is written, told whether the client's
-    # connection is still open: what the request took (reports, replies)
-    # goes back if it is not, and is forgotten if it is.
-    settle: Callable[[bool], Awaitable[None]] | None = None
+    hand_out: HandOut | None = None
     content_type: bytes | None = None  # None: the server's
     headers: bytes = b""  # more header lines, each ending in CRLF
 

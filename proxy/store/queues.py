@@ -1,9 +1,12 @@
 """Client queues: reports and replies waiting for their legacy client to fetch them.
 
 ``/qreport/`` and ``/mo/`` (:mod:`proxy.legacy`) *hold* a batch while its
-answer is written, then settle the hold: delivered, the items are gone;
-not (the client hung up), they go back in line, in order.  A hold that runs
-out (its daemon died before it could say) puts them back by itself.
+answer is made, *hand it over* just before the answer is written, then
+settle it: delivered, the items are gone; not (the client hung up), they go
+back in line, in order.  A hold that runs out (its daemon died before it
+could say) puts them back by itself; a batch handed over never comes back,
+as its client may have it (a daemon killed between the hand-over and the
+write, the next step on its event loop, loses it).
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ QueueKind = Literal["reports", "replies"]
 
 # take_reports/take_replies hold only for the moment between two calls.
 TAKE_HOLD_MS = 60_000
+# A batch handed over is held until this much after its hold would have run
+# out (some 30,000 years): never, but each hold still tells its items apart.
+HANDED_OVER_MS = 10**15
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,15 +77,23 @@ class ClientQueues(Protocol):
         """
         ...
 
+    async def hand_over(self, kind: QueueKind, cpid: str, receipt: HoldReceipt) -> HoldReceipt:
+        """The held batch is about to be written to its client: its hold no
+        longer runs out, and a daemon that dies before settling it counts it
+        delivered.  The receipt to settle it with (only items ``receipt``
+        still held are in it)."""
+        ...
+
     async def release_dead_holds(self) -> int:
         """At a daemon's start: put back in line what holds no running daemon
         will settle; how many items.
 
-        A daemon killed while it wrote an answer leaves its batch held.  Where
+        A daemon killed while it made an answer leaves its batch held.  Where
         the queues are this daemon's alone (SQLite: one daemon a file), every
-        hold is such a one, and its items need not wait for it to run out.
-        Where daemons share them (Redis), a hold may be another's answer
-        being written: none is released, each runs out by itself.
+        hold is such a one, and its items need not wait for it to run out;
+        the batches it had handed over are forgotten (delivered, or lost with
+        it).  Where daemons share them (Redis), a hold may be another's
+        answer being made: none is released, each runs out by itself.
         """
         ...
 

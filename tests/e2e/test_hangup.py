@@ -52,12 +52,17 @@ async def raw_requests(daemon: Daemon, *paths: str, wait_s: float = 0.0) -> None
     writer.transport.abort()  # RST: the daemon's write has nowhere to go
 
 
-def slow(store: Any, name: str, delay_s: float) -> None:
+def slow(store: Any, name: str, delay_s: float, after: bool = False) -> None:
+    """``after``: the delay comes once the real call is done."""
     real = getattr(store, name)
 
     async def slower(*args: Any) -> Any:
-        await asyncio.sleep(delay_s)
-        return await real(*args)
+        if not after:
+            await asyncio.sleep(delay_s)
+        result = await real(*args)
+        if after:
+            await asyncio.sleep(delay_s)
+        return result
 
     setattr(store, name, slower)
 
@@ -105,12 +110,12 @@ async def test_requests_pipelined_behind_a_hang_up_do_not_run(
     assert [r.phone for r in await client.reports()] == PHONES
 
 
-async def test_a_daemon_gone_before_it_settled_a_batch_has_not_handed_it_out(
+async def test_a_batch_written_before_its_daemon_died_is_not_handed_out_again(
     tmp_path: Path, esms100: SimulatorServer
 ) -> None:
-    """The batch is settled before its answer is written.  Written first, a
-    daemon gone before its settlement (killed, here stopped with the write
-    of the settlement stuck) left the batch held, and the daemon after it
+    """The batch is handed over (counted delivered) before its answer is
+    written.  Held only, a daemon gone before its settlement (killed, here
+    stopped with the settlement stuck) left it held, and the daemon after it
     handed it out again to a client that already had it."""
     config = base_config(tmp_path, vendors=[esms100_vendor(esms100)], shutdown={"grace_s": 0.2})
     first = Daemon(settings_from(config, "(test)"))
@@ -139,6 +144,47 @@ async def test_a_daemon_gone_before_it_settled_a_batch_has_not_handed_it_out(
         client = LegacyClient(second.legacy_url, CPID, PASSWORD)
         got += [r.phone for r in await client.reports()]
         assert await client.call("/qreport/") == b"0"
+    finally:
+        await second.stop()
+    assert got == PHONES  # each once
+
+
+async def test_a_client_that_hangs_up_while_its_batch_is_handed_over_gets_it_back(
+    start_daemon: DaemonFactory, tmp_path: Path, esms100: SimulatorServer
+) -> None:
+    daemon = await start(start_daemon, tmp_path, esms100)
+    await queue_some(daemon)
+    slow(daemon.state.store.queues, "hand_over", 0.3)
+    await raw_requests(daemon, "/qreport/?", wait_s=0.1)
+    await asyncio.sleep(0.5)
+    client = LegacyClient(daemon.legacy_url, CPID, PASSWORD)
+    assert [r.phone for r in await client.reports()] == PHONES
+
+
+async def test_a_shutdown_in_the_middle_of_a_hand_over_loses_no_batch(
+    tmp_path: Path, esms100: SimulatorServer
+) -> None:
+    """Past its grace, a shutdown cancels the request: the hand-over it
+    interrupts still ends in a write or in the batch going back."""
+    config = base_config(tmp_path, vendors=[esms100_vendor(esms100)], shutdown={"grace_s": 0.1})
+    first = Daemon(settings_from(config, "(test)"))
+    await first.start()
+    got: list[str] = []
+    try:
+        await queue_some(first)
+        slow(first.state.store.queues, "hand_over", 0.5, after=True)  # committed, then slow
+        client = LegacyClient(first.legacy_url, CPID, PASSWORD)
+        reading = asyncio.ensure_future(client.reports())
+        await asyncio.sleep(0.2)  # in the hand-over
+    finally:
+        await first.stop()
+    with contextlib.suppress(aiohttp.ClientError):
+        got += [r.phone for r in await reading]
+    second = Daemon(settings_from(config, "(test)"))
+    await second.start()
+    try:
+        client = LegacyClient(second.legacy_url, CPID, PASSWORD)
+        got += [r.phone for r in await client.reports()]
     finally:
         await second.stop()
     assert got == PHONES  # each once

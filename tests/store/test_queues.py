@@ -125,3 +125,49 @@ async def test_holds_found_at_a_daemons_start_are_released_where_it_is_alone(
     else:
         assert (reports, replies) == (["13800138002"], [])
     assert await store.queues.release_dead_holds() == 0
+
+
+async def test_a_batch_handed_over_never_comes_back_by_itself(store: Store) -> None:
+    """Handed over, its answer is being written: a daemon that dies now counts
+    it delivered, so its hold no longer runs out.  A client that hung up
+    before the write still gets it back."""
+    for i in range(3):
+        await store.queues.enqueue_report("acme", QueuedReport(f"1380013800{i}", 1, at(T0)))
+    held, _ = await store.queues.hold_reports("acme", 2, 100)
+    handed = await store.queues.hand_over("reports", "acme", held)
+    assert handed.keys == held.keys
+    await asyncio.sleep(0.15)  # past the hold
+    assert [r.phone for r in (await store.queues.hold_reports("acme", 10, 60_000))[1]] == [
+        "13800138002"
+    ]
+    # The hold's own receipt no longer settles it: the hand-over's does.
+    await store.queues.settle_held("reports", "acme", held, False)
+    assert (await store.queues.hold_reports("acme", 10, 60_000))[1] == []
+    await store.queues.settle_held("reports", "acme", handed, False)
+    assert [r.phone for r in await store.queues.take_reports("acme", 10)] == [
+        "13800138000",
+        "13800138001",
+    ]
+
+
+async def test_a_hand_over_takes_only_what_its_hold_still_has(store: Store) -> None:
+    await store.queues.enqueue_reply("acme", QueuedReply("13800138000", "r0", at(T0)))
+    first, _ = await store.queues.hold_replies("acme", 10, 100)
+    await asyncio.sleep(0.15)
+    again, _ = await store.queues.hold_replies("acme", 10, 60_000)  # the first ran out
+    assert (await store.queues.hand_over("replies", "acme", first)).keys == ()
+    assert (await store.queues.hand_over("replies", "acme", again)).keys == again.keys
+
+
+async def test_a_daemon_starting_alone_forgets_the_batches_a_dead_one_handed_over(
+    store: Store,
+) -> None:
+    for i in range(2):
+        await store.queues.enqueue_report("acme", QueuedReport(f"1380013800{i}", 1, at(T0)))
+    handed, _ = await store.queues.hold_reports("acme", 1, 60_000)
+    await store.queues.hand_over("reports", "acme", handed)
+    await store.queues.hold_reports("acme", 1, 60_000)  # held, not handed over
+    alone = isinstance(store, SqliteStore)
+    assert await store.queues.release_dead_holds() == (2 if alone else 0)
+    left = [r.phone for r in await store.queues.take_reports("acme", 10)]
+    assert left == (["13800138001"] if alone else [])

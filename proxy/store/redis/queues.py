@@ -21,7 +21,14 @@ from typing import Any
 import structlog
 
 from proxy.store.epoch import from_ms, now_ms, to_ms
-from proxy.store.queues import ClientQueues, HoldReceipt, QueuedReply, QueuedReport, QueueKind
+from proxy.store.queues import (
+    HANDED_OVER_MS,
+    ClientQueues,
+    HoldReceipt,
+    QueuedReply,
+    QueuedReport,
+    QueueKind,
+)
 from proxy.store.redis.connect import ReplicasBehind
 from proxy.store.redis.keyspace import PRELUDE, PURGE_SLICE, Keyspace, purge_in_slices
 
@@ -89,6 +96,19 @@ end
 return 0
 """
 
+HAND_OVER = """
+-- KEYS: the client's held items; ARGV[1] the hold's expiry, ARGV[2] the
+-- hand-over's (never reached), ARGV[3..] ids.  The ids this hold still has.
+local out = {}
+for i = 3, #ARGV do
+  if tonumber(redis.call('ZSCORE', KEYS[1], ARGV[i])) == tonumber(ARGV[1]) then
+    redis.call('ZADD', KEYS[1], ARGV[2], ARGV[i])
+    out[#out + 1] = ARGV[i]
+  end
+end
+return out
+"""
+
 PURGE_QUEUE = (
     PRELUDE
     + """
@@ -119,6 +139,7 @@ class RedisQueues(ClientQueues):
         self._enqueue = keys.script(ENQUEUE)
         self._hold = keys.script(HOLD)
         self._settle_held = keys.script(SETTLE_HELD)
+        self._hand_over = keys.script(HAND_OVER)
         self._purge = keys.script(PURGE_QUEUE)
 
     def __repr__(self) -> str:
@@ -185,6 +206,14 @@ class RedisQueues(ClientQueues):
             flag = "1" if delivered else "0"
             args = [flag, str(receipt.until_ms), *(str(k) for k in receipt.keys)]
             await self._settle_held(keys=self._queue_keys(kind, cpid), args=args)
+
+    async def hand_over(self, kind: QueueKind, cpid: str, receipt: HoldReceipt) -> HoldReceipt:
+        if not receipt.keys:
+            return receipt
+        until = receipt.until_ms + HANDED_OVER_MS
+        args = [str(receipt.until_ms), str(until), *(str(k) for k in receipt.keys)]
+        still = await self._hand_over(keys=self._queue_keys(kind, cpid)[1:2], args=args)
+        return HoldReceipt(tuple(int(k) for k in still), until)
 
     async def release_dead_holds(self) -> int:
         # Shared by daemons: a hold may be a live one's answer being written.

@@ -9,7 +9,14 @@ import json
 import sqlite3
 
 from proxy.store.epoch import from_ms, now_ms, to_ms
-from proxy.store.queues import ClientQueues, HoldReceipt, QueuedReply, QueuedReport, QueueKind
+from proxy.store.queues import (
+    HANDED_OVER_MS,
+    ClientQueues,
+    HoldReceipt,
+    QueuedReply,
+    QueuedReport,
+    QueueKind,
+)
 from proxy.store.sqlite.writer import SqliteWriter
 
 # (select the due, mark them held) per queue; a hold whose time is up is free.
@@ -36,10 +43,19 @@ SETTLE_HELD: dict[tuple[QueueKind, bool], str] = {
     ("replies", False): "UPDATE reply_queue SET held_until = NULL"
     " WHERE id IN (SELECT value FROM json_each(?)) AND held_until = ?",
 }
-# At the daemon's start, every hold is a dead daemon's (one daemon a file).
-RELEASE_HOLDS = (
-    "UPDATE report_queue SET held_until = NULL WHERE held_until IS NOT NULL",
-    "UPDATE reply_queue SET held_until = NULL WHERE held_until IS NOT NULL",
+HAND_OVER: dict[QueueKind, str] = {
+    "reports": "UPDATE report_queue SET held_until = ?"
+    " WHERE id IN (SELECT value FROM json_each(?)) AND held_until = ? RETURNING id",
+    "replies": "UPDATE reply_queue SET held_until = ?"
+    " WHERE id IN (SELECT value FROM json_each(?)) AND held_until = ? RETURNING id",
+}
+# At the daemon's start, every hold is a dead daemon's (one daemon a file):
+# what it had handed over is forgotten, what it held goes back in line.
+RELEASE_HOLDS = (  # ? HANDED_OVER_MS
+    "DELETE FROM report_queue WHERE held_until >= ?",
+    "DELETE FROM reply_queue WHERE held_until >= ?",
+    "UPDATE report_queue SET held_until = NULL WHERE held_until < ?",
+    "UPDATE reply_queue SET held_until = NULL WHERE held_until < ?",
 )
 PURGE = (
     "DELETE FROM report_queue WHERE id IN (SELECT id FROM report_queue"
@@ -118,11 +134,26 @@ class SqliteQueues(ClientQueues):
 
         await self._writer.run(write)
 
+    async def hand_over(self, kind: QueueKind, cpid: str, receipt: HoldReceipt) -> HoldReceipt:
+        if not receipt.keys:
+            return receipt
+        until = receipt.until_ms + HANDED_OVER_MS
+        args = (until, json.dumps(list(receipt.keys)), receipt.until_ms)
+        sql = HAND_OVER[kind]
+
+        def write(db: sqlite3.Connection) -> list[int]:
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                return [int(row[0]) for row in db.execute(sql, args)]
+
+        still = set(await self._writer.run(write))
+        return HoldReceipt(tuple(k for k in receipt.keys if k in still), until)
+
     async def release_dead_holds(self) -> int:
         def write(db: sqlite3.Connection) -> int:
             with db:
                 db.execute("BEGIN IMMEDIATE")
-                return sum(db.execute(sql).rowcount for sql in RELEASE_HOLDS)
+                return sum(db.execute(sql, (HANDED_OVER_MS,)).rowcount for sql in RELEASE_HOLDS)
 
         return await self._writer.run(write)
 
