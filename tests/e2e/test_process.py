@@ -175,3 +175,24 @@ async def test_a_second_daemon_on_the_same_state_file_is_refused(tmp_path: Path)
             if proc is not None and proc.returncode is None:
                 proc.kill()
                 await proc.wait()
+
+
+def test_a_state_file_reached_through_a_link_has_one_owner(tmp_path: Path) -> None:
+    from proxy.store.base import StoreUnavailable
+    from proxy.store.sqlite.owner import StateFileOwner
+
+    state = tmp_path / "state.sqlite3"
+    state.touch()
+    link = tmp_path / "link.sqlite3"
+    link.symlink_to(state)
+    owner = StateFileOwner.take(state)
+    try:
+        try:
+            StateFileOwner.take(link)
+        except StoreUnavailable as exc:
+            assert "in use by another smsproxy daemon" in str(exc)
+        else:
+            raise AssertionError("a second owner through the link")
+    finally:
+        owner.release()
+    StateFileOwner.take(link).release()

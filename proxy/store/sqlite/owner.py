@@ -28,9 +28,14 @@ class StateFileOwner:
 
     @classmethod
     def take(cls, state: Path) -> StateFileOwner:
-        path = Path(f"{state}.lock")
+        # Beside the file itself: two configs naming it through a link share it.
+        path = Path(f"{state.resolve()}.lock")
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            problem = f"state.path {state}: cannot open {path}: {exc.strerror}"
+            raise StoreUnavailable(problem) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
