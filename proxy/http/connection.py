@@ -201,7 +201,9 @@ class Connection(RequestReader):
                     try:
                         await asyncio.shield(handing)
                     except asyncio.CancelledError:
-                        await handing  # two store calls at most
+                        # Not cancelled again by a second cancellation: two
+                        # store calls (on Redis, within their timeouts).
+                        await asyncio.wait({handing})
                         raise
                 self._served = True
                 if not keep_alive:

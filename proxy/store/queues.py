@@ -24,6 +24,14 @@ TAKE_HOLD_MS = 60_000
 HANDED_OVER_MS = 10**15
 
 
+def hold_times(until_ms: int) -> tuple[int, int]:
+    """A hold's expiry, and what a hand-over made it: a receipt of either
+    settles the items in either state, so a hand-over whose answer was lost
+    (it may have run) leaves nothing that no receipt matches."""
+    hold = until_ms - HANDED_OVER_MS if until_ms >= HANDED_OVER_MS else until_ms
+    return hold, hold + HANDED_OVER_MS
+
+
 @dataclass(frozen=True, slots=True)
 class QueuedReport:
     phone: str
@@ -72,8 +80,8 @@ class ClientQueues(Protocol):
     ) -> None:
         """Delivered: forget the held items.  Not: back to the client's queue, in order.
 
-        Only items this hold still has: one whose hold ran out and that was
-        handed out again belongs to that hand-out.
+        Only items this hold still has, handed over or not: one whose hold
+        ran out and that was held again belongs to that hold.
         """
         ...
 
@@ -81,7 +89,8 @@ class ClientQueues(Protocol):
         """The held batch is about to be written to its client: its hold no
         longer runs out, and a daemon that dies before settling it counts it
         delivered.  The receipt to settle it with (only items ``receipt``
-        still held are in it)."""
+        still holds are in it).  Run again, it finds what the first run
+        handed over."""
         ...
 
     async def release_dead_holds(self) -> int:

@@ -28,6 +28,7 @@ from proxy.store.queues import (
     QueuedReply,
     QueuedReport,
     QueueKind,
+    hold_times,
 )
 from proxy.store.redis.connect import ReplicasBehind
 from proxy.store.redis.keyspace import PRELUDE, PURGE_SLICE, Keyspace, purge_in_slices
@@ -56,14 +57,24 @@ return 1
 )
 
 HOLD = """
--- KEYS: the client's queue, the client's held items, the items hash;
--- ARGV[1] limit, ARGV[2] now (ms), ARGV[3] hold (ms).
+-- KEYS: the client's queue, the client's held items, the items hash, the age
+-- index; ARGV[1] limit, ARGV[2] now (ms), ARGV[3] hold (ms), ARGV[4] what a
+-- hand-over adds to a hold's expiry.
 -- Taken from the queue and held in one script: two daemons polling for one
 -- client never hand out one item twice.  A hold that ran out (its daemon
 -- died before settling it) goes back in line first, by id.
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])) do
   redis.call('ZREM', KEYS[2], id)
   redis.call('ZADD', KEYS[1], id, id)
+end
+-- Handed over ten minutes and more ago and never settled (its daemon died
+-- after the hand-over): its client has it, or it was lost with the daemon.
+local handed = tonumber(ARGV[4])
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], handed,
+    handed + tonumber(ARGV[2]) - 600000)) do
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('HDEL', KEYS[3], id)
+  redis.call('ZREM', KEYS[4], id)
 end
 local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
 local out = {}
@@ -79,11 +90,13 @@ return out
 SETTLE_HELD = """
 -- KEYS: the client's queue, the client's held items, the items hash, the age
 -- index; ARGV[1] '1' delivered (forget them) or '0' (back in line, by id);
--- ARGV[2] when the hold runs out, ARGV[3..] ids.  Only ids this hold still
--- has: one that ran out and was handed out again has a later score.
-for i = 3, #ARGV do
+-- ARGV[2] when the hold runs out, ARGV[3] what its hand-over made that,
+-- ARGV[4..] ids.  Only ids this hold still has, handed over or not: one
+-- that ran out and was held again has a later score.
+for i = 4, #ARGV do
   local id = ARGV[i]
-  if tonumber(redis.call('ZSCORE', KEYS[2], id)) == tonumber(ARGV[2]) then
+  local score = tonumber(redis.call('ZSCORE', KEYS[2], id))
+  if score == tonumber(ARGV[2]) or score == tonumber(ARGV[3]) then
     redis.call('ZREM', KEYS[2], id)
     if ARGV[1] == '1' then
       redis.call('HDEL', KEYS[3], id)
@@ -98,10 +111,12 @@ return 0
 
 HAND_OVER = """
 -- KEYS: the client's held items; ARGV[1] the hold's expiry, ARGV[2] the
--- hand-over's (never reached), ARGV[3..] ids.  The ids this hold still has.
+-- hand-over's (never reached), ARGV[3..] ids.  The ids this hold still has
+-- (a run again after a lost answer finds those the first handed over).
 local out = {}
 for i = 3, #ARGV do
-  if tonumber(redis.call('ZSCORE', KEYS[1], ARGV[i])) == tonumber(ARGV[1]) then
+  local score = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[i]))
+  if score == tonumber(ARGV[1]) or score == tonumber(ARGV[2]) then
     redis.call('ZADD', KEYS[1], ARGV[2], ARGV[i])
     out[#out + 1] = ARGV[i]
   end
@@ -182,9 +197,9 @@ class RedisQueues(ClientQueues):
         now = now_ms()
         if limit <= 0:
             return HoldReceipt((), now), []
-        args = [str(limit), str(now), str(hold_ms)]
+        args = [str(limit), str(now), str(hold_ms), str(HANDED_OVER_MS)]
         try:
-            held = await self._hold(keys=self._queue_keys(kind, cpid)[:3], args=args)
+            held = await self._hold(keys=self._queue_keys(kind, cpid), args=args)
         except ReplicasBehind as exc:
             # Held on the master, and the client told -15: back in line now,
             # not when the hold runs out (a minute later).
@@ -204,14 +219,15 @@ class RedisQueues(ClientQueues):
     ) -> None:
         if receipt.keys:
             flag = "1" if delivered else "0"
-            args = [flag, str(receipt.until_ms), *(str(k) for k in receipt.keys)]
+            hold, handed = hold_times(receipt.until_ms)
+            args = [flag, str(hold), str(handed), *(str(k) for k in receipt.keys)]
             await self._settle_held(keys=self._queue_keys(kind, cpid), args=args)
 
     async def hand_over(self, kind: QueueKind, cpid: str, receipt: HoldReceipt) -> HoldReceipt:
         if not receipt.keys:
             return receipt
-        until = receipt.until_ms + HANDED_OVER_MS
-        args = [str(receipt.until_ms), str(until), *(str(k) for k in receipt.keys)]
+        hold, until = hold_times(receipt.until_ms)
+        args = [str(hold), str(until), *(str(k) for k in receipt.keys)]
         still = await self._hand_over(keys=self._queue_keys(kind, cpid)[1:2], args=args)
         return HoldReceipt(tuple(int(k) for k in still), until)
 

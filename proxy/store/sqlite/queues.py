@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import sqlite3
 
+import structlog
+
 from proxy.store.epoch import from_ms, now_ms, to_ms
 from proxy.store.queues import (
     HANDED_OVER_MS,
@@ -16,8 +18,11 @@ from proxy.store.queues import (
     QueuedReply,
     QueuedReport,
     QueueKind,
+    hold_times,
 )
 from proxy.store.sqlite.writer import SqliteWriter
+
+log = structlog.get_logger("smsproxy.store")
 
 # (select the due, mark them held) per queue; a hold whose time is up is free.
 HOLD: dict[QueueKind, tuple[str, str]] = {
@@ -35,19 +40,20 @@ HOLD: dict[QueueKind, tuple[str, str]] = {
 # Only the rows this hold still has (another hold of a row ends later).
 SETTLE_HELD: dict[tuple[QueueKind, bool], str] = {
     ("reports", True): "DELETE FROM report_queue"
-    " WHERE id IN (SELECT value FROM json_each(?)) AND held_until = ?",
+    " WHERE id IN (SELECT value FROM json_each(?)) AND held_until IN (?, ?)",
     ("reports", False): "UPDATE report_queue SET held_until = NULL"
-    " WHERE id IN (SELECT value FROM json_each(?)) AND held_until = ?",
+    " WHERE id IN (SELECT value FROM json_each(?)) AND held_until IN (?, ?)",
     ("replies", True): "DELETE FROM reply_queue"
-    " WHERE id IN (SELECT value FROM json_each(?)) AND held_until = ?",
+    " WHERE id IN (SELECT value FROM json_each(?)) AND held_until IN (?, ?)",
     ("replies", False): "UPDATE reply_queue SET held_until = NULL"
-    " WHERE id IN (SELECT value FROM json_each(?)) AND held_until = ?",
+    " WHERE id IN (SELECT value FROM json_each(?)) AND held_until IN (?, ?)",
 }
+# ? handed over, ? ids, ? the hold, ? handed over (a run again finds its own)
 HAND_OVER: dict[QueueKind, str] = {
     "reports": "UPDATE report_queue SET held_until = ?"
-    " WHERE id IN (SELECT value FROM json_each(?)) AND held_until = ? RETURNING id",
+    " WHERE id IN (SELECT value FROM json_each(?)) AND held_until IN (?, ?) RETURNING id",
     "replies": "UPDATE reply_queue SET held_until = ?"
-    " WHERE id IN (SELECT value FROM json_each(?)) AND held_until = ? RETURNING id",
+    " WHERE id IN (SELECT value FROM json_each(?)) AND held_until IN (?, ?) RETURNING id",
 }
 # At the daemon's start, every hold is a dead daemon's (one daemon a file):
 # what it had handed over is forgotten, what it held goes back in line.
@@ -129,16 +135,18 @@ class SqliteQueues(ClientQueues):
         sql = SETTLE_HELD[kind, delivered]
         ids = json.dumps(list(receipt.keys))
 
+        times = hold_times(receipt.until_ms)
+
         def write(db: sqlite3.Connection) -> None:
-            db.execute(sql, (ids, receipt.until_ms))
+            db.execute(sql, (ids, *times))
 
         await self._writer.run(write)
 
     async def hand_over(self, kind: QueueKind, cpid: str, receipt: HoldReceipt) -> HoldReceipt:
         if not receipt.keys:
             return receipt
-        until = receipt.until_ms + HANDED_OVER_MS
-        args = (until, json.dumps(list(receipt.keys)), receipt.until_ms)
+        hold, until = hold_times(receipt.until_ms)
+        args = (until, json.dumps(list(receipt.keys)), hold, until)
         sql = HAND_OVER[kind]
 
         def write(db: sqlite3.Connection) -> list[int]:
@@ -150,12 +158,19 @@ class SqliteQueues(ClientQueues):
         return HoldReceipt(tuple(k for k in receipt.keys if k in still), until)
 
     async def release_dead_holds(self) -> int:
-        def write(db: sqlite3.Connection) -> int:
+        def write(db: sqlite3.Connection) -> list[int]:
             with db:
                 db.execute("BEGIN IMMEDIATE")
-                return sum(db.execute(sql, (HANDED_OVER_MS,)).rowcount for sql in RELEASE_HOLDS)
+                return [db.execute(sql, (HANDED_OVER_MS,)).rowcount for sql in RELEASE_HOLDS]
 
-        return await self._writer.run(write)
+        forgotten_reports, forgotten_replies, reports, replies = await self._writer.run(write)
+        if forgotten_reports or forgotten_replies:
+            log.info(
+                "handed_over_batches_forgotten",
+                reports=forgotten_reports,
+                replies=forgotten_replies,
+            )
+        return reports + replies
 
     async def queue_stats(self) -> dict[str, tuple[int, float]]:
         now = now_ms()
@@ -165,10 +180,20 @@ class SqliteQueues(ClientQueues):
             # Age counts from the message's own time (the send, or the reply):
             # what a client waiting for it would measure.
             for queue, sql in (
-                ("reports", "SELECT COUNT(*), MIN(sent_ms) FROM report_queue"),
-                ("replies", "SELECT COUNT(*), MIN(received_ms) FROM reply_queue"),
+                (
+                    "reports",
+                    "SELECT COUNT(*), MIN(sent_ms) FROM report_queue"
+                    " WHERE held_until IS NULL OR held_until < ?",
+                ),
+                (
+                    "replies",
+                    "SELECT COUNT(*), MIN(received_ms) FROM reply_queue"
+                    " WHERE held_until IS NULL OR held_until < ?",
+                ),
             ):
-                count, oldest = db.execute(sql).fetchone()
+                # Handed over (a client has them) they wait for nobody: a
+                # settlement that failed leaves them until the next start.
+                count, oldest = db.execute(sql, (HANDED_OVER_MS,)).fetchone()
                 age = 0.0 if oldest is None else max(0.0, (now - int(oldest)) / 1000)
                 stats[queue] = (int(count), age)
             return stats
