@@ -12,6 +12,8 @@ own ``too fast`` refusals (its ``rate_limit_per_s`` equals the vendor's
 from __future__ import annotations
 
 import asyncio
+import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +155,20 @@ class ClusterRig:
             for run in range(1, d.runs + 1)
         ]
         return "\n".join([*texts, (self.workdir / "haproxy.log").read_text(encoding="utf-8")])
+
+    def warnings(self, most: int = 12) -> str:
+        """The daemons' warnings and errors, counted by event and error type:
+        why a send was answered -15 or -17, when a run fails."""
+        seen: Counter[str] = Counter()
+        for line in self.logs().splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue  # HAProxy's, or a killed daemon's last line, cut short
+            if isinstance(event, dict) and event.get("level") in ("warning", "error"):
+                error = str(event.get("error", "")).split("(", 1)[0]
+                seen[f"{event.get('event')} {error}".strip()] += 1
+        return "; ".join(f"{what}: {n}" for what, n in seen.most_common(most)) or "none"
 
     def books(self) -> dict[str, list[tuple[str, str]]]:
         return {name: [(m.phone, m.text) for m in sim.accepted] for name, sim in self.sims.items()}

@@ -68,7 +68,8 @@ async def run_cluster(rig: ClusterRig, redis_fault: SentinelSet | None) -> tuple
     twice = {p: n for p, n in Counter(r.phone for r in reports).items() if n > 1}
     summary = (
         f"{result.summary()}\n{notes}\nvendors' too-fast refusals: {dict(rig.too_fast)}\n"
-        f"reports handed out: {len(reports)}, numbers twice: {len(twice)}"
+        f"reports handed out: {len(reports)}, numbers twice: {len(twice)}\n"
+        f"daemons' warnings and errors: {rig.warnings()}"
     )
     assert len(result.kills) == 1, summary
     assert sum(m.zero for m in messages) >= 0.8 * len(messages), summary
