@@ -134,7 +134,6 @@ class SqliteQueues(ClientQueues):
         # Back in the queue they keep their ids, so their place in line.
         sql = SETTLE_HELD[kind, delivered]
         ids = json.dumps(list(receipt.keys))
-
         times = hold_times(receipt.until_ms)
 
         def write(db: sqlite3.Connection) -> None:
@@ -150,9 +149,7 @@ class SqliteQueues(ClientQueues):
         sql = HAND_OVER[kind]
 
         def write(db: sqlite3.Connection) -> list[int]:
-            with db:
-                db.execute("BEGIN IMMEDIATE")
-                return [int(row[0]) for row in db.execute(sql, args)]
+            return [int(row[0]) for row in db.execute(sql, args).fetchall()]
 
         still = set(await self._writer.run(write))
         return HoldReceipt(tuple(k for k in receipt.keys if k in still), until)
