@@ -60,9 +60,13 @@ def test_a_process_of_another_session_is_someone_else_s() -> None:
     assert child_s > 0.05
     others = quiet.others_cpus(before, after)
     assert others is not None
-    assert others * (after.at - before.at) >= child_s - TICK_S / 2
+    # The machine's busy time is sampled a tick at a time (and a VM's stolen
+    # ticks are not counted as busy), the spinner's own is measured: in a CI
+    # run it counted 0.62 s of the spinner's 0.63.  Counted as ours instead,
+    # others would be near nothing and ours near all of it.
+    assert others * (after.at - before.at) >= child_s * 0.6
     # Ours is this test's own sleeping and waiting: far less than the spinner's.
-    assert after.ours_s - before.ours_s < child_s
+    assert after.ours_s - before.ours_s < child_s * 0.4
 
 
 def test_the_note_says_whether_the_run_was_quiet() -> None:
