@@ -14,6 +14,7 @@ SIGKILL must be on the new master.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,8 +25,9 @@ import pytest
 from config.state import StateSettings
 from proxy.store.base import Store
 from proxy.store.open import open_store
+from proxy.store.redis.connect import BlockingSentinelPool, ReplicasBehind, through_sentinels
 from proxy.store.sends import RecordState, SendRecord
-from tests.redis_sentinel import SentinelSet
+from tests.redis_sentinel import MASTER_NAME, SENTINEL_PASSWORD, SentinelSet
 
 FAILOVER_TIMEOUT_S = 20.0
 # What the writes need again after a failover: as many replicas on the new
@@ -157,3 +159,74 @@ async def test_without_replica_acks_writes_wait_out_a_failover(
     )
     assert not writer.errors, writer.errors[:5]
     assert writer.slowest_s < 12.0
+
+
+async def test_connections_to_a_former_master_are_dropped_once_the_sentinels_name_another(
+    sentinels: SentinelSet,
+) -> None:
+    """A master the sentinels replaced may live on believing it is one (it
+    stalled, or was cut off from them, or lost a second failover) until a
+    sentinel turns it into a replica, seconds later.  It takes writes, and
+    no replica acknowledges them.  In a CI run all three daemons answered
+    -15 for 5-10 s after the sentinels had named a new master: the sentinel
+    that led the failover still showed the old one in ``SENTINEL MASTERS``,
+    which redis-py asks, and connections in use when the new master was
+    learnt went back into the pool still open to the old."""
+    target = StateSettings(**sentinels.state_settings()).redis_target()  # type: ignore[arg-type]
+    assert target is not None
+    client = through_sentinels(target, SENTINEL_PASSWORD, 5.0, min_replicas=1)
+    pool = client.connection_pool
+    write = "return redis.call('INCR', KEYS[1])"
+    try:
+        assert await client.eval(write, 1, "t:n") == 1  # type: ignore[misc]
+        # Sends in flight on connections to the first master.
+        in_use = [await pool.get_connection() for _ in range(4)]  # type: ignore[no-untyped-call]
+        # The master stalls past the sentinels' patience, then lives on.
+        old = sentinels.master_port()
+        stall_s = 6.0
+        stalled_until = time.monotonic() + stall_s
+        node = sentinels.node(old)
+        try:
+            node.execute_command("CLIENT", "PAUSE", int(stall_s * 1000), "ALL")
+        finally:
+            node.close()
+        new = await sentinels.wait_new_master(old, FAILOVER_TIMEOUT_S)
+        await sentinels.wait_replicas_async(1, REJOIN_TIMEOUT_S, new)  # what writes wait for
+        await asyncio.sleep(max(0.0, stalled_until - time.monotonic()) + 0.2)
+        # A write on the pooled idle connection finds the old master with no
+        # replica: refused, and the sentinels are asked who the master is.
+        with contextlib.suppress(ReplicasBehind):
+            await client.eval(write, 1, "t:n")
+        for connection in in_use:
+            await pool.release(connection)
+        behind = 0
+        for _ in range(8):
+            try:
+                await client.eval(write, 1, "t:n")
+            except ReplicasBehind:
+                behind += 1
+        assert behind == 0, f"{behind} of 8 writes went to the former master"
+    finally:
+        await client.aclose()
+
+
+async def test_the_master_is_the_one_most_sentinels_name_while_a_failover_ends(
+    sentinels: SentinelSet,
+) -> None:
+    """The sentinel that led a failover shows the old master in ``SENTINEL
+    MASTERS`` until it has reconfigured the replicas; redis-py, asking it
+    first, named the old master while the others named the new."""
+    target = StateSettings(**sentinels.state_settings()).redis_target()  # type: ignore[arg-type]
+    assert target is not None
+    client = through_sentinels(target, SENTINEL_PASSWORD, 5.0)
+    try:
+        leader = next(iter(sentinels.sentinels))  # the one failover() asks, listed first
+        assert target.sentinels[0][1] == leader
+        old = sentinels.failover()
+        new = await sentinels.wait_new_master(old, FAILOVER_TIMEOUT_S)
+        pool = client.connection_pool
+        assert isinstance(pool, BlockingSentinelPool)
+        named = await pool.sentinel_manager.discover_master(MASTER_NAME)
+        assert named[1] == new, f"named :{named[1]}, the old master :{old}, the new :{new}"
+    finally:
+        await client.aclose()

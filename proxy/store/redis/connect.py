@@ -29,16 +29,24 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from typing import Any
 
 import structlog
 from redis.asyncio import Redis
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConnection
+from redis.asyncio.sentinel import (
+    MasterNotFoundError,
+    Sentinel,
+    SentinelConnectionPool,
+    SentinelManagedConnection,
+)
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ReadOnlyError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.utils import str_if_bytes
 
 from config.redis_target import RedisTarget
 from core.busy import StoreBusy
@@ -111,8 +119,81 @@ class FailoverConnection(SentinelManagedConnection):
             raise
 
 
+class MajoritySentinel(Sentinel):
+    """The master most sentinels name, as each names it to clients.
+
+    redis-py takes the first sentinel whose ``SENTINEL MASTERS`` shows a
+    master not down.  The sentinel leading a failover keeps showing the old
+    master there until it has reconfigured the replicas (up to the
+    failover's time-out, seconds); and a sentinel that missed a second
+    failover names the loser.  ``SENTINEL GET-MASTER-ADDR-BY-NAME`` names
+    the promoted replica from the moment it is promoted, and the majority
+    outvotes one sentinel behind the others.  A sentinel that finds the master
+    it names down (no failover yet) names none.
+    """
+
+    async def discover_master(self, service_name: str) -> tuple[str, int]:
+        asks = [asyncio.ensure_future(_named_by(s, service_name)) for s in self.sentinels]
+        majority = len(asks) // 2 + 1
+        try:
+            # Done once most agree: one sentinel that does not answer (a host
+            # gone, SENTINEL_TIMEOUT_S) must not slow every connection's start.
+            votes: Counter[tuple[str, int]] = Counter()
+            for answered in asyncio.as_completed(asks):
+                address = await answered
+                if address is not None:
+                    votes[address] += 1
+                    if votes[address] >= majority:
+                        return address
+        finally:
+            for ask in asks:
+                ask.cancel()
+        if not votes:
+            raise MasterNotFoundError(f"no sentinel names a master for {service_name!r}")
+        # No majority (sentinels down or disagreeing): the most named, else the first listed.
+        named = [ask.result() for ask in asks]
+        return max(votes, key=lambda a: (votes[a], -named.index(a)))
+
+
+async def _named_by(sentinel: Redis, service_name: str) -> tuple[str, int] | None:
+    try:
+        address = await sentinel.execute_command(  # type: ignore[no-untyped-call]
+            "SENTINEL", "GET-MASTER-ADDR-BY-NAME", service_name
+        )
+        if not address:
+            return None
+        host, port = str_if_bytes(address[0]), int(address[1])
+        state = await sentinel.execute_command("SENTINEL", "MASTER", service_name)  # type: ignore[no-untyped-call]
+        # A map, or (RESP2) its keys and values in turn.
+        if not isinstance(state, dict):
+            state = dict(zip(state[::2], state[1::2], strict=True))
+        fields = {str_if_bytes(k): str_if_bytes(v) for k, v in state.items()}
+    except (RedisError, OSError, ValueError, TypeError, IndexError):
+        return None  # down, unsure or garbled: the others decide
+    down = {"s_down", "o_down"} & set(str(fields.get("flags", "")).split(","))
+    if down and (fields.get("ip"), fields.get("port")) == (host, str(port)):
+        return None  # the master it names is down, and nothing promoted yet
+    return host, port
+
+
 class BlockingSentinelPool(SentinelConnectionPool, WaitingPool):
-    """Sentinel's pool (which asks who the master is) with the blocking pool's bound."""
+    """Sentinel's pool (which asks who the master is) with the blocking pool's bound.
+
+    When the sentinels name another master, redis-py closes only the
+    connections idle at that moment.  One in use then (a send in flight) came
+    back to the pool still open to the former master, which may live on
+    believing it is one (cut off from the sentinels, or the loser of a second
+    failover) until a sentinel turns it into a replica, seconds later: every
+    write on it found no replica (``-15``), and asking the sentinels again
+    changed nothing.  So a connection to any other address is closed as it
+    comes back; its next use connects to the master of the moment.
+    """
+
+    async def release(self, connection: AbstractConnection) -> None:
+        address = getattr(connection, "host", None), getattr(connection, "port", None)
+        if self.master_address is not None and address != self.master_address:
+            await connection.disconnect()
+        await super().release(connection)
 
 
 class FailoverRedis(Redis):
@@ -201,7 +282,7 @@ def through_sentinels(
     min_replicas: int = 0,
     replica_timeout_ms: int = 100,
 ) -> FailoverRedis:
-    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+    sentinel = MajoritySentinel(  # type: ignore[no-untyped-call]
         list(target.sentinels),
         sentinel_kwargs={
             "password": sentinel_password,
