@@ -59,6 +59,11 @@ POOL_WAIT_S = 5.0  # then PoolExhausted, a StoreBusy: answered -15
 CONNECT_TIMEOUT_S = 3.0
 SOCKET_TIMEOUT_S = 5.0
 SENTINEL_TIMEOUT_S = 1.0  # a sentinel that does not answer in this long is skipped
+# Once one sentinel has named a master and no majority agrees yet, how long
+# the others still have.
+VOTE_GRACE_S = 0.2
+# How long the sentinels' answer stands: the connections a burst opens share it.
+VOTE_STANDS_S = 0.1
 FIRST_PAUSE_S = 0.05
 LONGEST_PAUSE_S = 0.5
 # Scripts are what the store's roles write with (proxy.store.redis.keyspace).
@@ -130,40 +135,84 @@ class MajoritySentinel(Sentinel):
     the promoted replica from the moment it is promoted, and the majority
     outvotes one sentinel behind the others.  A sentinel that finds the master
     it names down (no failover yet) names none.
+
+    Every new connection asks, and so does every write too few replicas
+    acknowledged: callers at the same moment share one vote, and a vote
+    stands for :data:`VOTE_STANDS_S`.
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
+        self._voting: dict[str, asyncio.Future[tuple[str, int]]] = {}
+        self._voted: dict[str, tuple[float, tuple[str, int]]] = {}
+        self._late: set[asyncio.Future[tuple[str, int] | None]] = set()
+
     async def discover_master(self, service_name: str) -> tuple[str, int]:
-        asks = [asyncio.ensure_future(_named_by(s, service_name)) for s in self.sentinels]
+        voted = self._voted.get(service_name)
+        if voted is not None and time.monotonic() - voted[0] < VOTE_STANDS_S:
+            return voted[1]
+        voting = self._voting.get(service_name)
+        if voting is None or voting.done():
+            voting = asyncio.ensure_future(self._vote(service_name))
+            # Retrieved even when every caller was cancelled meanwhile.
+            voting.add_done_callback(lambda f: f.cancelled() or f.exception())
+            self._voting[service_name] = voting
+        # One caller cancelled (its send's deadline) must not cancel the others' vote.
+        return await asyncio.shield(voting)
+
+    async def _vote(self, service_name: str) -> tuple[str, int]:
+        asks: dict[asyncio.Future[tuple[str, int] | None], int] = {
+            asyncio.ensure_future(_named_by(s, service_name)): i
+            for i, s in enumerate(self.sentinels)
+        }
         majority = len(asks) // 2 + 1
-        try:
-            # Done once most agree: one sentinel that does not answer (a host
-            # gone, SENTINEL_TIMEOUT_S) must not slow every connection's start.
-            votes: Counter[tuple[str, int]] = Counter()
-            for answered in asyncio.as_completed(asks):
-                address = await answered
+        votes: Counter[tuple[str, int]] = Counter()
+        listed: dict[tuple[str, int], int] = {}  # each address's first sentinel
+        pending: set[asyncio.Future[tuple[str, int] | None]] = set(asks)
+        loop = asyncio.get_running_loop()
+        until: float | None = None
+        best: tuple[str, int] | None = None
+        while pending:
+            wait = None if until is None else max(0.0, until - loop.time())
+            done, pending = await asyncio.wait(
+                pending, timeout=wait, return_when=asyncio.FIRST_COMPLETED
+            )
+            if not done:
+                break  # the grace ran out
+            for ask in done:
+                address = ask.result()
                 if address is not None:
                     votes[address] += 1
-                    if votes[address] >= majority:
-                        return address
-        finally:
-            for ask in asks:
-                ask.cancel()
-        if not votes:
+                    listed[address] = min(listed.get(address, len(asks)), asks[ask])
+            if votes:
+                # The most named; on a tie, the one a sentinel listed first names.
+                best = max(votes, key=lambda a: (votes[a], -listed[a]))
+                if votes[best] >= majority:
+                    break
+                # A sentinel that does not answer (a host gone: SENTINEL_TIMEOUT_S)
+                # must not hold up every connection once another has answered.
+                until = until if until is not None else loop.time() + VOTE_GRACE_S
+        # Those still asking finish on their own, within SENTINEL_TIMEOUT_S and
+        # no retry: cancelled mid-read, redis-py would drop a healthy sentinel's connection.
+        for ask in pending:
+            self._late.add(ask)
+            ask.add_done_callback(self._late.discard)
+        if best is None:
             raise MasterNotFoundError(f"no sentinel names a master for {service_name!r}")
-        # No majority (sentinels down or disagreeing): the most named, else the first listed.
-        named = [ask.result() for ask in asks]
-        return max(votes, key=lambda a: (votes[a], -named.index(a)))
+        self._voted[service_name] = (time.monotonic(), best)
+        return best
 
 
 async def _named_by(sentinel: Redis, service_name: str) -> tuple[str, int] | None:
+    """What one sentinel names, in one round trip; None when it names none."""
     try:
-        address = await sentinel.execute_command(  # type: ignore[no-untyped-call]
-            "SENTINEL", "GET-MASTER-ADDR-BY-NAME", service_name
-        )
+        async with sentinel.pipeline(transaction=False) as pipe:
+            pipe.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", service_name)
+            pipe.execute_command("SENTINEL", "MASTER", service_name)
+            address, state = await pipe.execute()
         if not address:
             return None
         host, port = str_if_bytes(address[0]), int(address[1])
-        state = await sentinel.execute_command("SENTINEL", "MASTER", service_name)  # type: ignore[no-untyped-call]
         # A map, or (RESP2) its keys and values in turn.
         if not isinstance(state, dict):
             state = dict(zip(state[::2], state[1::2], strict=True))
@@ -191,9 +240,13 @@ class BlockingSentinelPool(SentinelConnectionPool, WaitingPool):
 
     async def release(self, connection: AbstractConnection) -> None:
         address = getattr(connection, "host", None), getattr(connection, "port", None)
-        if self.master_address is not None and address != self.master_address:
-            await connection.disconnect()
-        await super().release(connection)
+        try:
+            if self.master_address is not None and address != self.master_address:
+                await connection.disconnect(nowait=True)
+        except Exception as exc:  # closing a socket: nothing to lose but the socket
+            log.info("redis_connection_not_closed", error=type(exc).__name__)
+        finally:
+            await super().release(connection)
 
 
 class FailoverRedis(Redis):
@@ -282,12 +335,15 @@ def through_sentinels(
     min_replicas: int = 0,
     replica_timeout_ms: int = 100,
 ) -> FailoverRedis:
-    sentinel = MajoritySentinel(  # type: ignore[no-untyped-call]
+    sentinel = MajoritySentinel(
         list(target.sentinels),
         sentinel_kwargs={
             "password": sentinel_password,
             "socket_connect_timeout": SENTINEL_TIMEOUT_S,
             "socket_timeout": SENTINEL_TIMEOUT_S,
+            # redis-py's default retries a sentinel that does not answer ten
+            # times: 15 s for one that accepts and never answers.
+            "retry": Retry(NoBackoff(), 0),
         },
     )
     pool = BlockingSentinelPool(  # type: ignore[no-untyped-call]
