@@ -70,15 +70,34 @@ LONGEST_PAUSE_S = 0.5
 SCRIPT_COMMANDS = frozenset({"EVALSHA", "EVAL"})
 
 
-class NotSent(RedisConnectionError):
+class NotSent(RedisConnectionError, StoreBusy):
     """The command surely did not run: no connection, no master, or refused by a replica."""
 
 
-class MaybeRan(RedisConnectionError):
-    """Lost after it was sent, and its retry not sent: the first may have run.
+class Unanswered(RedisConnectionError, StoreBusy):
+    """Redis did not answer in time, or the connection was lost once the command
+    had gone out: it may have run.
 
+    Still the store being busy: before any vendor has the message the client
+    hears ``-15`` and tries again, and what the call may have done stands in
+    the way of nothing a retry does twice (a claim is undone, a record of an
+    attempt in flight reads as unresolved).  redis-py's own TimeoutError and
+    ConnectionError were answered ``-110``, "call your account manager".
     Not a :class:`NotSent`: a caller that undoes what a failed call did (the
-    claims) must not take it as never run."""
+    claims) must not take it as never run.
+    """
+
+
+class MaybeRan(Unanswered):
+    """Lost after it was sent, and its retry not sent: the first may have run."""
+
+
+def _unanswered(exc: RedisError) -> RedisError:
+    """What a failed call raises: redis-py's connection errors and time-outs as
+    :class:`Unanswered`, the rest (ours, and the server's own errors) as they are."""
+    if isinstance(exc, StoreBusy) or not isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        return exc
+    return Unanswered(f"{type(exc).__name__}: {exc}")
 
 
 class ReplicasBehind(RedisError, StoreBusy):
@@ -261,6 +280,15 @@ class FailoverRedis(Redis):
     unwaited: frozenset[str] = frozenset()
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
+        try:
+            return await self._through_failover(*args, **options)
+        except RedisError as exc:
+            translated = _unanswered(exc)
+            if translated is exc:
+                raise
+            raise translated from exc
+
+    async def _through_failover(self, *args: Any, **options: Any) -> Any:
         give_up = time.monotonic() + self.failover_wait_s
         pause = FIRST_PAUSE_S
         retried_lost = False
@@ -325,7 +353,20 @@ def one_server(url: str) -> Redis:
         # take_reports twice is not harmless.
         retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
     )
-    return Redis.from_pool(pool)
+    return OneServer.from_pool(pool)
+
+
+class OneServer(Redis):
+    """The client of one server, whose connection errors and time-outs are the store busy."""
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        try:
+            return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+        except RedisError as exc:
+            translated = _unanswered(exc)
+            if translated is exc:
+                raise
+            raise translated from exc
 
 
 def through_sentinels(

@@ -1,0 +1,73 @@
+"""Redis that does not answer, or is gone: a send is answered busy (-15), never -110.
+
+Before any vendor has the message, a store that cannot be reached is the
+store being busy, as when the pool's connections are all taken
+(test_redis_pool_busy.py): nothing was sent, and the legacy client tries
+again.  ``-110`` ("系统错误，请联系业务员", call your account manager) tells
+it the message failed for good.  Each resend once Redis is back is sent,
+and sent once.  Here the client's rate check, the request's first call to
+Redis, is the one that finds it gone; a call failing later in the send (the
+claim, the record of the attempt) is the store busy all the same
+(tests/store/test_redis_unanswered.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from adapters.simulator import SimulatorServer
+from proxy.store.redis import connect as redis_connect
+from tests.conftest import CPID, PASSWORD, DaemonFactory, base_config, esms100_vendor
+from tests.e2e.legacy_client import LegacyClient
+from tests.redis_server import start_redis_server
+
+TEXT = "【ACME】您的验证码是 {}"
+
+
+async def test_a_send_redis_does_not_answer_or_cannot_be_reached_is_answered_busy(
+    tmp_path: Path,
+    esms100: SimulatorServer,
+    start_daemon: DaemonFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    redis_server = start_redis_server(tmp_path)
+    # A script waits this long for its answer (5 s as shipped).
+    monkeypatch.setattr(redis_connect, "SOCKET_TIMEOUT_S", 0.3)
+    config = base_config(
+        tmp_path,
+        state={
+            "engine": "redis",
+            "redis_url": redis_server.url,
+            "redis_prefix": f"gone-{uuid.uuid4().hex[:8]}:",
+        },
+        vendors=[esms100_vendor(esms100, rate_per_s=10_000)],
+        clients=[{"cpid": CPID, "password": PASSWORD, "rate_per_s": 10_000}],
+    )
+    try:
+        daemon = await start_daemon(config)
+        client = LegacyClient(daemon.legacy_url, CPID, PASSWORD)
+        assert await client.send("13900000001", TEXT.format(1)) == b"0"
+
+        raw = Redis.from_url(redis_server.url)
+        try:
+            # Writes (the claim) wait 1.5 s: past the script's time-out.
+            await raw.execute_command("CLIENT", "PAUSE", "1500", "WRITE")
+            unanswered = await client.send("13900000002", TEXT.format(2))
+        finally:
+            await raw.execute_command("CLIENT", "UNPAUSE")
+            await raw.aclose()
+        assert unanswered == b"-15"
+        assert await client.send("13900000002", TEXT.format(2)) == b"0"
+
+        redis_server.stop()
+        gone = await client.send("13900000003", TEXT.format(3))
+        assert gone == b"-15"
+        redis_server = start_redis_server(tmp_path, redis_server.port)
+        assert await client.send("13900000003", TEXT.format(3)) == b"0"
+    finally:
+        redis_server.stop()
+    assert sorted(esms100.simulator.phones_of()) == ["13900000001", "13900000002", "13900000003"]
