@@ -21,6 +21,7 @@ import structlog
 
 from adapters.esms100.wire import password_digest
 from config.settings import ClientSettings, Settings
+from core.busy import StoreBusy
 from proxy.login_throttle import LoginObserver, LoginThrottle
 from proxy.loops import Loop
 from proxy.passwords import PasswordCheck, is_plain
@@ -31,6 +32,11 @@ from routing.limits import RateLimiter
 log = structlog.get_logger("smsproxy.clients")
 
 REFRESH_S = 5.0
+
+
+class PasswordChangeUnknown(Exception):
+    """The store neither confirmed nor denied a new password (``-110``: not ``-1``,
+    which would tell the client its old password stands)."""
 
 
 @dataclass
@@ -198,7 +204,19 @@ class ClientBook:
     async def change_password(self, client: Client, new_password: str) -> None:
         check = PasswordCheck.of_digest(password_digest(new_password))
         stored = check.stored()
-        await self._store.passwords.set_password_digest(client.cpid, stored)
+        passwords = self._store.passwords
+        try:
+            await passwords.set_password_digest(client.cpid, stored)
+        except StoreBusy as exc:
+            if not exc.may_have_run:
+                raise  # surely not made: refused, the old password stands
+            # Made or not: then the other daemons take the new password, and a
+            # client told -1 (refused) would keep the old one until it is
+            # locked out.  Setting it is idempotent: once more.
+            try:
+                await passwords.set_password_digest(client.cpid, stored)
+            except Exception as again:
+                raise PasswordChangeUnknown(client.cpid) from again
         client.check, client.stored = check, stored
 
     async def reset_password(self, cpid: str) -> bool | None:

@@ -47,7 +47,7 @@ from adapters.esms100 import wire
 from adapters.esms100.wire import ReplyRecord, ReportLine
 from core.busy import StoreBusy
 from proxy.admission import Busy
-from proxy.clients import Client
+from proxy.clients import Client, PasswordChangeUnknown
 from proxy.engine import Engine
 from proxy.held_batch import HeldBatch
 from proxy.http.messages import Answer, Request
@@ -281,7 +281,8 @@ class Legacy:
         characters (esms100: 1 to 20), or any character other than printable
         ASCII without the space (0x21-0x7E).  ``newpwd`` is taken exactly as
         sent, never trimmed.  A refusal is logged with its reason, never the
-        password.
+        password.  ``-110`` (beyond esms100's two) when the store took the new
+        password without answering, twice: it may or may not have been made.
         """
         params = self.read_params(request)
         cpid, oldpwd = params.get("cpid"), params.get("oldpwd")
@@ -301,6 +302,10 @@ class Legacy:
         if newpwd is None or problem is not None:
             log.info("password_change_refused", client=client.cpid, reason=problem)
             return code(-1)
-        await book.change_password(client, newpwd)
+        try:
+            await book.change_password(client, newpwd)
+        except PasswordChangeUnknown as exc:
+            log.warning("password_change_unknown", client=client.cpid, error=repr(exc.__cause__))
+            return code(-110)
         log.info("password_changed", client=client.cpid)
         return code(0)

@@ -13,9 +13,11 @@ claim, the record of the attempt) is the store busy all the same
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from pathlib import Path
 
+import aiohttp
 import pytest
 from redis.asyncio import Redis
 
@@ -71,3 +73,55 @@ async def test_a_send_redis_does_not_answer_or_cannot_be_reached_is_answered_bus
     finally:
         redis_server.stop()
     assert sorted(esms100.simulator.phones_of()) == ["13900000001", "13900000002", "13900000003"]
+
+
+async def test_a_new_password_redis_does_not_answer_is_not_answered_refused(
+    tmp_path: Path,
+    esms100: SimulatorServer,
+    start_daemon: DaemonFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """/ent/ answers only 0 and -1; -1 says the old password stands.  A new
+    password Redis took without answering may have been made: the daemon sets
+    it once more, and answers -110 only when that goes unanswered too."""
+    redis_server = start_redis_server(tmp_path)
+    monkeypatch.setattr(redis_connect, "SOCKET_TIMEOUT_S", 0.3)
+    config = base_config(
+        tmp_path,
+        state={"engine": "redis", "redis_url": redis_server.url, "redis_prefix": "ent:"},
+        vendors=[esms100_vendor(esms100, rate_per_s=10_000)],
+        clients=[{"cpid": CPID, "password": PASSWORD, "rate_per_s": 10_000}],
+    )
+    raw = Redis.from_url(redis_server.url)
+    try:
+        daemon = await start_daemon(config)
+
+        async def ent(old: str, new: str, paused_ms: int) -> bytes:
+            query = f"cpid={CPID}&oldpwd={_md5(old)}&newpwd={new}"
+            await raw.execute_command("CLIENT", "PAUSE", str(paused_ms), "WRITE")
+            try:
+                async with (
+                    aiohttp.ClientSession() as session,
+                    session.get(f"{daemon.legacy_url}/ent/?{query}") as resp,
+                ):
+                    return await resp.read()
+            finally:
+                await raw.execute_command("CLIENT", "UNPAUSE")
+
+        # Writes wait past two time-outs: made or not, the daemon cannot say.
+        assert await ent(PASSWORD, "second-pass", 1500) == b"-110"
+        # Here it was not made (a paused client's command goes with its
+        # connection), and the daemon did not take it as made.
+        old = LegacyClient(daemon.legacy_url, CPID, PASSWORD)
+        assert await old.send("13900000004", TEXT.format(4)) == b"0"
+        # Past one time-out only: set again, and answered.
+        assert await ent(PASSWORD, "third-pass", 450) == b"0"
+        new = LegacyClient(daemon.legacy_url, CPID, "third-pass")
+        assert await new.send("13900000005", TEXT.format(5)) == b"0"
+    finally:
+        await raw.aclose()
+        redis_server.stop()
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest().upper()

@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 import proxy.recorder
+from core.busy import StoreBusy
 from core.outcome import Outcome
+from core.send import HttpRequest, HttpResponse
 from proxy.ledger import SendLedger
 from proxy.recorder import SendRecorder
+from proxy.store.redis.connect import ReplicasBehind
+from proxy.store.sends import SendChunk, SendRecord
 from proxy.store.sqlite.store import SqliteStore
+from routing.answer import legacy_code
+from routing.router import Router
+from tests.unit.test_router import runtime
 
 
 @pytest.fixture
@@ -138,3 +146,56 @@ async def test_a_settlement_with_ids_the_record_lacks_is_written_at_once(
     await asyncio.wait_for(after, 5.0)
     assert not ledger.settling
     assert outcome_on_disk(path, "13800138000") == "accepted"
+
+
+class SequenceVendor:
+    """Answers each request with the next of ``bodies`` (esms100's codes)."""
+
+    def __init__(self, bodies: list[bytes]) -> None:
+        self.bodies = bodies
+
+    async def exchange(self, request: HttpRequest) -> HttpResponse:
+        return HttpResponse(200, self.bodies.pop(0))
+
+
+class BusyFor(SendRecorder):
+    """The recorder, but the store is busy for the records of ``vendor``'s attempts."""
+
+    def __init__(self, store: SqliteStore, vendor: str) -> None:
+        super().__init__(store)
+        self.vendor = vendor
+
+    async def record(self, entry: SendRecord | SendChunk) -> int:
+        if entry.vendor == self.vendor:
+            raise ReplicasBehind("0 of 1 replica(s) acknowledged the write", None)
+        return await super().record(entry)
+
+
+@pytest.mark.parametrize("reached_first", [True, False])
+async def test_a_busy_store_is_busy_only_until_part_of_the_send_has_left(
+    tmp_path: Path, reached_first: bool
+) -> None:
+    # Vendor a takes one number a chunk: it accepts the first and refuses the
+    # second, which fails over to b, whose record finds the store busy.  Were
+    # the send "busy" (-15), the client would send the first number again.
+    store = await SqliteStore.open(tmp_path / "state.sqlite3")
+    rec = BusyFor(store, "b")
+    rec.start()
+    try:
+        a = runtime(SequenceVendor([b"0" if reached_first else b"-15", b"-15"]), "a")
+        a.max_numbers = 1
+        router = Router([a, runtime(SequenceVendor([b"0"]), "b")])
+        ledger = SendLedger(rec, "s1", "acme", "digest", 1)
+        phones = ["13800138000", "13800138001"]
+        deadline = time.monotonic() + 5
+        if not reached_first:
+            with pytest.raises(StoreBusy):  # nothing left: the client may try again
+                await router.route(phones, "hi", deadline, router.all_vendors(), ledger)
+            return
+        result = await router.route(phones, "hi", deadline, router.all_vendors(), ledger)
+        assert [a.phones for a in result.accepted()] == [("13800138000",)]
+        assert result.failed == {"13800138001": Outcome.REQUEST_INVALID}
+        assert legacy_code(list(result.failed.values())) == -110
+    finally:
+        await rec.stop()
+        await store.close()

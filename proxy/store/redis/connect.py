@@ -87,6 +87,8 @@ class Unanswered(RedisConnectionError, StoreBusy):
     claims) must not take it as never run.
     """
 
+    may_have_run = True
+
 
 class MaybeRan(Unanswered):
     """Lost after it was sent, and its retry not sent: the first may have run."""
@@ -108,6 +110,8 @@ class ReplicasBehind(RedisError, StoreBusy):
     again), as when the pool's connections are all taken; never ``-110``.
     ``answer`` is the script's: what it wrote can be undone on the master.
     """
+
+    may_have_run = True
 
     def __init__(self, message: str, answer: Any) -> None:
         super().__init__(message)
