@@ -126,7 +126,7 @@ async def test_a_drain_while_redis_is_down_is_answered_503_and_reaches_the_other
             assert status == 503, body
             assert body["error"].startswith(
                 "drained on this daemon only, for now: the store did not take it"
-                " (ConnectionError); it is tried again every second"
+                " (Unanswered); it is tried again every second"
             ), body["error"]
             assert (body["state"], body["held_by_operator"]) == ("drained", True)
 
