@@ -25,7 +25,6 @@ from collections.abc import Callable, Mapping, Sequence
 import structlog
 
 from adapters.client import wall_ms
-from core.busy import StoreBusy
 from core.outcome import Outcome
 from proxy.recorder import SendRecorder
 from proxy.store.sends import RecordState, SendChunk, SendSettlement
@@ -39,11 +38,6 @@ def record_state(outcome: Outcome) -> str:
     if outcome is Outcome.AMBIGUOUS:
         return RecordState.AMBIGUOUS
     return RecordState.NOT_SENT
-
-
-class AttemptNotRecorded(Exception):
-    """A chunk's record could not be written once another chunk of its send had
-    reached a vendor: the chunk fails (``-110``), the send is not "busy"."""
 
 
 class SendLedger:
@@ -77,26 +71,20 @@ class SendLedger:
         self, vendor: str, phones: tuple[str, ...], message_ids: Mapping[str, str]
     ) -> int:
         ids = tuple(map(message_ids.get, phones)) if message_ids else None
-        chunk = SendChunk(
-            self._send_id,
-            self._cpid,
-            vendor,
-            phones,
-            RecordState.IN_FLIGHT,
-            "",
-            ids,
-            self._digest,
-            self._segments,
-            wall_ms(),
+        key = await self._recorder.record(
+            SendChunk(
+                self._send_id,
+                self._cpid,
+                vendor,
+                phones,
+                RecordState.IN_FLIGHT,
+                "",
+                ids,
+                self._digest,
+                self._segments,
+                wall_ms(),
+            )
         )
-        try:
-            key = await self._recorder.record(chunk)
-        except StoreBusy as exc:
-            if self._reached or self._intended:
-                # Part of this send is at a vendor, or on its way to one: "busy,
-                # try again" (-15) would have the client send that part again.
-                raise AttemptNotRecorded(f"after part of the send left: {exc}") from exc
-            raise
         self._intended[key] = message_ids
         return key
 

@@ -15,6 +15,7 @@ import structlog
 
 from adapters.client import VendorClient, wall_ms
 from config.settings import Settings
+from core.busy import StoreBusy
 from core.outcome import Outcome
 from core.send import segments
 from proxy.clients import Client
@@ -234,6 +235,8 @@ class SendService:
             return QUOTA_EXHAUSTED
         deadline = time.monotonic() + self.deadline_s
         route = self.router.route
+        unrecorded: list[str] = []  # of a group the store was busy for, once another was sent
+        busy: StoreBusy | None = None
         try:
             if len(groups) == 1:  # the common case: no task and no gather for one group
                 policy, group = groups[0]
@@ -247,10 +250,25 @@ class SendService:
                     return_exceptions=True,
                 )
                 results = []
-                for one in ended:
-                    if isinstance(one, BaseException):
+                for (_, group), one in zip(groups, ended, strict=True):
+                    if isinstance(one, StoreBusy):
+                        busy = busy or one
+                        unrecorded += group
+                    elif isinstance(one, BaseException):
                         raise one
-                    results.append(one)
+                    else:
+                        results.append(one)
+            for result in results:
+                busy = busy or result.busy
+            if busy is not None:
+                # Part of the send was not recorded, so not sent.  "Busy, try
+                # again" (-15) while no vendor has any of it, or while the
+                # retry is de-duplicated (what a vendor has is answered 0,
+                # not sent again); otherwise the retry would send that part
+                # twice, and the unsent part fails (-110).
+                if self.dedup_window_ms or not any(r.reached() for r in results):
+                    raise busy
+                log.error("attempt_not_recorded", error=repr(busy), after="part of the send")
         except Exception:
             # An attempt could not be recorded (the store busy: the client is
             # told to try again) or routing failed: what the recipients no
@@ -262,6 +280,7 @@ class SendService:
             raise
         # Recipients a vendor may already have (an earlier send): not sent, not 0.
         failed: list[Outcome] = [Outcome.AMBIGUOUS] * len(unresolved)
+        failed += [Outcome.REQUEST_INVALID] * len(unrecorded)
         accepted = 0
         for result in results:
             failed += result.failed.values()

@@ -119,9 +119,19 @@ class RouteResult:
     plan: Plan
     attempts: list[Attempt] = field(default_factory=list)
     failed: dict[str, Outcome] = field(default_factory=dict)  # phone -> last outcome
+    # The store was busy for a chunk's record once a vendor had some of the
+    # send: the chunk failed unsent, and the send decides (SendService._send).
+    busy: StoreBusy | None = None
 
     def accepted(self) -> list[Attempt]:
         return [a for a in self.attempts if a.outcome is Outcome.ACCEPTED]
+
+    def reached(self) -> bool:
+        """Whether a vendor has, or may have, any of its recipients."""
+        return any(a.outcome in _REACHED for a in self.attempts)
+
+
+_REACHED = (Outcome.ACCEPTED, Outcome.AMBIGUOUS)
 
 
 class Router(Generic[C]):
@@ -184,18 +194,22 @@ class Router(Generic[C]):
             assert vendor_text is not None  # the plan drops vendors that cannot take it
             size = vendor.chunk_size
             if len(pending) <= size:  # the common case: no task and no gather for one chunk
-                attempts = [
-                    await self._attempt(vendor, tuple(pending), vendor_text, deadline, ledger)
-                ]
+                chunks: Sequence[tuple[str, ...]] = (tuple(pending),)
+                try:
+                    ended: list[Attempt | BaseException] = [
+                        await self._attempt(vendor, chunks[0], vendor_text, deadline, ledger)
+                    ]
+                except StoreBusy as busy:
+                    ended = [busy]
             else:
-                attempts = list(
-                    await asyncio.gather(
-                        *(
-                            self._attempt(vendor, c, vendor_text, deadline, ledger)
-                            for c in split_chunks(pending, size)
-                        )
-                    )
+                chunks = list(split_chunks(pending, size))
+                # Every chunk ends before the send does: one chunk's store busy
+                # must not leave the others at the vendor unaccounted for.
+                ended = await asyncio.gather(
+                    *(self._attempt(vendor, c, vendor_text, deadline, ledger) for c in chunks),
+                    return_exceptions=True,
                 )
+            attempts = _busy_or_failed(vendor.name, chunks, ended, result)
             pending = []
             for attempt in attempts:
                 result.attempts.append(attempt)
@@ -306,6 +320,38 @@ class Router(Generic[C]):
         except Exception as exc:
             # The answer stands: the vendor's word is what the client must hear.
             log.error("attempt_outcome_not_recorded", vendor=attempt.vendor, error=repr(exc))
+
+
+def _busy_or_failed(
+    vendor: str,
+    chunks: Sequence[tuple[str, ...]],
+    ended: Sequence[Attempt | BaseException],
+    result: RouteResult,
+) -> list[Attempt]:
+    """Each chunk's attempt, once all have ended.
+
+    A chunk whose record the store could not write was not sent.  While no
+    vendor has any of the route's recipients, that is the store being busy
+    (raised: the client is told to try again, ``-15``).  Once one has or may
+    have some, the chunk fails unsent and ``result.busy`` says why: whether
+    "try again" is safe depends on the send's de-duplication, which is the
+    send's to weigh.
+    """
+    attempts: list[Attempt] = []
+    busy: StoreBusy | None = None
+    for chunk, one in zip(chunks, ended, strict=True):
+        if isinstance(one, StoreBusy):
+            busy = busy or one
+            attempts.append(Attempt(vendor, chunk, Outcome.REQUEST_INVALID, "store_busy", 0.0))
+        elif isinstance(one, BaseException):
+            raise one
+        else:
+            attempts.append(one)
+    if busy is not None:
+        if not result.reached() and not any(a.outcome in _REACHED for a in attempts):
+            raise busy
+        result.busy = result.busy or busy
+    return attempts
 
 
 def _why_none(plan: Plan) -> Outcome:

@@ -1,4 +1,5 @@
-"""A send's ledger over a real recorder and SQLite store: what waits for what."""
+"""A send's ledger over a real recorder and SQLite store: what waits for what, and
+when a store busy for one attempt makes the send busy (-15) or fails that attempt (-110)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,20 @@ from pathlib import Path
 import pytest
 
 import proxy.recorder
+from config.loader import settings_from
 from core.busy import StoreBusy
 from core.outcome import Outcome
 from core.send import HttpRequest, HttpResponse
+from proxy.clients import Client
 from proxy.ledger import SendLedger
+from proxy.passwords import PasswordCheck
 from proxy.recorder import SendRecorder
+from proxy.sending import SendService
 from proxy.store.redis.connect import ReplicasBehind
 from proxy.store.sends import SendChunk, SendRecord
 from proxy.store.sqlite.store import SqliteStore
 from routing.answer import legacy_code
+from routing.limits import Rate, SlidingWindow
 from routing.router import Router
 from tests.unit.test_router import runtime
 
@@ -159,14 +165,17 @@ class SequenceVendor:
 
 
 class BusyFor(SendRecorder):
-    """The recorder, but the store is busy for the records of ``vendor``'s attempts."""
+    """The recorder, but the store is busy for the records of ``vendor``'s attempts,
+    or of the attempts to ``phone``."""
 
-    def __init__(self, store: SqliteStore, vendor: str) -> None:
+    def __init__(self, store: SqliteStore, vendor: str = "", phone: str = "") -> None:
         super().__init__(store)
-        self.vendor = vendor
+        self.vendor, self.phone = vendor, phone
 
     async def record(self, entry: SendRecord | SendChunk) -> int:
-        if entry.vendor == self.vendor:
+        phones = entry.phones if isinstance(entry, SendChunk) else (entry.phone,)
+        if entry.vendor == self.vendor or self.phone in phones:
+            await asyncio.sleep(0.01)  # after the other chunk's record
             raise ReplicasBehind("0 of 1 replica(s) acknowledged the write", None)
         return await super().record(entry)
 
@@ -196,6 +205,83 @@ async def test_a_busy_store_is_busy_only_until_part_of_the_send_has_left(
         assert [a.phones for a in result.accepted()] == [("13800138000",)]
         assert result.failed == {"13800138001": Outcome.REQUEST_INVALID}
         assert legacy_code(list(result.failed.values())) == -110
+    finally:
+        await rec.stop()
+        await store.close()
+
+
+@pytest.mark.parametrize("dedup_window_s", [0, 600])
+async def test_a_rule_group_the_store_is_busy_for_fails_once_another_group_was_sent(
+    tmp_path: Path, dedup_window_s: int
+) -> None:
+    # Two rule groups (unicom numbers to b, the rest to a); b's record finds
+    # the store busy after a took its number.  Dedup off, "busy" (-15) would
+    # have the client's retry send a's number again: b's fails (-110).  Dedup
+    # on, the retry is answered 0 for a's number and sends b's: busy.
+    def esms100(name: str) -> dict[str, object]:
+        return {
+            "kind": "esms100",
+            "name": name,
+            "base_url": "http://127.0.0.1:1",
+            "price_per_segment": 0.05,
+            "cpid": "1",
+            "password": "p",
+        }
+
+    settings = settings_from(
+        {
+            "routing": {"dedup_window_s": dedup_window_s},
+            "clients": [{"cpid": "acme", "password": "x"}],
+            "vendors": [esms100("a"), esms100("b")],
+            "rules": [
+                {"name": "unicom", "match": {"carriers": ["unicom"]}, "vendors": ["b"]},
+                {"name": "default", "vendors": ["a"]},
+            ],
+        },
+        "t",
+    )
+    store = await SqliteStore.open(tmp_path / "state.sqlite3")
+    rec = BusyFor(store, "b")
+    rec.start()
+    a, b = SequenceVendor([b"0"]), SequenceVendor([b"0"])
+    router = Router([runtime(a, "a"), runtime(b, "b")])
+    service = SendService(router, rec, store, settings)
+    unmatchable = PasswordCheck.unmatchable()
+    client = Client(settings.clients[0], unmatchable, unmatchable, SlidingWindow(Rate(100, 1.0)))
+    try:
+        phones = ["13800000001", "13000000001"]
+        if dedup_window_s:
+            with pytest.raises(StoreBusy):
+                await service.send(client, "s1", phones, "hello")
+        else:
+            assert await service.send(client, "s1", phones, "hello") == -110
+        assert (a.bodies, b.bodies) == ([], [b"0"])  # a's number sent, b's not
+    finally:
+        await rec.stop()
+        await store.close()
+
+
+async def test_a_chunk_the_store_is_busy_for_fails_once_its_sibling_was_sent(
+    tmp_path: Path,
+) -> None:
+    # One number a chunk, two chunks at once: the second's record finds the
+    # store busy after the first's request left.
+    store = await SqliteStore.open(tmp_path / "state.sqlite3")
+    rec = BusyFor(store, phone="13800138001")
+    rec.start()
+    try:
+        vendor = SequenceVendor([b"0", b"0"])
+        a = runtime(vendor, "a")
+        a.max_numbers = 1
+        router = Router([a])
+        ledger = SendLedger(rec, "s1", "acme", "digest", 1)
+        phones = ["13800138000", "13800138001"]
+        result = await router.route(
+            phones, "hi", time.monotonic() + 5, router.all_vendors(), ledger
+        )
+        assert [a.phones for a in result.accepted()] == [("13800138000",)]
+        assert result.failed == {"13800138001": Outcome.REQUEST_INVALID}
+        assert vendor.bodies == [b"0"]  # one request left
     finally:
         await rec.stop()
         await store.close()
