@@ -139,10 +139,11 @@ class SendService:
         finally:
             if held is not None:
                 left = ledger.not_reached(claimed) if claimed else ()
-                if left and ledger.settling:
-                    # A send that failed (the store busy) after a vendor refused
-                    # some numbers: their claims move back to claimed-only when
-                    # that outcome is written, and only then can be released.
+                if ledger.settling:
+                    # A send that failed (the store busy) after a vendor took or
+                    # refused some numbers: a retry waiting on the locks must
+                    # find their outcomes written, not in flight; and refused
+                    # numbers' claims move back to claimed-only only then.
                     await ledger.settled()
                 if left:
                     await self._release(cpid, digest, send_id, left)
