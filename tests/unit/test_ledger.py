@@ -27,6 +27,7 @@ from proxy.store.sqlite.store import SqliteStore
 from routing.answer import legacy_code
 from routing.limits import Rate, SlidingWindow
 from routing.router import Router
+from tests.unit.test_config_rules import vendor
 from tests.unit.test_router import runtime
 
 
@@ -219,21 +220,11 @@ async def test_a_rule_group_the_store_is_busy_for_fails_once_another_group_was_s
     # the store busy after a took its number.  Dedup off, "busy" (-15) would
     # have the client's retry send a's number again: b's fails (-110).  Dedup
     # on, the retry is answered 0 for a's number and sends b's: busy.
-    def esms100(name: str) -> dict[str, object]:
-        return {
-            "kind": "esms100",
-            "name": name,
-            "base_url": "http://127.0.0.1:1",
-            "price_per_segment": 0.05,
-            "cpid": "1",
-            "password": "p",
-        }
-
     settings = settings_from(
         {
             "routing": {"dedup_window_s": dedup_window_s},
             "clients": [{"cpid": "acme", "password": "x"}],
-            "vendors": [esms100("a"), esms100("b")],
+            "vendors": [vendor("a"), vendor("b")],
             "rules": [
                 {"name": "unicom", "match": {"carriers": ["unicom"]}, "vendors": ["b"]},
                 {"name": "default", "vendors": ["a"]},
