@@ -194,13 +194,11 @@ class Router(Generic[C]):
             assert vendor_text is not None  # the plan drops vendors that cannot take it
             size = vendor.chunk_size
             if len(pending) <= size:  # the common case: no task and no gather for one chunk
-                chunks: Sequence[tuple[str, ...]] = (tuple(pending),)
+                chunk = tuple(pending)
                 try:
-                    ended: list[Attempt | BaseException] = [
-                        await self._attempt(vendor, chunks[0], vendor_text, deadline, ledger)
-                    ]
+                    attempts = [await self._attempt(vendor, chunk, vendor_text, deadline, ledger)]
                 except StoreBusy as busy:
-                    ended = [busy]
+                    attempts = _busy_or_failed(vendor.name, [chunk], [busy], result)
             else:
                 chunks = list(split_chunks(pending, size))
                 # Every chunk ends before the send does: one chunk's store busy
@@ -209,7 +207,7 @@ class Router(Generic[C]):
                     *(self._attempt(vendor, c, vendor_text, deadline, ledger) for c in chunks),
                     return_exceptions=True,
                 )
-            attempts = _busy_or_failed(vendor.name, chunks, ended, result)
+                attempts = _busy_or_failed(vendor.name, chunks, ended, result)
             pending = []
             for attempt in attempts:
                 result.attempts.append(attempt)

@@ -272,7 +272,25 @@ class BlockingSentinelPool(SentinelConnectionPool, WaitingPool):
             await super().release(connection)
 
 
-class FailoverRedis(Redis):
+class StoreClient(Redis):
+    """The store's client of Redis, whose connection errors and time-outs are the
+    store busy (:class:`Unanswered`): the client of one server as it is."""
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        try:
+            return await self._run(*args, **options)
+        except RedisError as exc:
+            translated = _unanswered(exc)
+            if translated is exc:
+                raise
+            raise translated from exc
+
+    async def _run(self, *args: Any, **options: Any) -> Any:
+        """The call itself, untranslated."""
+        return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+
+
+class FailoverRedis(StoreClient):
     """A client whose calls wait out a failover when they surely did not run,
     and whose scripts wait for ``min_replicas`` replicas when asked to."""
 
@@ -283,16 +301,7 @@ class FailoverRedis(Redis):
     # Scripts (SHA1) whose writes back nothing a failover must keep: not waited for.
     unwaited: frozenset[str] = frozenset()
 
-    async def execute_command(self, *args: Any, **options: Any) -> Any:
-        try:
-            return await self._through_failover(*args, **options)
-        except RedisError as exc:
-            translated = _unanswered(exc)
-            if translated is exc:
-                raise
-            raise translated from exc
-
-    async def _through_failover(self, *args: Any, **options: Any) -> Any:
+    async def _run(self, *args: Any, **options: Any) -> Any:
         give_up = time.monotonic() + self.failover_wait_s
         pause = FIRST_PAUSE_S
         retried_lost = False
@@ -300,7 +309,7 @@ class FailoverRedis(Redis):
             try:
                 if self.min_replicas and self._waited(args):
                     return await self._acknowledged(*args, **options)
-                return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+                return await super()._run(*args, **options)
             except NotSent as exc:
                 if time.monotonic() + pause > give_up:
                     if retried_lost:
@@ -357,20 +366,7 @@ def one_server(url: str) -> Redis:
         # take_reports twice is not harmless.
         retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
     )
-    return OneServer.from_pool(pool)
-
-
-class OneServer(Redis):
-    """The client of one server, whose connection errors and time-outs are the store busy."""
-
-    async def execute_command(self, *args: Any, **options: Any) -> Any:
-        try:
-            return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
-        except RedisError as exc:
-            translated = _unanswered(exc)
-            if translated is exc:
-                raise
-            raise translated from exc
+    return StoreClient.from_pool(pool)
 
 
 def through_sentinels(
