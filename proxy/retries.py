@@ -145,21 +145,31 @@ class RecentTexts:
     million six-digit codes, hundreds of thousands of sends a window at
     full rate), and a code that went to someone else is no reason to ask.
 
-    A key's bits all lie in one 64-byte block (a blocked Bloom filter): one
-    cache miss per generation instead of one per bit, for a little more
-    false "maybe" (1.2% instead of 0.8% when full).
+    A key's bits lie in one pair of adjacent 64-bit words, three in each (a
+    blocked Bloom filter): one cache miss per generation instead of one per
+    bit, and each word's bits one mask from a table, so a key is looked up
+    and set with machine-word operations.  The 512-bit blocks this replaced
+    built a 512-bit mask of seven shifts a key, 2 µs of a send's 16 µs in the
+    filter; the price is a little more false "maybe" when full (1.6% instead
+    of 1.2% at 7 M keys, simulated).
     """
 
-    BITS = 1 << 26  # 8 MiB a generation: about 1% false "maybe" at 7 M keys
-    HASHES = 7
-    _BLOCK = 512  # bits: one cache line
-    _BLOCKS = BITS // _BLOCK
+    BITS = 1 << 26  # 8 MiB a generation: about 1.6% false "maybe" at 7 M keys
+    HASHES = 6  # three a word
+    _PAIRS = BITS // 128
+    # The three bits of a word as a + i*b (double hashing, Kirsch and
+    # Mitzenmacher) for every a and odd b below 64: b odd, so all different.
+    _MASKS = tuple(
+        1 << a | 1 << (a + b & 63) | 1 << (a + 2 * b & 63)
+        for a in range(64)
+        for b in range(1, 64, 2)
+    )
 
     def __init__(self, window_s: float, clock: Callable[[], float]) -> None:
         self._window_s = window_s
         self._clock = clock
-        self._current = bytearray(self.BITS // 8)
-        self._previous = bytearray(self.BITS // 8)
+        self._current = self._generation()
+        self._previous = self._generation()
         self._started = clock()
         self.added = 0
         self._successor: RecentTexts | None = None
@@ -167,64 +177,49 @@ class RecentTexts:
     def __repr__(self) -> str:
         return f"<RecentTexts added={self.added} window={self._window_s}s>"
 
+    @classmethod
+    def _generation(cls) -> memoryview:
+        """The bits, as native 64-bit words."""
+        return memoryview(bytearray(cls.BITS // 8)).cast("Q")
+
     @property
     def window_s(self) -> float:
         return self._window_s
 
     def absorb(self, other: RecentTexts) -> None:
         """Know everything ``other`` knows (same process, so the same hashes)."""
-        current = self._current
+        current = self._current.cast("B")
         for generation in (other._current, other._previous):
             merged = int.from_bytes(current, "little") | int.from_bytes(generation, "little")
             current[:] = merged.to_bytes(len(current), "little")
 
-    def _bits(self, key: Remembered) -> tuple[int, int]:
-        """The key's block (the offset of its first byte) and its bits in it, as
-        one 512-bit mask: a block is tested or set in a few integer operations
-        instead of a loop over the bits (the filter was 7% of a send's time on
-        the event loop at full rate, its loops most of that)."""
-        # One 64-bit hash gives the block and, by double hashing (a + i*b,
-        # Kirsch and Mitzenmacher), the HASHES bits in it.  b is odd, so they
-        # are all different bits.  Python's own hash will do: the filter lives
-        # and dies with the process, so its per-process seed does not matter,
-        # and the digest's hash is already computed (SendLocks used the key).
+    def _bits(self, key: Remembered) -> tuple[int, int, int]:
+        """The key's pair of words (the index of the first) and its bits in each."""
+        # Python's own hash will do: the filter lives and dies with the
+        # process, so its per-process seed does not matter, and the digest's
+        # hash is already computed (SendLocks used the key).  The pair comes
+        # from the low bits, the masks from two higher, independent fields.
         h = hash(key)
-        a, b = (h >> 16) & 511, (h >> 32) & 511 | 1
-        mask = (
-            1 << a
-            | 1 << (a + b & 511)
-            | 1 << (a + 2 * b & 511)
-            | 1 << (a + 3 * b & 511)
-            | 1 << (a + 4 * b & 511)
-            | 1 << (a + 5 * b & 511)
-            | 1 << (a + 6 * b & 511)
-        )
-        return (h % self._BLOCKS) * 64, mask
+        masks = self._MASKS
+        return (h % self._PAIRS) * 2, masks[h >> 40 & 2047], masks[h >> 51 & 2047]
 
     def _rotate(self) -> None:
         now = self._clock()
         if now - self._started >= self._window_s:
-            self._previous, self._current = self._current, bytearray(self.BITS // 8)
+            self._previous, self._current = self._current, self._generation()
             self._started = now
 
     def add(self, key: Remembered) -> None:
         self._rotate()
-        self._set(self._current, *self._bits(key))
+        words = self._current
+        i, low, high = self._bits(key)
+        words[i] |= low
+        words[i + 1] |= high
         self.added += 1
 
     @staticmethod
-    def _set(generation: bytearray, offset: int, mask: int) -> bool:
-        """Set the bits; whether any was new."""
-        end = offset + 64
-        block = int.from_bytes(generation[offset:end], "little")
-        if block & mask == mask:
-            return False
-        generation[offset:end] = (block | mask).to_bytes(64, "little")
-        return True
-
-    @staticmethod
-    def _has(generation: bytearray, offset: int, mask: int) -> bool:
-        return int.from_bytes(generation[offset : offset + 64], "little") & mask == mask
+    def _has(words: memoryview, i: int, low: int, high: int) -> bool:
+        return words[i] & low == low and words[i + 1] & high == high
 
     # Up to this many numbers a send is remembered number by number; beyond,
     # a campaign, by its text alone (hashing a thousand numbers costs more
@@ -266,12 +261,18 @@ class RecentTexts:
 
     def maybe(self, key: Remembered) -> bool:
         self._rotate()
-        offset, mask = self._bits(key)
-        return self._has(self._current, offset, mask) or self._has(self._previous, offset, mask)
+        i, low, high = self._bits(key)
+        return self._has(self._current, i, low, high) or self._has(self._previous, i, low, high)
 
     def remember(self, key: Remembered) -> bool:
         """:meth:`maybe`, then :meth:`add`, in one pass: what every send asks."""
         self._rotate()
-        offset, mask = self._bits(key)
+        i, low, high = self._bits(key)
         self.added += 1
-        return not self._set(self._current, offset, mask) or self._has(self._previous, offset, mask)
+        words = self._current
+        first, second = words[i], words[i + 1]
+        if first & low == low and second & high == high:
+            return True
+        words[i] = first | low
+        words[i + 1] = second | high
+        return self._has(self._previous, i, low, high)

@@ -111,10 +111,26 @@ def test_nothing_added_within_the_window_is_ever_missed() -> None:
 def test_a_keys_bits_are_distinct_and_share_one_cache_line() -> None:
     recent = RecentTexts(window_s=10, clock=Clock())
     for i in range(2_000):
-        offset, mask = recent._bits(("acme", f"text-{i}"))
-        # All in one 64-byte block of the generation: one cache line.
-        assert offset % 64 == 0 and 0 <= offset <= RecentTexts.BITS // 8 - 64
-        assert 0 < mask < 1 << 512 and mask.bit_count() == RecentTexts.HASHES
+        index, low, high = recent._bits(("acme", f"text-{i}"))
+        # A pair of words in the generation, so within one 64-byte line.
+        assert index % 2 == 0 and 0 <= index <= RecentTexts.BITS // 64 - 2
+        assert 0 < low < 1 << 64 and 0 < high < 1 << 64
+        assert low.bit_count() + high.bit_count() == RecentTexts.HASHES
+
+
+def test_few_false_maybes_when_full() -> None:
+    # A generation at full rate holds 7 M keys in 8 MiB; the same load in a
+    # filter 1/1024 of the size says "maybe" for about 1.6% of new keys.
+    class Small(RecentTexts):
+        BITS = RecentTexts.BITS >> 10
+        _PAIRS = BITS // 128
+
+    recent = Small(window_s=600, clock=Clock())
+    for i in range(7_000_000 >> 10):
+        recent.add(("acme", f"sent-{i}"))
+    asked = 50_000
+    maybes = sum(recent.maybe(("acme", f"fresh-{i}")) for i in range(asked))
+    assert 0.005 < maybes / asked < 0.025
 
 
 def test_a_code_sent_to_someone_else_is_no_reason_to_ask() -> None:
