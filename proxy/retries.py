@@ -159,6 +159,9 @@ class RecentTexts:
     _PAIRS = BITS // 128
     # The three bits of a word as a + i*b (double hashing, Kirsch and
     # Mitzenmacher) for every a and odd b below 64: b odd, so all different.
+    # Each set of bits comes twice (a, b and a + 2b, 64 - b name the same
+    # three), so 1,024 distinct masks: as few false "maybe" as 2,048
+    # distinct random ones, simulated.
     _MASKS = tuple(
         1 << a | 1 << (a + b & 63) | 1 << (a + 2 * b & 63)
         for a in range(64)

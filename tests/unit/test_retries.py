@@ -130,7 +130,9 @@ def test_few_false_maybes_when_full() -> None:
         recent.add(("acme", f"sent-{i}"))
     asked = 50_000
     maybes = sum(recent.maybe(("acme", f"fresh-{i}")) for i in range(asked))
-    assert 0.005 < maybes / asked < 0.025
+    # 1.44-1.83% over 150 runs of different keys (hash seeds): a filter
+    # markedly worse, or one that never says "maybe", fails.
+    assert 0.012 < maybes / asked < 0.022
 
 
 def test_a_code_sent_to_someone_else_is_no_reason_to_ask() -> None:
