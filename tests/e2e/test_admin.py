@@ -189,13 +189,25 @@ async def test_reload_keeps_what_unchanged_vendors_learnt(
     assert vendors["cheap"]["price_per_segment"] == 0.02
 
 
+async def at_the_vendor(vendor: SimulatorServer, before: int) -> None:
+    """Until the vendor has a request beyond its first ``before`` (counted as it
+    arrives, before the simulator's latency): a fixed sleep is not always
+    enough on a slow machine."""
+    for _ in range(500):
+        if vendor.simulator.requests > before:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the send never reached the vendor")
+
+
 async def test_sends_in_flight_finish_on_the_old_config(
     daemon: Daemon, pair: tuple[SimulatorServer, SimulatorServer], tmp_path: Path
 ) -> None:
     cheap, dear = pair
     cheap.simulator.faults.latency_s = 1.0
+    before = cheap.simulator.requests
     in_flight = asyncio.ensure_future(send(daemon, "slow"))
-    await asyncio.sleep(0.3)
+    await at_the_vendor(cheap, before)
     write(tmp_path / "smsproxy.toml", cheap, dear, vendor_over={"cheap": {"enabled": False}})
     assert (await daemon.reload()).ok
     assert await in_flight == b"0"
@@ -210,8 +222,9 @@ async def test_a_retry_during_a_reload_waits_for_the_first_and_is_not_sent_twice
 ) -> None:
     cheap, dear = pair
     cheap.simulator.faults.latency_s = 1.0
+    before = cheap.simulator.requests
     first = asyncio.ensure_future(send(daemon, "retried"))
-    await asyncio.sleep(0.3)
+    await at_the_vendor(cheap, before)
     # A reload that changes nothing the send needs, while the first try is at
     # the vendor; then the client's retry arrives on the new engine.
     write(

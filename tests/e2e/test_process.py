@@ -91,8 +91,15 @@ async def test_sigterm_finishes_in_flight_sends_and_exits_0(tmp_path: Path) -> N
             )
             sim.faults.latency_s = 1.0
             async with aiohttp.ClientSession() as session:
+                before = sim.requests
                 in_flight = asyncio.ensure_future(session.get(f"{url}/mt/?{query}"))
-                await asyncio.sleep(0.3)
+                # At the vendor (the simulator counts it before its latency):
+                # a fixed sleep was not always enough on a slow machine.
+                for _ in range(500):
+                    if sim.requests > before:
+                        break
+                    await asyncio.sleep(0.01)
+                assert sim.requests > before
                 proc.send_signal(signal.SIGTERM)
                 resp = await in_flight
                 assert resp.status == 200 and await resp.read() == b"0"

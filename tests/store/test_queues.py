@@ -51,9 +51,10 @@ async def test_held_items_go_back_in_order_when_not_delivered(store: Store) -> N
 async def test_a_hold_that_runs_out_is_handed_out_again(store: Store) -> None:
     """The daemon that held them died before it could say whether they were delivered."""
     await store.queues.enqueue_report("acme", QueuedReport("13800138000", 1, at(T0)))
-    first, _ = await store.queues.hold_reports("acme", 10, 100)
+    # Held for 0.5 s: still held at the next call even on a slow machine.
+    first, _ = await store.queues.hold_reports("acme", 10, 500)
     assert (await store.queues.hold_reports("acme", 10, 100))[1] == []
-    await asyncio.sleep(0.15)
+    await asyncio.sleep(0.55)
     again, reports = await store.queues.hold_reports("acme", 10, 60_000)
     assert [r.phone for r in reports] == ["13800138000"]
     # The first holder's late word no longer counts: the item is the new hand-out's.
@@ -133,10 +134,10 @@ async def test_a_batch_handed_over_never_comes_back_by_itself(store: Store) -> N
     before the write still gets it back."""
     for i in range(3):
         await store.queues.enqueue_report("acme", QueuedReport(f"1380013800{i}", 1, at(T0)))
-    held, _ = await store.queues.hold_reports("acme", 2, 100)
+    held, _ = await store.queues.hold_reports("acme", 2, 500)
     handed = await store.queues.hand_over("reports", "acme", held)
     assert handed.keys == held.keys
-    await asyncio.sleep(0.15)  # past the hold
+    await asyncio.sleep(0.55)  # past the hold
     assert [r.phone for r in (await store.queues.hold_reports("acme", 10, 60_000))[1]] == [
         "13800138002"
     ]

@@ -45,7 +45,8 @@ from tests.store.contract import T0, WINDOW_MS, record
 @pytest.fixture
 async def lagging(redis_server: RedisServer) -> AsyncIterator[Keyspace]:
     client = FailoverRedis.from_url(redis_server.url, decode_responses=True)
-    client.min_replicas, client.replica_timeout_ms = 1, 300
+    # A WAIT of 1 s: what does not wait answers well within it, even on a slow machine.
+    client.min_replicas, client.replica_timeout_ms = 1, 1000
     try:
         yield Keyspace(client, f"waits-{uuid.uuid4().hex[:8]}:")
     finally:
@@ -60,7 +61,7 @@ async def test_a_vendor_state_is_written_only_once_a_replica_has_it(lagging: Key
 async def test_the_vendor_states_are_read_without_waiting(lagging: Keyspace) -> None:
     started = time.monotonic()
     assert await RedisVendorStates(lagging).read(["esms100"]) == []
-    assert time.monotonic() - started < 0.2
+    assert time.monotonic() - started < 0.7
 
 
 async def test_a_slot_does_not_wait_for_replicas(lagging: Keyspace) -> None:
@@ -68,7 +69,7 @@ async def test_a_slot_does_not_wait_for_replicas(lagging: Keyspace) -> None:
     # request reached the vendor up to redis_replica_ack_timeout_ms later.
     started = time.monotonic()
     assert await RateLimits(lagging).vendor("esms100", 2).try_acquire() == 0.0
-    assert time.monotonic() - started < 0.2
+    assert time.monotonic() - started < 0.7
 
 
 async def test_the_send_log_and_the_inbox_are_read_without_waiting(lagging: Keyspace) -> None:
@@ -83,7 +84,7 @@ async def test_the_send_log_and_the_inbox_are_read_without_waiting(lagging: Keys
     assert await inbox.pending_reports(int(time.time() * 1000), 10) == []
     assert await inbox.pending_replies(10) == []
     assert await inbox.unmatched_reports(10) == []
-    assert time.monotonic() - started < 0.2
+    assert time.monotonic() - started < 0.7
 
 
 @pytest.fixture

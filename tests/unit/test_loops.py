@@ -72,7 +72,9 @@ async def test_a_failing_step_is_logged_with_the_loops_name_and_retried_after_it
     gaps = [b - a for a, b in itertools.pairwise(starts)]
     # 0.05, 0.1, then capped at 0.1; once it succeeds, its own pace again.
     assert gaps[0] >= 0.049 and gaps[1] >= 0.099 and gaps[2] >= 0.099, gaps
-    assert gaps[3] < 0.05, gaps
+    # Its own pace (0.01) rather than the capped back-off (0.1): a margin
+    # for a slow machine's late timer.
+    assert gaps[3] < 0.09, gaps
     assert loop.failures == 0 and loop.steps >= 5
 
 
@@ -113,7 +115,7 @@ async def test_a_cancel_ends_the_loop_at_once_even_mid_step() -> None:
     clock = asyncio.get_running_loop().time
     started = clock()
     await loop.cancel()
-    assert clock() - started < 0.05
+    assert clock() - started < 1.0  # not the 60 s step
     assert cancelled and task is not None and task.done() and loop.task is None
     await loop.cancel()  # a second cancel is harmless
 
@@ -156,7 +158,7 @@ async def test_a_cancel_ends_a_resting_loop_at_once() -> None:
     clock = asyncio.get_running_loop().time
     started = clock()
     await cancel_all(loops)
-    assert clock() - started < 0.05 and steps == 3
+    assert clock() - started < 1.0 and steps == 3  # not the hour's step
     assert all(loop.task is None for loop in loops)
 
 

@@ -116,8 +116,9 @@ async def test_a_wait_never_passes_its_deadline() -> None:
     slots = await asyncio.gather(*(limiter.acquire(deadline) for _ in range(10)))
     assert slots.count(Slot.FREE) == 2
     assert slots.count(Slot.MISSED) == 8
-    # The next slot frees after the deadline: nobody waits for it in vain.
-    assert time.monotonic() - started < 0.1
+    # The next slot frees after the deadline: nobody waits for it in vain
+    # (not even to the deadline, 0.3 s away).
+    assert time.monotonic() - started < 0.25
 
 
 async def test_queued_waiters_give_up_at_their_deadline() -> None:
@@ -128,5 +129,6 @@ async def test_queued_waiters_give_up_at_their_deadline() -> None:
     await asyncio.sleep(0.01)
     second = await limiter.acquire(started + 0.2)  # behind it: its deadline comes first
     assert second is Slot.MISSED
-    assert time.monotonic() - started == pytest.approx(0.2, abs=0.1)
+    # At its deadline (a slow machine's timer may be late), not the 0.5 s slot.
+    assert 0.19 <= time.monotonic() - started < 0.45
     assert await first is Slot.WAITED

@@ -164,8 +164,8 @@ async def test_a_chunk_waits_for_the_next_slot_within_rate_wait_s() -> None:
     a = runtime(vendor, "a")
     a.limiter = SlidingWindow(Rate(1, 0.3))
     router = Router([a], rate_wait_s=2.0)
+    started = time.monotonic()  # before the first slot: a stall after it shortens no wait
     first = await router.route([PHONE], "hi", time.monotonic() + 5, router.all_vendors())
-    started = time.monotonic()
     second = await router.route(["13900139000"], "hi", time.monotonic() + 5, router.all_vendors())
-    assert 0.2 < time.monotonic() - started < 1.0
+    assert 0.3 <= time.monotonic() - started < 1.5
     assert [x.outcome for x in first.attempts + second.attempts] == [Outcome.ACCEPTED] * 2

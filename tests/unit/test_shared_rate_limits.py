@@ -77,12 +77,15 @@ async def test_a_refusal_says_when_the_shared_slot_frees(
 ) -> None:
     a, b = two_daemons
     # 0.5/s: one send in any two seconds, whichever daemon sends it.
+    first = time.monotonic()
     assert await a.client("slow", 0.5).try_acquire() == 0.0
     wait = await b.client("slow", 0.5).try_acquire()
-    assert wait == pytest.approx(2.0 + WINDOW_SLACK_S, abs=0.1)
+    # The window less the time between the two calls (a slow machine's, too).
+    elapsed = time.monotonic() - first
+    assert 2.0 + WINDOW_SLACK_S - elapsed - 0.01 <= wait <= 2.0 + WINDOW_SLACK_S + 0.01
     started = time.monotonic()
     assert await b.client("slow", 0.5).acquire(started + 0.5) is Slot.MISSED
-    assert time.monotonic() - started < 0.2  # the slot frees after the deadline: no wait
+    assert time.monotonic() - started < 0.45  # the slot frees after the deadline: no wait
 
 
 async def test_without_redis_no_slot_is_granted_and_the_send_gives_up_at_its_deadline(
