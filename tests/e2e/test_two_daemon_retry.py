@@ -79,7 +79,12 @@ async def test_a_retry_at_another_daemon_while_the_first_is_in_flight(
         via_b = LegacyClient(b.listening["legacy"], CPID, PASSWORD)
         vendor.simulator.faults.latency_s = 1.5
         first = asyncio.ensure_future(via_a.send(TO, TEXT))
-        await asyncio.sleep(0.5)  # A's request is at the vendor now
+        # A's request is at the vendor (its record in flight) and answers in 1.5 s.
+        for _ in range(100):
+            if await claim_state(redis_server, prefix, TO) == "f":
+                break
+            await asyncio.sleep(0.01)
+        assert await claim_state(redis_server, prefix, TO) == "f"
         assert not first.done()
         # In flight elsewhere: not sent again, and not 0 (no vendor has said yes).
         assert await via_b.send(TO, TEXT) == b"-17"

@@ -26,7 +26,10 @@ async def gaps_between_steps(from_start: bool) -> list[float]:
 
     loop = Loop("steady", step, every_s=0.1, from_start=from_start)
     loop.start()
-    await asyncio.sleep(0.5)
+    for _ in range(200):  # three starts, however slow the machine
+        await asyncio.sleep(0.02)
+        if len(starts) >= 3:
+            break
     await loop.cancel()
     assert len(starts) >= 3, starts
     return [b - a for a, b in itertools.pairwise(starts)]
@@ -89,7 +92,10 @@ async def test_the_back_off_never_brings_a_step_before_its_interval() -> None:
     assert not loop.from_start
     with capture_logs():
         loop.start()
-        await asyncio.sleep(0.25)
+        for _ in range(200):  # a second start, however slow the machine
+            await asyncio.sleep(0.02)
+            if len(starts) >= 2:
+                break
         await loop.cancel()
     gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert gaps and all(gap >= 0.098 for gap in gaps), gaps
