@@ -87,6 +87,18 @@ def base_config(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
     return config
 
 
+def redis_config(
+    tmp_path: Path, redis_url: str, prefix: str, vendor: SimulatorServer
+) -> dict[str, Any]:
+    """A daemon on Redis with one esms100 vendor, neither it nor the client rate-limited."""
+    return base_config(
+        tmp_path,
+        state={"engine": "redis", "redis_url": redis_url, "redis_prefix": prefix},
+        vendors=[esms100_vendor(vendor, rate_per_s=10_000)],
+        clients=[{"cpid": CPID, "password": PASSWORD, "rate_per_s": 10_000}],
+    )
+
+
 def esms100_vendor(server: SimulatorServer, name: str = "esms100", **extra: Any) -> dict[str, Any]:
     sim = server.simulator
     return {

@@ -6,15 +6,18 @@ them: a skipped store engine is an untested one.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 
 from bench import redis_server
 from bench.procs import ChildFailed
 from bench.redis_server import RedisServer
 
-__all__ = ["RedisServer", "start_redis_server"]
+__all__ = ["RedisServer", "start_redis_server", "writes_paused"]
 
 
 def start_redis_server(workdir: Path, port: int | None = None) -> RedisServer:
@@ -28,3 +31,16 @@ def start_redis_server(workdir: Path, port: int | None = None) -> RedisServer:
         )
     except ChildFailed as exc:
         pytest.fail(str(exc), pytrace=False)
+
+
+@contextlib.asynccontextmanager
+async def writes_paused(url: str, ms: int) -> AsyncIterator[None]:
+    """Redis holds every client's writes for ``ms`` (``CLIENT PAUSE ... WRITE``),
+    or until the block ends: a Redis slow to answer, on demand."""
+    raw = Redis.from_url(url)
+    try:
+        await raw.execute_command("CLIENT", "PAUSE", str(ms), "WRITE")
+        yield
+    finally:
+        await raw.execute_command("CLIENT", "UNPAUSE")
+        await raw.aclose()

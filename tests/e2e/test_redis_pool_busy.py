@@ -16,13 +16,12 @@ import uuid
 from pathlib import Path
 
 import pytest
-from redis.asyncio import Redis
 
 from adapters.simulator import SimulatorServer
 from proxy.store.redis import connect as redis_connect
-from tests.conftest import CPID, PASSWORD, DaemonFactory, base_config, esms100_vendor
+from tests.conftest import CPID, PASSWORD, DaemonFactory, redis_config
 from tests.e2e.legacy_client import LegacyClient
-from tests.redis_server import RedisServer
+from tests.redis_server import RedisServer, writes_paused
 
 RETRIES = 60
 TEXT = "【ACME】您的验证码是 {}"
@@ -35,16 +34,7 @@ async def test_retries_after_a_restart_against_a_small_pool_are_never_answered_1
     start_daemon: DaemonFactory,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    config = base_config(
-        tmp_path,
-        state={
-            "engine": "redis",
-            "redis_url": redis_server.url,
-            "redis_prefix": f"pool-{uuid.uuid4().hex[:8]}:",
-        },
-        vendors=[esms100_vendor(esms100, rate_per_s=10_000)],
-        clients=[{"cpid": CPID, "password": PASSWORD, "rate_per_s": 10_000}],
-    )
+    config = redis_config(tmp_path, redis_server.url, f"pool-{uuid.uuid4().hex[:8]}:", esms100)
     phones = [f"139{i:08d}" for i in range(RETRIES)]
     first = await start_daemon(config)
     client = LegacyClient(first.legacy_url, CPID, PASSWORD)
@@ -58,14 +48,9 @@ async def test_retries_after_a_restart_against_a_small_pool_are_never_answered_1
     monkeypatch.setattr(redis_connect, "POOL_WAIT_S", 0.3)
     restarted = await start_daemon(config)
     client = LegacyClient(restarted.legacy_url, CPID, PASSWORD)
-    raw = Redis.from_url(redis_server.url)
-    try:
-        # Writes (every claim script) wait 1 s: far past the pool's wait.
-        await raw.execute_command("CLIENT", "PAUSE", "1000", "WRITE")
+    # Writes (every claim script) wait 1 s: far past the pool's wait.
+    async with writes_paused(redis_server.url, 1000):
         answers = await asyncio.gather(*(client.send(p, TEXT.format(p)) for p in phones))
-    finally:
-        await raw.execute_command("CLIENT", "UNPAUSE")
-        await raw.aclose()
     assert b"-110" not in answers, answers
     assert set(answers) <= {b"0", b"-15"}, answers
     assert b"-15" in answers  # the pool did run out: the test tested something

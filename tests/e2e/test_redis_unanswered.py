@@ -13,19 +13,18 @@ claim, the record of the attempt) is the store busy all the same
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from pathlib import Path
 
 import aiohttp
 import pytest
-from redis.asyncio import Redis
 
+from adapters.esms100.wire import password_digest
 from adapters.simulator import SimulatorServer
 from proxy.store.redis import connect as redis_connect
-from tests.conftest import CPID, PASSWORD, DaemonFactory, base_config, esms100_vendor
+from tests.conftest import CPID, PASSWORD, DaemonFactory, redis_config
 from tests.e2e.legacy_client import LegacyClient
-from tests.redis_server import start_redis_server
+from tests.redis_server import start_redis_server, writes_paused
 
 TEXT = "【ACME】您的验证码是 {}"
 
@@ -39,29 +38,15 @@ async def test_a_send_redis_does_not_answer_or_cannot_be_reached_is_answered_bus
     redis_server = start_redis_server(tmp_path)
     # A script waits this long for its answer (5 s as shipped).
     monkeypatch.setattr(redis_connect, "SOCKET_TIMEOUT_S", 0.3)
-    config = base_config(
-        tmp_path,
-        state={
-            "engine": "redis",
-            "redis_url": redis_server.url,
-            "redis_prefix": f"gone-{uuid.uuid4().hex[:8]}:",
-        },
-        vendors=[esms100_vendor(esms100, rate_per_s=10_000)],
-        clients=[{"cpid": CPID, "password": PASSWORD, "rate_per_s": 10_000}],
-    )
+    config = redis_config(tmp_path, redis_server.url, f"gone-{uuid.uuid4().hex[:8]}:", esms100)
     try:
         daemon = await start_daemon(config)
         client = LegacyClient(daemon.legacy_url, CPID, PASSWORD)
         assert await client.send("13900000001", TEXT.format(1)) == b"0"
 
-        raw = Redis.from_url(redis_server.url)
-        try:
-            # Writes (the claim) wait 1.5 s: past the script's time-out.
-            await raw.execute_command("CLIENT", "PAUSE", "1500", "WRITE")
+        # Writes (the claim) wait 1.5 s: past the script's time-out.
+        async with writes_paused(redis_server.url, 1500):
             unanswered = await client.send("13900000002", TEXT.format(2))
-        finally:
-            await raw.execute_command("CLIENT", "UNPAUSE")
-            await raw.aclose()
         assert unanswered == b"-15"
         assert await client.send("13900000002", TEXT.format(2)) == b"0"
 
@@ -86,27 +71,18 @@ async def test_a_new_password_redis_does_not_answer_is_not_answered_refused(
     it once more, and answers -110 only when that goes unanswered too."""
     redis_server = start_redis_server(tmp_path)
     monkeypatch.setattr(redis_connect, "SOCKET_TIMEOUT_S", 0.3)
-    config = base_config(
-        tmp_path,
-        state={"engine": "redis", "redis_url": redis_server.url, "redis_prefix": "ent:"},
-        vendors=[esms100_vendor(esms100, rate_per_s=10_000)],
-        clients=[{"cpid": CPID, "password": PASSWORD, "rate_per_s": 10_000}],
-    )
-    raw = Redis.from_url(redis_server.url)
+    config = redis_config(tmp_path, redis_server.url, "ent:", esms100)
     try:
         daemon = await start_daemon(config)
 
         async def ent(old: str, new: str, paused_ms: int) -> bytes:
-            query = f"cpid={CPID}&oldpwd={_md5(old)}&newpwd={new}"
-            await raw.execute_command("CLIENT", "PAUSE", str(paused_ms), "WRITE")
-            try:
-                async with (
-                    aiohttp.ClientSession() as session,
-                    session.get(f"{daemon.legacy_url}/ent/?{query}") as resp,
-                ):
-                    return await resp.read()
-            finally:
-                await raw.execute_command("CLIENT", "UNPAUSE")
+            query = f"cpid={CPID}&oldpwd={password_digest(old)}&newpwd={new}"
+            async with (
+                writes_paused(redis_server.url, paused_ms),
+                aiohttp.ClientSession() as session,
+                session.get(f"{daemon.legacy_url}/ent/?{query}") as resp,
+            ):
+                return await resp.read()
 
         # Writes wait past two time-outs: made or not, the daemon cannot say.
         assert await ent(PASSWORD, "second-pass", 1500) == b"-110"
@@ -119,9 +95,4 @@ async def test_a_new_password_redis_does_not_answer_is_not_answered_refused(
         new = LegacyClient(daemon.legacy_url, CPID, "third-pass")
         assert await new.send("13900000005", TEXT.format(5)) == b"0"
     finally:
-        await raw.aclose()
         redis_server.stop()
-
-
-def _md5(text: str) -> str:
-    return hashlib.md5(text.encode()).hexdigest().upper()

@@ -13,13 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
-from redis.asyncio import Redis
 
 from core.busy import StoreBusy
 from proxy.store.claims import ClaimWindow
 from proxy.store.redis import connect as redis_connect
 from proxy.store.redis.store import RedisStore
-from tests.redis_server import start_redis_server
+from tests.redis_server import start_redis_server, writes_paused
 
 
 async def test_a_call_redis_does_not_answer_or_cannot_reach_it_is_the_store_busy(
@@ -35,14 +34,9 @@ async def test_a_call_redis_does_not_answer_or_cannot_reach_it_is_the_store_busy
 
     try:
         assert await claim("13900000001") == []
-        raw = Redis.from_url(server.url)
-        try:
-            await raw.execute_command("CLIENT", "PAUSE", "1500", "WRITE")
+        async with writes_paused(server.url, 1500):
             with pytest.raises(StoreBusy):
                 await claim("13900000002")
-        finally:
-            await raw.execute_command("CLIENT", "UNPAUSE")
-            await raw.aclose()
         server.stop()
         with pytest.raises(StoreBusy):
             await claim("13900000003")
