@@ -4,6 +4,7 @@ when a store busy for one attempt makes the send busy (-15) or fails that attemp
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -182,6 +183,20 @@ class BusyFor(SendRecorder):
         return await super().record(entry)
 
 
+@contextlib.asynccontextmanager
+async def busy_for(
+    tmp_path: Path, vendor: str = "", phone: str = ""
+) -> AsyncIterator[tuple[BusyFor, SqliteStore]]:
+    store = await SqliteStore.open(tmp_path / "state.sqlite3")
+    rec = BusyFor(store, vendor, phone)
+    rec.start()
+    try:
+        yield rec, store
+    finally:
+        await rec.stop()
+        await store.close()
+
+
 @pytest.mark.parametrize("reached_first", [True, False])
 async def test_a_busy_store_is_busy_only_until_part_of_the_send_has_left(
     tmp_path: Path, reached_first: bool
@@ -189,10 +204,7 @@ async def test_a_busy_store_is_busy_only_until_part_of_the_send_has_left(
     # Vendor a takes one number a chunk: it accepts the first and refuses the
     # second, which fails over to b, whose record finds the store busy.  Were
     # the send "busy" (-15), the client would send the first number again.
-    store = await SqliteStore.open(tmp_path / "state.sqlite3")
-    rec = BusyFor(store, "b")
-    rec.start()
-    try:
+    async with busy_for(tmp_path, "b") as (rec, _):
         a = runtime(SequenceVendor([b"0" if reached_first else b"-15", b"-15"]), "a")
         a.max_numbers = 1
         router = Router([a, runtime(SequenceVendor([b"0"]), "b")])
@@ -207,9 +219,6 @@ async def test_a_busy_store_is_busy_only_until_part_of_the_send_has_left(
         assert [a.phones for a in result.accepted()] == [("13800138000",)]
         assert result.failed == {"13800138001": Outcome.REQUEST_INVALID}
         assert legacy_code(list(result.failed.values())) == -110
-    finally:
-        await rec.stop()
-        await store.close()
 
 
 @pytest.mark.parametrize("dedup_window_s", [0, 600])
@@ -232,15 +241,13 @@ async def test_a_rule_group_the_store_is_busy_for_fails_once_another_group_was_s
         },
         "t",
     )
-    store = await SqliteStore.open(tmp_path / "state.sqlite3")
-    rec = BusyFor(store, "b")
-    rec.start()
-    a, b = SequenceVendor([b"0"]), SequenceVendor([b"0"])
-    router = Router([runtime(a, "a"), runtime(b, "b")])
-    service = SendService(router, rec, store, settings)
-    unmatchable = PasswordCheck.unmatchable()
-    client = Client(settings.clients[0], unmatchable, unmatchable, SlidingWindow(Rate(100, 1.0)))
-    try:
+    async with busy_for(tmp_path, "b") as (rec, store):
+        a, b = SequenceVendor([b"0"]), SequenceVendor([b"0"])
+        router = Router([runtime(a, "a"), runtime(b, "b")])
+        service = SendService(router, rec, store, settings)
+        unmatchable = PasswordCheck.unmatchable()
+        rate = SlidingWindow(Rate(100, 1.0))
+        client = Client(settings.clients[0], unmatchable, unmatchable, rate)
         phones = ["13800000001", "13000000001"]
         if dedup_window_s:
             with pytest.raises(StoreBusy):
@@ -248,9 +255,6 @@ async def test_a_rule_group_the_store_is_busy_for_fails_once_another_group_was_s
         else:
             assert await service.send(client, "s1", phones, "hello") == -110
         assert (a.bodies, b.bodies) == ([], [b"0"])  # a's number sent, b's not
-    finally:
-        await rec.stop()
-        await store.close()
 
 
 async def test_a_chunk_the_store_is_busy_for_fails_once_its_sibling_was_sent(
@@ -258,10 +262,7 @@ async def test_a_chunk_the_store_is_busy_for_fails_once_its_sibling_was_sent(
 ) -> None:
     # One number a chunk, two chunks at once: the second's record finds the
     # store busy after the first's request left.
-    store = await SqliteStore.open(tmp_path / "state.sqlite3")
-    rec = BusyFor(store, phone="13800138001")
-    rec.start()
-    try:
+    async with busy_for(tmp_path, phone="13800138001") as (rec, _):
         vendor = SequenceVendor([b"0", b"0"])
         a = runtime(vendor, "a")
         a.max_numbers = 1
@@ -276,6 +277,3 @@ async def test_a_chunk_the_store_is_busy_for_fails_once_its_sibling_was_sent(
         assert [a.raw_code for a in result.attempts] == ["0", "store_busy"]
         assert isinstance(result.busy, StoreBusy)
         assert vendor.bodies == [b"0"]  # one request left
-    finally:
-        await rec.stop()
-        await store.close()
