@@ -127,7 +127,10 @@ def test_quick_bench_prints_every_figure_and_loses_nothing(
         assert run["smsproxy"]["failed"] == 0 and run["smsproxy"]["ok"] > 0, setup
         assert run["books"] == {**run["books"], "duplicated": 0, "missing": 0}, setup
         assert run["books"]["distinct_phones"] >= run["smsproxy"]["ok"], setup
-    assert cluster["haproxy1"]["cpu_s"]["haproxy"] > 0
+    # HAProxy's CPU is measured where it runs.  Not "> 0": a quick run's few
+    # hundred requests can cost it less than a clock tick (0.0 in a CI run).
+    assert cluster["haproxy1"]["cpu_s"]["haproxy"] >= 0
+    assert "haproxy" not in cluster["redis"]["cpu_s"]
     assert len(cluster["haproxy2"]["sends_by_daemon"]) == 2
     assert all(n > 0 for n in cluster["haproxy2"]["sends_by_daemon"])
     # Quick mode has no warm-up: the daemons answered the measured sends alone.
