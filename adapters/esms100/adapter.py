@@ -98,17 +98,25 @@ class Esms100Adapter:
             return refused
         if request.path == "/qreport/":
             lines = wire.decode_reports(response.body, self.zone)
-            if isinstance(lines, list):
-                reports = tuple(
-                    Report(r.phone, _status(r.status), str(r.status), None, r.time) for r in lines
-                )
-                return PollResult(Outcome.ACCEPTED, str(len(reports)), reports=reports)
-            return _poll_error(lines)
+            if not isinstance(lines, wire.Listing):
+                return _poll_error(lines)
+            if lines.bad and not lines.items:
+                return _poll_error(None)
+            reports = tuple(
+                Report(r.phone, _status(r.status), str(r.status), None, r.time) for r in lines.items
+            )
+            return PollResult(
+                Outcome.ACCEPTED, str(len(reports)), reports=reports, malformed=lines.bad > 0
+            )
         records = wire.decode_replies(response.body, self.zone)
-        if isinstance(records, list):
-            replies = tuple(Reply(r.phone, r.text, r.time) for r in records)
-            return PollResult(Outcome.ACCEPTED, str(len(replies)), replies=replies)
-        return _poll_error(records)
+        if not isinstance(records, wire.Listing):
+            return _poll_error(records)
+        if records.bad and not records.items:
+            return _poll_error(None)
+        replies = tuple(Reply(r.phone, r.text, r.time) for r in records.items)
+        return PollResult(
+            Outcome.ACCEPTED, str(len(replies)), replies=replies, malformed=records.bad > 0
+        )
 
     def parse_push(self, request: HttpRequest) -> PushResult:
         # esms100 pushes nothing: everything is polled.

@@ -24,6 +24,12 @@ Decisions where ``esms100.txt`` is silent or contradicts itself:
 * ``||`` and ``##`` inside a reply's text become full-width ``｜｜`` and
   ``＃＃`` so they cannot split a record (sms.cn does the same for ``||``),
   and so does a ``|`` that ends it (it would meet the ``||`` after it).
+* A poll's listing keeps every line or record it understands and counts
+  the others (:class:`Listing`): the vendor hands each one out once, so
+  dropping the whole batch for one bad line would lose the good ones.  A
+  reply's fields may be split by a single ``#`` where the number meets
+  them, as in the document's own example (``13866889911#回复内容2``), and
+  its time may carry seconds as a report's does.
 * Times carry no zone.  Each reader and writer names the zone they are in:
   the vendor's ``timezone`` when we read esms100, ``legacy.timezone`` when we
   answer legacy clients (see :mod:`adapters.zones`).
@@ -32,10 +38,11 @@ Decisions where ``esms100.txt`` is silent or contradicts itself:
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from typing import NamedTuple
+from typing import Generic, NamedTuple, TypeVar
 
 from adapters.form import parse_pairs, quote, urlencode
 from adapters.zones import placed, wall
@@ -164,12 +171,24 @@ def decode_code(body: bytes) -> int | None:
         return None
 
 
-def decode_reports(body: bytes, zone: tzinfo) -> list[ReportLine] | int | None:
-    """Report lines, times in ``zone``; a negative int for an error code; None if not understood."""
+Item = TypeVar("Item")
+
+
+@dataclass(frozen=True, slots=True)
+class Listing(Generic[Item]):
+    """A poll's answer: what was understood, and how many items were not."""
+
+    items: list[Item]
+    bad: int = 0
+
+
+def decode_reports(body: bytes, zone: tzinfo) -> Listing[ReportLine] | int | None:
+    """Report lines, times in ``zone``; a negative int for an error code; None
+    when the count line is not understood."""
     lines = [ln.strip() for ln in body.decode(_GBK_IN, errors="replace").splitlines()]
     lines = [ln for ln in lines if ln]
     if not lines:
-        return []
+        return Listing([])
     try:
         count = int(lines[0])
     except ValueError:
@@ -177,13 +196,15 @@ def decode_reports(body: bytes, zone: tzinfo) -> list[ReportLine] | int | None:
     if count < 0:
         return count
     out: list[ReportLine] = []
+    bad = 0
     # Reports of one poll share their seconds: strptime once a second, not
     # once a report (it was a seventh of a matched report's CPU on Redis).
     times: dict[str, datetime] = {}
     for line in lines[1:]:
         fields = line.split("||")
         if len(fields) != 3:
-            return None
+            bad += 1
+            continue
         try:
             stamp = fields[0].strip()
             when = times.get(stamp)
@@ -191,14 +212,35 @@ def decode_reports(body: bytes, zone: tzinfo) -> list[ReportLine] | int | None:
                 when = times[stamp] = placed(datetime.strptime(stamp, REPORT_TIME), zone)
             out.append(ReportLine(when, fields[1].strip(), int(fields[2])))
         except ValueError:
-            return None
-    return out
+            bad += 1
+    return Listing(out, bad)
 
 
-def decode_replies(body: bytes, zone: tzinfo) -> list[ReplyRecord] | int | None:
+# time, number, text: "##" between them, or a single "#" beside the number.
+_LOOSE_REPLY = re.compile(r"([^#]*?)\s*##?\s*(\+?\d+)\s*##?(.*)", re.S)
+
+
+def _reply_fields(record: str) -> list[str] | None:
+    fields = record.split("##", 2)
+    if len(fields) == 3:
+        return fields
+    loose = _LOOSE_REPLY.fullmatch(record)
+    return list(loose.groups()) if loose else None
+
+
+def _reply_time(stamp: str, zone: tzinfo) -> datetime:
+    try:
+        return placed(datetime.strptime(stamp, REPLY_TIME), zone)
+    except ValueError:
+        return placed(datetime.strptime(stamp, REPORT_TIME), zone)
+
+
+def decode_replies(body: bytes, zone: tzinfo) -> Listing[ReplyRecord] | int | None:
+    """Reply records, times in ``zone``; a negative int for an error code; None
+    when the count line is not understood."""
     text = body.decode(_GBK_IN, errors="replace").strip()
     if not text:
-        return []
+        return Listing([])
     head, _, rest = text.partition("\n")
     try:
         count = int(head.strip())
@@ -207,18 +249,20 @@ def decode_replies(body: bytes, zone: tzinfo) -> list[ReplyRecord] | int | None:
     if count < 0:
         return count
     out: list[ReplyRecord] = []
+    bad = 0
     for record in rest.strip().split("||"):
         if not record.strip():
             continue
-        fields = record.split("##", 2)
-        if len(fields) != 3:
-            return None
+        fields = _reply_fields(record)
         try:
-            when = placed(datetime.strptime(fields[0].strip(), REPLY_TIME), zone)
+            if fields is None:
+                raise ValueError(record)
+            when = _reply_time(fields[0].strip(), zone)
         except ValueError:
-            return None
+            bad += 1
+            continue
         out.append(ReplyRecord(when, fields[1].strip(), fields[2]))
-    return out
+    return Listing(out, bad)
 
 
 def encode_send(cpid: str, cppwd: str, phones: Iterable[str], text: str) -> bytes:

@@ -83,9 +83,9 @@ def test_reports_golden() -> None:
     ]
     body = b"2\n2010-07-12 11:21:24||13855889933||1\n2010-07-12 11:25:52||13855889944||2"
     assert wire.encode_reports(lines, CHINA) == body
-    assert wire.decode_reports(body, CHINA) == lines
+    assert wire.decode_reports(body, CHINA) == wire.Listing(lines)
     assert wire.encode_reports([], CHINA) == b"0"
-    assert wire.decode_reports(b"0", CHINA) == []
+    assert wire.decode_reports(b"0", CHINA) == wire.Listing([])
     assert wire.decode_reports(b"-1", CHINA) == -1
     assert wire.decode_reports(b"<html>", CHINA) is None
 
@@ -100,13 +100,14 @@ def test_replies_golden_in_gbk() -> None:
     ).encode("gbk")
     assert wire.encode_replies(replies, CHINA) == body
     decoded = wire.decode_replies(body, CHINA)
-    assert isinstance(decoded, list)
-    assert [(r.phone, r.text) for r in decoded] == [
+    assert isinstance(decoded, wire.Listing)
+    assert decoded.bad == 0
+    assert [(r.phone, r.text) for r in decoded.items] == [
         ("13866889900", "回复内容1"),
         ("13866889911", "好｜｜的＃＃"),
     ]
     assert wire.encode_replies([], CHINA) == b"0"
-    assert wire.decode_replies(b"", CHINA) == []
+    assert wire.decode_replies(b"", CHINA) == wire.Listing([])
     assert wire.decode_replies(b"-1", CHINA) == -1
 
 
