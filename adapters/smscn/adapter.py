@@ -8,7 +8,7 @@ Decisions where ``smscn.txt`` is silent or ambiguous (see also :mod:`.wire`):
 * Method: a GET while the numbers fit its cap of 50 *and* the query stays
   within 2048 characters (IIS's default query limit, and the vendor speaks
   ASP); otherwise a POST form, up to 2000 numbers, as the document advises.
-* ``mobileids``: one per phone, see :func:`.wire.mobile_id`; they are what
+* ``mobileids``: one per phone, see :func:`.wire.mobile_ids`; they are what
   ``/st/`` reports carry, so they are both ``PreparedSend.message_ids`` and,
   on success, ``SendResult.message_ids``.
 * Text: the document gives no length cap (105 is only "too much content");
@@ -76,12 +76,14 @@ class SmscnAdapter:
         # Hashed once: the digest is all the wire ever needs.
         self._pwd = wire.password_digest(settings.password.get_secret_value(), settings.uid)
         self._auth = wire.encode_auth(settings.uid, self._pwd)
+        # The millisecond the last request's ids used: the next starts after it.
+        self._last_id_ms = 0
 
     def __repr__(self) -> str:
         return f"<SmscnAdapter {self.settings.name} uid={self.settings.uid}>"
 
     def build_send(self, chunk: Chunk, now_ms: int) -> PreparedSend:
-        ids = [wire.mobile_id(p, now_ms, i) for i, p in enumerate(chunk.phones)]
+        ids, self._last_id_ms = wire.mobile_ids(chunk.phones, max(now_ms, self._last_id_ms + 1))
         form = wire.encode_send(
             self.settings.uid, self._pwd, self.settings.mid, chunk.phones, ids, chunk.text
         )

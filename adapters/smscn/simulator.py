@@ -143,10 +143,10 @@ class SmscnSimulator(Simulator):
         refusal = self.refusal(len(valid), text)
         if refusal is not None:
             return self.answer_code(request, refusal)
-        now_ms = time.time_ns() // 1_000_000
-        for i, number in valid:
+        made, _ = wire.mobile_ids([n for _, n in valid], time.time_ns() // 1_000_000)
+        for (i, number), own in zip(valid, made, strict=True):
             given = ids[i] if i < len(ids) and wire.is_digits(ids[i]) else None
-            self.accept(given or wire.mobile_id(number, now_ms, i), number, text)
+            self.accept(given or own, number, text)
         return _answer(100)
 
     async def _st(self, request: web.Request) -> web.Response:

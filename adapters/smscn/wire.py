@@ -26,7 +26,7 @@ Decisions where ``smscn.txt`` is silent or contradicts itself:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
@@ -46,14 +46,24 @@ def password_digest(password: str, uid: str) -> str:
     return hashlib.md5((password + uid).encode("utf-8")).hexdigest()
 
 
-def mobile_id(phone: str, now_ms: int, index: int) -> str:
-    """Phone digits + 13-digit millisecond time (the document's recipe) + 4-digit index.
+def mobile_ids(phones: Sequence[str], first_ms: int) -> tuple[list[str], int]:
+    """``mobileids`` of one request, and the last millisecond they use.
 
-    The fixed-width index keeps a phone listed twice in one request apart, and
-    the fixed widths make the id decompose one way only.
+    Each is the phone's digits and a 13-digit millisecond time, the
+    document's recipe (目标号码+当前时间戳整数，精确到毫秒).  A phone listed
+    again in the request takes the next millisecond, so no two are the same;
+    the caller starts its next request after the last.
     """
-    digits = "".join(c for c in phone if c in _DIGITS)
-    return f"{digits}{now_ms:013d}{index:04d}"
+    seen: dict[str, int] = {}
+    ids: list[str] = []
+    last = first_ms
+    for phone in phones:
+        digits = "".join(c for c in phone if c in _DIGITS)
+        again = seen.get(digits, 0)
+        seen[digits] = again + 1
+        last = max(last, first_ms + again)
+        ids.append(f"{digits}{first_ms + again:013d}")
+    return ids, last
 
 
 def is_digits(value: str) -> bool:

@@ -59,9 +59,30 @@ def test_password_digest_is_the_documents_example() -> None:
     assert wire.password_digest("123123", "test") == PWD
 
 
-def test_mobile_id_is_phone_then_millis_then_index() -> None:
-    assert wire.mobile_id("13900008888", NOW_MS, 7) == "1390000888817000000001230007"
-    assert wire.mobile_id("+86 139-0000-8888", 5, 0) == "861390000888800000000000050000"
+def test_mobile_id_is_phone_then_millis() -> None:
+    # 目标号码+当前时间戳整数，精确到毫秒: the number, then the time in ms.
+    assert wire.mobile_ids(["13900008888", "+86 131-0000-6666"], NOW_MS) == (
+        ["139000088881700000000123", "86131000066661700000000123"],
+        NOW_MS,
+    )
+    assert wire.mobile_ids(["13900008888"], 5) == (["139000088880000000000005"], 5)
+
+
+def test_a_phone_listed_twice_takes_the_next_millisecond() -> None:
+    ids, last = wire.mobile_ids(["139", "131", "139", "139"], NOW_MS)
+    assert ids == [f"139{NOW_MS}", f"131{NOW_MS}", f"139{NOW_MS + 1}", f"139{NOW_MS + 2}"]
+    assert last == NOW_MS + 2
+
+
+def test_no_two_requests_share_an_id_in_one_millisecond() -> None:
+    a = adapter()
+    first = a.build_send(Chunk(("13900008888",), "a", 1), NOW_MS).message_ids
+    second = a.build_send(Chunk(("13900008888",), "b", 1), NOW_MS).message_ids
+    assert first == {"13900008888": f"13900008888{NOW_MS}"}
+    assert second == {"13900008888": f"13900008888{NOW_MS + 1}"}
+    # The clock moving on is taken as it is.
+    third = a.build_send(Chunk(("13900008888",), "c", 1), NOW_MS + 50).message_ids
+    assert third == {"13900008888": f"13900008888{NOW_MS + 50}"}
 
 
 def test_small_send_is_a_get_with_utf8_and_mobileids() -> None:
@@ -71,13 +92,13 @@ def test_small_send_is_a_get_with_utf8_and_mobileids() -> None:
         "/mt/",
         query=(
             f"{AUTH}&encode=utf8&mobile=13900008888%2C13100006666"
-            "&mobileids=1390000888817000000001230000%2C1310000666617000000001230001"
+            "&mobileids=139000088881700000000123%2C131000066661700000000123"
             f"&content={SEND_TEXT_UTF8}"
         ),
     )
     assert p.message_ids == {
-        "13900008888": "1390000888817000000001230000",
-        "13100006666": "1310000666617000000001230001",
+        "13900008888": "139000088881700000000123",
+        "13100006666": "131000066661700000000123",
     }
 
 
@@ -85,14 +106,14 @@ def test_mid_is_sent_when_configured() -> None:
     p = adapter(mid="01").build_send(Chunk(("13900008888",), "a b&c", 1), NOW_MS)
     assert p.request.query == (
         f"{AUTH}&mid=01&encode=utf8&mobile=13900008888"
-        "&mobileids=1390000888817000000001230000&content=a+b%26c"
+        "&mobileids=139000088881700000000123&content=a+b%26c"
     )
 
 
 def test_more_than_fifty_numbers_go_as_a_post_form() -> None:
     phones = tuple(f"139{i:08d}" for i in range(51))
     p = prepared(phones)
-    ids = [f"139{i:08d}{NOW_MS}{i:04d}" for i in range(51)]
+    ids = [f"139{i:08d}{NOW_MS}" for i in range(51)]
     expected = (
         f"{AUTH}&encode=utf8&mobile={'%2C'.join(phones)}"
         f"&mobileids={'%2C'.join(ids)}&content={SEND_TEXT_UTF8}"
