@@ -7,10 +7,11 @@ Decisions where ``esms100.txt`` is silent or contradicts itself:
 
 * Request charset: GBK unless ``encode=utf8`` (any case, also ``utf-8``).
   We decode GBK as GB18030, its superset, so no GBK byte sequence is refused.
-  A value that is valid UTF-8 is taken as UTF-8 even without ``encode=utf8``:
-  PHP clients forget the flag often, while Chinese GBK text that happens to
-  be valid UTF-8 practically never occurs (its bytes would have to follow
-  UTF-8's lead/continuation pattern throughout).
+  A value that is valid UTF-8 and holds a character of three UTF-8 bytes or
+  more (every Chinese one) is taken as UTF-8 even without ``encode=utf8``:
+  PHP clients forget the flag often.  GBK text is valid UTF-8 only when all
+  its characters pair up as two-byte sequences (谢谢 is ``D0 BB D0 BB``, ``лл``
+  in UTF-8), so undeclared text of two-byte sequences alone is GBK.
 * A field whose percent-encoding is broken (``%G1``, a lone ``%``), or whose
   bytes are valid in neither charset, is *unreadable* and answered as if it
   were missing: cpid ``-2``, cppwd ``-3``, msgtext ``-4``, phone ``-5``.
@@ -23,7 +24,8 @@ Decisions where ``esms100.txt`` is silent or contradicts itself:
   line expects, and the empty ``/qreport/`` answer is ``0`` as well.
 * ``||`` and ``##`` inside a reply's text become full-width ``｜｜`` and
   ``＃＃`` so they cannot split a record (sms.cn does the same for ``||``),
-  and so does a ``|`` that ends it (it would meet the ``||`` after it).
+  and so does a ``|`` that ends it (it would meet the ``||`` after it); a
+  line break in it becomes a space, as the records are one line.
 * A poll's listing keeps every line or record it understands and counts
   the others (:class:`Listing`): the vendor hands each one out once, so
   dropping the whole batch for one bad line would lose the good ones.  A
@@ -94,15 +96,15 @@ def _decode(value: bytes, utf8: bool) -> str | None:
     if value.isascii():
         return value.decode("ascii")
     try:
-        # Even undeclared: GBK text that is also valid UTF-8 is vanishingly
-        # rare, while UTF-8 sent without encode=utf8 is common.
-        return value.decode("utf-8")
+        text: str | None = value.decode("utf-8")
     except UnicodeDecodeError:
-        pass
+        text = None
+    if text is not None and (utf8 or max(text) >= "\u0800"):
+        return text
     try:
         return value.decode(_GBK_IN)
     except UnicodeDecodeError:
-        return None
+        return text  # UTF-8 of two-byte characters (Cyrillic, accents), undeclared
 
 
 def password_digest(password: str) -> str:
@@ -147,6 +149,10 @@ def encode_reports(reports: Iterable[ReportLine], zone: tzinfo) -> bytes:
 
 def _safe_reply_text(text: str) -> str:
     text = text.replace("||", "｜｜").replace("##", "＃＃")
+    if "\n" in text or "\r" in text:
+        # A client reads the count from the first line and the records from
+        # the next: a line break in a reply would cut its record short.
+        text = " ".join(text.splitlines())
     # A "|" at the end would meet the "||" after it: "ok|||" splits as "ok", "|…".
     return text[:-1] + "｜" if text.endswith("|") else text
 

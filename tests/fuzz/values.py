@@ -63,13 +63,18 @@ def ascii_word(rng: random.Random, low: int = 1, high: int = 12) -> str:
 def meaning_of(raw: bytes) -> str:
     """What the daemon reads from a value's bytes once percent-decoded (wire.py's rules)."""
     try:
-        return raw.decode("utf-8")
+        text: str | None = raw.decode("utf-8")
     except UnicodeDecodeError:
-        pass
+        text = None
+    if text is not None and (raw.isascii() or max(text) >= "\u0800"):
+        return text
     try:
-        return raw.decode("gb18030")
+        gbk = raw.decode("gb18030")
     except UnicodeDecodeError:
-        return UNREADABLE
+        return UNREADABLE if text is None else text
+    # UTF-8 of two-byte characters that is GBK too: read as GBK unless the
+    # form says encode=utf8, which this value's case does not know.
+    return gbk if text is None else UNSURE
 
 
 def percent(raw: bytes, rng: random.Random, every: bool = False) -> bytes:

@@ -44,6 +44,24 @@ UTF8_TEST = b"%E6%B5%8B%E8%AF%95"
         (b"msgtext=%FF%FF%FF", b"", {}, {"msgtext"}, False),
         # UTF-8 without encode=utf8 that is not GBK: taken as UTF-8
         (b"msgtext=%E4%BD%A0%E5%A5%BD%F0%9F%98%80", b"", {"msgtext": "你好😀"}, set(), False),
+        # GBK whose bytes are also UTF-8 (two-byte sequences alone): GBK unless declared
+        (b"msgtext=%D0%BB%D0%BB", b"", {"msgtext": "谢谢"}, set(), False),
+        (b"msgtext=%D2%BB%C8%AB+ok", b"", {"msgtext": "一全 ok"}, set(), False),
+        (
+            b"msgtext=%D0%BB%D0%BB&encode=utf8",
+            b"",
+            {"msgtext": "лл", "encode": "utf8"},
+            set(),
+            True,
+        ),
+        # Declared UTF-8 that is not: read as GBK rather than refused
+        (
+            b"msgtext=" + GBK_TEST + b"&encode=utf8",
+            b"",
+            {"msgtext": "测试", "encode": "utf8"},
+            set(),
+            True,
+        ),
         (b"%ZZ=1&cpid=1", b"", {"cpid": "1"}, set(), False),
         (b"&&cpid=1&", b"", {"cpid": "1"}, set(), False),
     ],
@@ -106,6 +124,9 @@ def test_replies_golden_in_gbk() -> None:
         ("13866889900", "回复内容1"),
         ("13866889911", "好｜｜的＃＃"),
     ]
+    # A line break in a reply would cut its record short: the records are one line.
+    broken = ReplyRecord(datetime(2010, 3, 16, 14, 0, tzinfo=CHINA), "13866889922", "a\r\nb\nc\r")
+    assert wire.encode_replies([broken], CHINA) == b"1\n2010-03-16 14:00##13866889922##a b c"
     assert wire.encode_replies([], CHINA) == b"0"
     assert wire.decode_replies(b"", CHINA) == wire.Listing([])
     assert wire.decode_replies(b"-1", CHINA) == -1
