@@ -12,8 +12,8 @@ Codes (from ``esms100.txt``) and when we answer them:
         missing; ``-5`` phone missing
 ``-7``  text longer than ``legacy.max_text_chars``
 ``-8``  more than ``legacy.max_numbers`` numbers, or a request line or body
-        larger than ``legacy.max_body_bytes`` (only too many numbers can make a
-        send that big)
+        larger than ``legacy.max_body_bytes`` (256 KiB by default: a thousand
+        numbers and a text take a twentieth of it)
 ``-9``  (esms100's 账户无效或暂停使用, account suspended) the caller's address,
         or the cpid, is locked out after too many failed logins (``[login]``,
         :mod:`proxy.login_throttle`); the password is not looked at
@@ -31,7 +31,8 @@ Codes (from ``esms100.txt``) and when we answer them:
 ``-110`` anything unexpected (logged with a traceback, never shown)
 
 ``/ent/`` answers only ``0`` or ``-1``, as esms100 documents: ``-1`` also
-during a lock-out and for a new password outside its rules (:meth:`Legacy.ent`).
+during a lock-out, for a new password outside its rules and for a request
+beyond ``legacy.max_body_bytes`` (:meth:`Legacy.ent`).
 """
 
 from __future__ import annotations
@@ -284,7 +285,10 @@ class Legacy:
         password.  ``-110`` (beyond esms100's two) when the store took the new
         password without answering, twice: it may or may not have been made.
         """
-        params = self.read_params(request)
+        try:
+            params = self.read_params(request)
+        except Refused:
+            return code(-1)  # beyond legacy.max_body_bytes: elsewhere -8
         cpid, oldpwd = params.get("cpid"), params.get("oldpwd")
         if cpid is None or oldpwd is None:
             return code(-1)

@@ -171,6 +171,16 @@ async def test_a_request_line_beyond_max_body_bytes_is_minus_8(
     assert esms100.simulator.phones_of("hi") == ["13800138000"]
 
 
+async def test_an_ent_beyond_max_body_bytes_is_minus_1(daemon: Daemon) -> None:
+    # /ent/ answers only 0 or -1, as esms100 documents.
+    body = f"cpid={CPID}&oldpwd=X&newpwd=".encode() + b"a" * (1024 * 1024)
+    assert await call(daemon, "/ent/", body=body) == (200, b"-1")
+    assert await call(daemon, "/ent/", f"cpid={CPID}&oldpwd=X&newpwd={'a' * 1024 * 1024}") == (
+        200,
+        b"-1",
+    )
+
+
 async def test_unknown_paths_and_methods(daemon: Daemon, esms100: SimulatorServer) -> None:
     assert (await call(daemon, "/nope/", auth()))[0] == 404
     url = f"{daemon.legacy_url}/mt/?{auth()}&phone=13800138000&msgtext=hi"

@@ -23,8 +23,8 @@ TABLE: dict[str, frozenset[int]] = {
     "qamount": frozenset({0, -1, -2, -3, -8, -9, -15}),
     "qreport": frozenset({0, -1, -2, -3, -8, -9, -15}),
     "mo": frozenset({0, -1, -2, -3, -8, -9, -15}),
-    # esms100 answers only 0 or -1 here; -8 is any request beyond max_body_bytes.
-    "ent": frozenset({0, -1, -8}),
+    # esms100 answers only 0 or -1 here, a request beyond max_body_bytes too.
+    "ent": frozenset({0, -1}),
 }
 # A send that reached the vendors may end in any of these.
 SENT = frozenset({0, -10, -11, -15, -17})
@@ -53,7 +53,7 @@ def expected_codes(
     if unsure:
         return None
     if oversize:
-        return frozenset({-8})
+        return frozenset({-1 if endpoint == "ent" else -8})
     if endpoint == "ent":
         return _ent(meanings, account)
     if UNSURE in (meanings.get("cpid"), meanings.get("cppwd")):
@@ -136,7 +136,7 @@ def _numbers(phone: str) -> tuple[int, int] | None:
 
 def _ent(meanings: Mapping[str, str], account: Account) -> frozenset[int]:
     if UNSURE in (meanings.get("cpid"), meanings.get("oldpwd"), meanings.get("newpwd")):
-        return TABLE["ent"] - {-8}
+        return TABLE["ent"]
     cpid, oldpwd = value(meanings, "cpid"), value(meanings, "oldpwd")
     if cpid != account.cpid or oldpwd is None or oldpwd.upper() != account.cppwd:
         return frozenset({-1})

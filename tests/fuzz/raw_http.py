@@ -382,7 +382,7 @@ def hangup(rng: random.Random, account: Account, limits: TargetLimits) -> Case:
 
 
 def oversize(rng: random.Random, account: Account, limits: TargetLimits) -> Case:
-    """A request line or declared body beyond max_body_bytes: -8 at once."""
+    """A request line or declared body beyond max_body_bytes: -8 at once (/ent/: -1)."""
     ep = endpoint(rng)
     if rng.random() < 0.5:
         target = f"/{ep}/?msgtext=".encode() + b"a" * (limits.max_body_bytes + 100)
@@ -393,7 +393,8 @@ def oversize(rng: random.Random, account: Account, limits: TargetLimits) -> Case
             f"POST /{ep}/ HTTP/1.1\r\nHost: sms\r\nContent-Length: {declared}\r\n\r\n".encode()
             + b"cpid=x&" * rng.randint(0, 1000)
         )
-    request = Request(ep, codes=frozenset({-8}), statuses=frozenset({200, 503}), answered=True)
+    code = -1 if ep == "ent" else -8
+    request = Request(ep, codes=frozenset({code}), statuses=frozenset({200, 503}), answered=True)
     return _case(rng, "oversize", data, [request])
 
 
