@@ -3,7 +3,10 @@
 Decisions:
 
 * Every request is a UTF-8 POST form (the document recommends POST), the
-  ``action`` inside it: the authkey never appears in a URL or an access log.
+  ``action`` inside it and in the URL too, as every example of the document
+  has it there (a server that routes on the URL's action finds it); the
+  authkey never appears in a URL or an access log.  The authkey is sent
+  upper-case, as the document gives it (32位认证密钥（大写）).
   sendOnce takes up to 1000 numbers and 1000 characters a request.
 * sendOnce answers one ``msgid`` for the whole request; reports carry it
   beside the number, so every phone of the chunk gets that msgid.  An
@@ -65,7 +68,7 @@ class C123Adapter:
             report_poll_interval_s=10.0,
             reply_poll_interval_s=10.0,
         )
-        self._auth = [("ac", settings.ac), ("authkey", settings.authkey.get_secret_value())]
+        self._auth = [("ac", settings.ac), ("authkey", settings.authkey.get_secret_value().upper())]
         self._balance = self._request(wire.OPEN_API, "getBalance")
         self._reports = self._request(wire.DATA_API, "getSendState")
         self._replies = self._request(wire.DATA_API, "getReply")
@@ -76,7 +79,7 @@ class C123Adapter:
 
     def _request(self, path: str, action: str, *fields: tuple[str, str]) -> HttpRequest:
         body = wire.encode_form([("action", action), *self._auth, *fields])
-        return HttpRequest("POST", path, body=body, content_type=FORM)
+        return HttpRequest("POST", path, f"action={action}", body, FORM)
 
     def build_send(self, chunk: Chunk, now_ms: int) -> PreparedSend:
         fields = [("cgid", self.settings.cgid)]

@@ -62,7 +62,8 @@ def test_send_golden_bytes() -> None:
     request = prepared().request
     assert request.method == "POST"
     assert request.path == "/OpenPlatform/OpenApi"
-    assert request.query == ""
+    # In the URL too, as every example of the document has it.
+    assert request.query == "action=sendOnce"
     assert request.content_type == FORM
     assert request.body == (
         b"action=sendOnce&" + AUTH + b"&cgid=80&csid=101"
@@ -90,6 +91,11 @@ def test_query_requests_golden_bytes() -> None:
     assert (replies.method, replies.path) == ("POST", "/DataPlatform/DataApi")
     assert replies.body == b"action=getReply&" + AUTH
     assert {balance.content_type, reports.content_type, replies.content_type} == {FORM}
+    assert [r.query for r in (balance, reports, replies)] == [
+        "action=getBalance",
+        "action=getSendState",
+        "action=getReply",
+    ]
 
 
 def test_limits_and_repr_hide_the_key() -> None:
@@ -440,3 +446,8 @@ def test_encoded_answers_look_like_the_document() -> None:
     assert wire.encode_answer("getBalance", 1, [item]) == (
         b'<xml name="getBalance" result="1">\n<Item cid="5" sid="1" remain="170.040"/>\n</xml>'
     )
+
+
+def test_the_authkey_goes_upper_case_as_the_document_gives_it() -> None:
+    lower = C123Settings(**{**settings().model_dump(), "authkey": AUTHKEY.lower()})
+    assert C123Adapter(lower).build_balance(0).body == b"action=getBalance&" + AUTH
