@@ -187,11 +187,19 @@ def _utf8(body: bytes) -> str | None:
         return None
 
 
+# The document's own example, {“result”:”1”,”tips”:”成功”}, is JSON in a word
+# processor's quotes.
+_STRAIGHT = str.maketrans({"“": '"', "”": '"'})
+
+
 def _json_answer(text: str) -> Answer | None:
     try:
         data = json.loads(text)
     except (ValueError, RecursionError):
-        return None
+        try:
+            data = json.loads(text.translate(_STRAIGHT))
+        except (ValueError, RecursionError):
+            return None
     if not isinstance(data, dict):
         return None
     result, tips = data.get("result"), data.get("tips")

@@ -125,11 +125,13 @@ def test_every_code_as_xml(code: str, outcome: Outcome) -> None:
 
 def test_the_documents_examples() -> None:
     json_body = '{"result":"1","tips":"成功"}'.encode()
+    # As printed, in a word processor's quotes.
+    printed = "{“result”:”1”,”tips”:”成功”}".encode()
     xml_body = (
         '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
         "<serviceResult><result>1</result><tips>提交成功</tips></serviceResult>"
     ).encode()
-    for body in (json_body, xml_body):
+    for body in (json_body, printed, xml_body):
         result = adapter().parse_send(prepared(), HttpResponse(200, body))
         assert result.outcome is Outcome.ACCEPTED
         assert result.message_ids == {p: "123423433" for p in PHONES}
