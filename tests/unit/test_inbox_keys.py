@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from adapters.base import DeliveryStatus, Reply, ReplyPart, Report
+from adapters.smscn.adapter import SmscnAdapter
+from config.vendor_kinds import SmscnSettings
+from core.send import HttpRequest, HttpResponse
 from proxy.ingest.inbox import reply_rows, report_rows
 
 NOW = 1_700_000_000_000
@@ -50,3 +53,25 @@ def test_reply_keys() -> None:
     assert reply_rows("v", [c], NOW + 1)[0].key == keys[3]
     assert (rows[2].part_ref, rows[2].part_total, rows[2].part_index) == ("r", 2, 1)
     assert rows[0].sent_ms == int(WHEN.timestamp() * 1000) and rows[3].sent_ms is None
+
+
+def test_an_smscn_reply_pushed_and_polled_is_one_reply() -> None:
+    # sms.cn pushes a reply (6.2: time, mobile, content; no gateway number)
+    # and may list it on /rx/ too, with the number replied to.
+    smscn = SmscnAdapter(
+        SmscnSettings(
+            kind="smscn",
+            name="smscn",
+            base_url="http://api.sms.cn",  # type: ignore[arg-type]
+            price_per_segment=0.04,
+            uid="test",
+            password="123123",
+        )
+    )
+    push = "cmd=res&uid=test&time=2008-05-27+12%3A10%3A11&mobile=13912341234&content=%B6%CC%D0%C5"
+    pushed = smscn.parse_push(HttpRequest("GET", "/push/smscn", query=push)).replies
+    listing = "100{&}13912341234||短信||2008-05-27 12:10:11||1068112227282".encode("gbk")
+    polled = smscn.parse_poll(smscn.build_reply_poll(0), HttpResponse(200, listing)).replies
+    assert [r.text for r in pushed] == [r.text for r in polled] == ["短信"]
+    assert polled[0].dest == "1068112227282" and pushed[0].dest == ""
+    assert reply_rows("smscn", pushed, NOW)[0].key == reply_rows("smscn", polled, NOW)[0].key
