@@ -11,7 +11,9 @@ Decisions where ``esms100.txt`` is silent or contradicts itself:
   more (every Chinese one) is taken as UTF-8 even without ``encode=utf8``:
   PHP clients forget the flag often.  GBK text is valid UTF-8 only when all
   its characters pair up as two-byte sequences (谢谢 is ``D0 BB D0 BB``, ``лл``
-  in UTF-8), so undeclared text of two-byte sequences alone is GBK.
+  in UTF-8): undeclared text of two-byte sequences alone is GBK when it is
+  GB2312 (GBK's common Chinese), else UTF-8 (Cyrillic, Greek: ``Привет``).
+  Accented Latin (``café``) reads as GB2312 Chinese: send it declared.
 * A field whose percent-encoding is broken (``%G1``, a lone ``%``), or whose
   bytes are valid in neither charset, is *unreadable* and answered as if it
   were missing: cpid ``-2``, cppwd ``-3``, msgtext ``-4``, phone ``-5``.
@@ -101,10 +103,17 @@ def _decode(value: bytes, utf8: bool) -> str | None:
         text = None
     if text is not None and (utf8 or max(text) >= "\u0800"):
         return text
+    if text is not None:
+        # Two-byte UTF-8 is always GB18030 too: GBK's common Chinese (GB2312,
+        # where 谢谢 is) decides, and Cyrillic or Greek, not in it, stay UTF-8.
+        try:
+            return value.decode("gb2312")
+        except UnicodeDecodeError:
+            return text
     try:
         return value.decode(_GBK_IN)
     except UnicodeDecodeError:
-        return text  # UTF-8 of two-byte characters (Cyrillic, accents), undeclared
+        return None
 
 
 def password_digest(password: str) -> str:
@@ -223,13 +232,16 @@ def decode_reports(body: bytes, zone: tzinfo) -> Listing[ReportLine] | int | Non
 
 
 # time, number, text: "##" between them, or a single "#" beside the number.
-_LOOSE_REPLY = re.compile(r"([^#]*?)\s*##?\s*(\+?\d+)\s*##?(.*)", re.S)
+# Greedy up to the first "#", so a hostile record costs linear time.
+_LOOSE_REPLY = re.compile(r"([^#]*)##?\s*(\+?[0-9]+)\s*##?(.*)", re.S)
+_NUMBER = re.compile(r"\s*\+?[0-9]+\s*")
 
 
 def _reply_fields(record: str) -> list[str] | None:
     fields = record.split("##", 2)
-    if len(fields) == 3:
+    if len(fields) == 3 and _NUMBER.fullmatch(fields[1]):
         return fields
+    # "time##number#text", the text perhaps holding "##" itself.
     loose = _LOOSE_REPLY.fullmatch(record)
     return list(loose.groups()) if loose else None
 

@@ -7,6 +7,7 @@ one bad line would lose the good ones for ever.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -75,6 +76,19 @@ def test_a_reply_text_with_hashes_after_two_is_whole() -> None:
     result = poll("replies", "1\n2010-03-16 12:00##139###1 ok##".encode("gbk"))
     assert [(r.phone, r.text) for r in result.replies] == [("139", "#1 ok##")]
     assert not result.malformed
+    # One "#" after the number, "##" in the text: the number is the number.
+    result = poll("replies", "1\n2010-03-16 12:00##139#a##b".encode("gbk"))
+    assert [(r.phone, r.text) for r in result.replies] == [("139", "a##b")]
+
+
+def test_a_hostile_reply_record_costs_linear_time() -> None:
+    # A vendor answer may be 4 MiB; a pattern that backtracks over a run of
+    # spaces would hold the event loop for hours on one.
+    body = b"1\n2010-03-16 12:00" + b" " * (4 << 20) + b"x"
+    started = time.perf_counter()
+    result = poll("replies", body)
+    assert time.perf_counter() - started < 5
+    assert (result.outcome, result.malformed) == (Outcome.VENDOR_BUSY, True)
 
 
 def test_the_documents_reports() -> None:

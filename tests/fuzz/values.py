@@ -66,15 +66,20 @@ def meaning_of(raw: bytes) -> str:
         text: str | None = raw.decode("utf-8")
     except UnicodeDecodeError:
         text = None
-    if text is not None and (raw.isascii() or max(text) >= "\u0800"):
+    if text is None:
+        try:
+            return raw.decode("gb18030")
+        except UnicodeDecodeError:
+            return UNREADABLE
+    if raw.isascii() or max(text) >= "\u0800":
         return text
     try:
-        gbk = raw.decode("gb18030")
+        raw.decode("gb2312")
     except UnicodeDecodeError:
-        return UNREADABLE if text is None else text
-    # UTF-8 of two-byte characters that is GBK too: read as GBK unless the
-    # form says encode=utf8, which this value's case does not know.
-    return gbk if text is None else UNSURE
+        return text
+    # Two-byte UTF-8 that is GB2312 too: GB2312 unless the form says
+    # encode=utf8, which this value's case does not know.
+    return UNSURE
 
 
 def percent(raw: bytes, rng: random.Random, every: bool = False) -> bytes:

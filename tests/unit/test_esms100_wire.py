@@ -47,6 +47,8 @@ UTF8_TEST = b"%E6%B5%8B%E8%AF%95"
         # GBK whose bytes are also UTF-8 (two-byte sequences alone): GBK unless declared
         (b"msgtext=%D0%BB%D0%BB", b"", {"msgtext": "谢谢"}, set(), False),
         (b"msgtext=%D2%BB%C8%AB+ok", b"", {"msgtext": "一全 ok"}, set(), False),
+        # ... but two-byte UTF-8 that is not GB2312 (Cyrillic) stays UTF-8
+        (b"msgtext=%D0%9F%D1%80%D0%B8%D0%B2%D0%B5%D1%82", b"", {"msgtext": "Привет"}, set(), False),
         (
             b"msgtext=%D0%BB%D0%BB&encode=utf8",
             b"",
