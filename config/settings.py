@@ -133,7 +133,9 @@ class LegacySettings(BaseModel):
     model_config = _STRICT
     max_text_chars: int = Field(134, ge=1, le=2000, description="longer text answers -7")
     max_numbers: int = Field(1000, ge=1, le=100_000, description="more numbers answer -8")
-    max_body_bytes: int = Field(256 * 1024, ge=4096, description="larger requests answer -8")
+    max_body_bytes: int = Field(
+        256 * 1024, ge=4096, description="larger requests answer -8 (/ent/: -1)"
+    )
     max_sends_in_flight: int = Field(
         400,
         ge=1,

@@ -6,7 +6,8 @@ Decisions where ``sms10000.txt`` is silent:
   of the UTF-8 bytes of eprId + userId + password + timestamp; the simulator
   accepts either case.
 * ``result`` may come as a JSON string or number.  The document's curly quotes
-  around its JSON example are its word processor's, not the vendor's.
+  around its JSON example are surely its word processor's, but an answer in
+  them is read as well.
 * Everything is UTF-8, the document's one charset.  A body that is not UTF-8
   is not understood; an XML body is decoded by us, so its declared encoding
   is ignored and a UTF-16 body can not smuggle a DTD past the check below.

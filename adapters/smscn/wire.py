@@ -51,8 +51,11 @@ def mobile_ids(phones: Sequence[str], first_ms: int) -> tuple[list[str], int]:
 
     Each is the phone's digits and a 13-digit millisecond time, the
     document's recipe (目标号码+当前时间戳整数，精确到毫秒).  A phone listed
-    again in the request takes the next millisecond, so no two are the same;
-    the caller starts its next request after the last.
+    again takes the next millisecond (a chunk's numbers are unique, as the
+    legacy port's are, but ids must be even if they were not); the caller
+    starts its next request after the last.  A reload's new adapter starts
+    again from the clock: ids stay unique unless one account took more than a
+    thousand requests a second just before it.
     """
     seen: dict[str, int] = {}
     ids: list[str] = []

@@ -12,7 +12,7 @@ has, which is what makes a re-push or a report polled twice harmless.
   twice within one batch is caught later: a send record takes one report
   of each status.)
 * A reply with the vendor's id (sms10000's msgId): a digest of that id with
-  phone, text and part.  The id alone would do if it were unique, but the
+  phone, vendor time, text and part.  The id alone would do if it were unique, but the
   document's own example gives two different replies one msgId; the same
   id with the same words is a re-push.
 * A reply without: a digest of phone, vendor time, text and part, plus
@@ -20,7 +20,8 @@ has, which is what makes a re-push or a report polled twice harmless.
   vendor's time resolution (a minute at esms100), in two batches, is taken
   to have sent them once.  The number replied to is not part of it: sms.cn
   both pushes a reply (6.2, without it) and lists it on ``/rx/`` (with it),
-  and the two are one reply.
+  and the two are one reply; the same words from one phone to two of a
+  vendor's numbers within its time resolution, in two batches, are one too.
 
 Phones are normalised as the legacy endpoint normalises recipients, so a
 vendor that echoes ``+86`` still matches the record.  Times are epoch
@@ -87,6 +88,9 @@ def reply_rows(account: str, replies: Sequence[Reply], received_ms: int) -> list
             phone,
             "" if sent_ms is None else str(sent_ms),
             r.text,
+            # Once the number replied to: empty, so keys of replies without one
+            # (every vendor's but sms.cn's /rx/) are those stored before.
+            "",
             "" if part is None else f"{part.ref}/{part.total}/{part.index}",
         )
         if r.message_id:
