@@ -98,10 +98,8 @@ class Esms100Adapter:
             return refused
         if request.path == "/qreport/":
             lines = wire.decode_reports(response.body, self.zone)
-            if not isinstance(lines, wire.Listing):
-                return _poll_error(lines)
-            if lines.bad and not lines.items:
-                return _poll_error(None)
+            if not isinstance(lines, wire.Listing) or (lines.bad and not lines.items):
+                return _poll_error(lines if isinstance(lines, int) else None)
             reports = tuple(
                 Report(r.phone, _status(r.status), str(r.status), None, r.time) for r in lines.items
             )
@@ -109,10 +107,8 @@ class Esms100Adapter:
                 Outcome.ACCEPTED, str(len(reports)), reports=reports, malformed=lines.bad > 0
             )
         records = wire.decode_replies(response.body, self.zone)
-        if not isinstance(records, wire.Listing):
-            return _poll_error(records)
-        if records.bad and not records.items:
-            return _poll_error(None)
+        if not isinstance(records, wire.Listing) or (records.bad and not records.items):
+            return _poll_error(records if isinstance(records, int) else None)
         replies = tuple(Reply(r.phone, r.text, r.time) for r in records.items)
         return PollResult(
             Outcome.ACCEPTED, str(len(replies)), replies=replies, malformed=records.bad > 0
